@@ -1,0 +1,217 @@
+"""The policy contract: what a policy observes and commands, in which units and order.
+
+One Contract per task binds simulation and robot. It is serialized to
+canonical JSON, hashed (SHA-256), and embedded in the exported ONNX file; the
+robot-side runtime reads it back and refuses to start on any mismatch.
+Needs only numpy and the standard library.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+CONTRACT_FORMAT_VERSION = 1
+
+#: Frame conventions every Tether contract declares (REP-103; see deploy.rotations).
+FRAMES = {"world": "ENU", "body": "FLU", "quaternion": "wxyz"}
+
+
+class ContractError(ValueError):
+    """A contract is malformed or does not match what it is used with."""
+
+
+@dataclass(frozen=True)
+class ObservationTerm:
+    """One named block of the observation vector.
+
+    The raw value (SI units, from deploy.observations) gets Gaussian noise of
+    `noise_std` in simulation only, is multiplied by `scale`, clipped to
+    ±`clip` (if set), and stacked over the last `history` control steps,
+    newest first.
+    """
+
+    name: str
+    size: int
+    scale: float = 1.0
+    clip: float | None = None
+    noise_std: float = 0.0
+    history: int = 1
+    unit: str = ""
+
+    @property
+    def total_size(self) -> int:
+        return self.size * self.history
+
+
+@dataclass(frozen=True)
+class ActionTerm:
+    """One named block of the action vector.
+
+    The policy outputs `a` in [low, high]; the actuator receives
+    `offset + scale * clip(a, low, high)` per target, in `unit`. Targets (motors
+    or joints) are matched by name, never by index.
+    """
+
+    name: str
+    target_names: tuple[str, ...]
+    scale: float = 1.0
+    offset: float = 0.0
+    low: float = -1.0
+    high: float = 1.0
+    unit: str = ""
+
+    @property
+    def size(self) -> int:
+        return len(self.target_names)
+
+
+@dataclass(frozen=True)
+class CommandTerm:
+    """One named block of the task command carried in RobotState.command."""
+
+    name: str
+    size: int
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class Contract:
+    task: str
+    robot: str
+    control_rate_hz: float
+    observations: tuple[ObservationTerm, ...]
+    actions: tuple[ActionTerm, ...]
+    commands: tuple[CommandTerm, ...] = ()
+    sensors: tuple[str, ...] = ()
+    frames: dict[str, str] = field(default_factory=lambda: dict(FRAMES))
+    format_version: int = CONTRACT_FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if self.control_rate_hz <= 0:
+            raise ContractError(
+                f"control_rate_hz must be positive, found {self.control_rate_hz}; "
+                "set the task's control rate in its YAML config"
+            )
+        for kind, terms in (("observation", self.observations), ("command", self.commands)):
+            names = [t.name for t in terms]
+            dup = {n for n in names if names.count(n) > 1}
+            if dup:
+                raise ContractError(f"duplicate {kind} term names {sorted(dup)}; names must be unique")
+            for t in terms:
+                if t.size <= 0:
+                    raise ContractError(f"{kind} term '{t.name}' has size {t.size}; expected > 0")
+        for t in self.observations:
+            if t.history < 1:
+                raise ContractError(f"observation term '{t.name}' has history {t.history}; expected ≥ 1")
+        targets = [n for a in self.actions for n in a.target_names]
+        dup = {n for n in targets if targets.count(n) > 1}
+        if dup:
+            raise ContractError(f"action targets {sorted(dup)} appear twice; each motor/joint once")
+
+    # -- sizes and layout -------------------------------------------------
+
+    @property
+    def observation_size(self) -> int:
+        return sum(t.total_size for t in self.observations)
+
+    @property
+    def action_size(self) -> int:
+        return sum(a.size for a in self.actions)
+
+    @property
+    def command_size(self) -> int:
+        return sum(c.size for c in self.commands)
+
+    @property
+    def action_target_names(self) -> tuple[str, ...]:
+        return tuple(n for a in self.actions for n in a.target_names)
+
+    @property
+    def control_dt_s(self) -> float:
+        return 1.0 / self.control_rate_hz
+
+    def observation_slices(self) -> dict[str, slice]:
+        """Where each term (with its history) sits in the observation vector."""
+        out, i = {}, 0
+        for t in self.observations:
+            out[t.name] = slice(i, i + t.total_size)
+            i += t.total_size
+        return out
+
+    def command_slices(self) -> dict[str, slice]:
+        out, i = {}, 0
+        for c in self.commands:
+            out[c.name] = slice(i, i + c.size)
+            i += c.size
+        return out
+
+    # -- serialization ----------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for a in d["actions"]:
+            a["target_names"] = list(a["target_names"])
+        d["sensors"] = list(self.sensors)
+        return d
+
+    def to_json(self) -> str:
+        """Canonical JSON: sorted keys, no whitespace, so equal contracts hash equally."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Contract:
+        try:
+            version = d.get("format_version", CONTRACT_FORMAT_VERSION)
+            if version != CONTRACT_FORMAT_VERSION:
+                raise ContractError(
+                    f"contract format_version {version} is not supported (expected "
+                    f"{CONTRACT_FORMAT_VERSION}); re-export the policy with this Tether version"
+                )
+            return cls(
+                task=d["task"],
+                robot=d["robot"],
+                control_rate_hz=float(d["control_rate_hz"]),
+                observations=tuple(ObservationTerm(**t) for t in d["observations"]),
+                actions=tuple(
+                    ActionTerm(**{**a, "target_names": tuple(a["target_names"])})
+                    for a in d["actions"]
+                ),
+                commands=tuple(CommandTerm(**c) for c in d.get("commands", ())),
+                sensors=tuple(d.get("sensors", ())),
+                frames=dict(d.get("frames", FRAMES)),
+                format_version=version,
+            )
+        except (KeyError, TypeError) as exc:
+            raise ContractError(
+                f"malformed contract: {exc!r}; expected the JSON written by Contract.to_json()"
+            ) from exc
+
+    @classmethod
+    def from_json(cls, text: str) -> Contract:
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ContractError(f"contract is not valid JSON: {exc}") from exc
+        return cls.from_dict(d)
+
+
+def describe_difference(expected: Contract, found: Contract) -> list[str]:
+    """Human-readable list of the fields in which two contracts differ (empty if equal)."""
+    a, b = expected.to_dict(), found.to_dict()
+    diffs = []
+    for key in sorted(set(a) | set(b)):
+        if a.get(key) != b.get(key):
+            if key == "observations":
+                na = [(t["name"], t["size"] * t["history"]) for t in a[key]]
+                nb = [(t["name"], t["size"] * t["history"]) for t in b[key]]
+                diffs.append(f"observations: expected {na}, found {nb}" if na != nb else
+                             "observations: same layout, different scale/clip/noise")
+            else:
+                diffs.append(f"{key}: expected {a.get(key)!r}, found {b.get(key)!r}")
+    return diffs

@@ -1,0 +1,153 @@
+"""Observation terms as functions of a RobotState, and the builder that stacks them.
+
+These functions run in training (on batches of thousands of environments) and
+on the robot (on a batch of one); there is no second copy anywhere. Each
+returns the raw term in SI units, shape (N, size); scaling, clipping, noise
+and history come from the contract's ObservationTerm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from deploy.contract import Contract, ContractError
+from deploy.robot_state import RobotState
+from deploy.rotations import quat_to_rotmat
+
+TermFunction = Callable[[RobotState, dict[str, np.ndarray]], np.ndarray]
+
+_TERMS: dict[str, TermFunction] = {}
+
+
+def observation_term(name: str) -> Callable[[TermFunction], TermFunction]:
+    def register(fn: TermFunction) -> TermFunction:
+        _TERMS[name] = fn
+        return fn
+
+    return register
+
+
+def term_function(name: str) -> TermFunction:
+    try:
+        return _TERMS[name]
+    except KeyError:
+        raise ContractError(
+            f"unknown observation term '{name}'; known terms: {sorted(_TERMS)}"
+        ) from None
+
+
+def split_command(contract: Contract, command: np.ndarray) -> dict[str, np.ndarray]:
+    """Name the blocks of RobotState.command according to the contract."""
+    if command.shape[-1] != contract.command_size:
+        raise ContractError(
+            f"command has {command.shape[-1]} values, the contract's command layout "
+            f"{[(c.name, c.size) for c in contract.commands]} needs {contract.command_size}"
+        )
+    return {name: command[:, s] for name, s in contract.command_slices().items()}
+
+
+# -- the terms ------------------------------------------------------------------
+
+
+@observation_term("position_error_m")
+def position_error_m(state: RobotState, cmd: dict[str, np.ndarray]) -> np.ndarray:
+    """Base position minus target position, world frame (m)."""
+    return state.base_pos_m - cmd["target_pos_m"]
+
+
+@observation_term("rotation_matrix")
+def rotation_matrix(state: RobotState, cmd: dict[str, np.ndarray]) -> np.ndarray:
+    """Body→world rotation matrix, row-major (9 values)."""
+    return quat_to_rotmat(state.base_quat_wxyz).reshape(state.num_envs, 9)
+
+
+@observation_term("linear_velocity_error_m_s")
+def linear_velocity_error_m_s(state: RobotState, cmd: dict[str, np.ndarray]) -> np.ndarray:
+    """Base linear velocity minus target velocity, world frame (m/s); in hover the target is 0."""
+    target = cmd.get("target_vel_m_s")
+    return state.base_lin_vel_m_s - (0.0 if target is None else target)
+
+
+@observation_term("angular_velocity_rad_s")
+def angular_velocity_rad_s(state: RobotState, cmd: dict[str, np.ndarray]) -> np.ndarray:
+    """Body angular velocity, body frame (rad/s), as a gyroscope measures it."""
+    return state.base_ang_vel_rad_s
+
+
+@observation_term("previous_action")
+def previous_action(state: RobotState, cmd: dict[str, np.ndarray]) -> np.ndarray:
+    """The action the policy issued at the previous control step (contract units)."""
+    return state.last_action
+
+
+# -- the builder ----------------------------------------------------------------------
+
+
+class ObservationBuilder:
+    """Builds contract-ordered observations for a batch, keeping per-term history.
+
+    `noise_std_scale` (N, terms) multiplies each term's contract noise per
+    environment; leave it None on the robot, where no noise is added.
+    """
+
+    def __init__(self, contract: Contract, num_envs: int) -> None:
+        self.contract = contract
+        self.num_envs = num_envs
+        self._functions = [term_function(t.name) for t in contract.observations]
+        self._history = [
+            np.zeros((num_envs, t.history, t.size)) for t in contract.observations
+        ]
+        self._fresh = np.ones(num_envs, dtype=bool)
+
+    def reset(self, env_ids: np.ndarray | None = None) -> None:
+        """Forget history; the next build fills all history slots with the current value."""
+        if env_ids is None:
+            self._fresh[:] = True
+        else:
+            self._fresh[env_ids] = True
+
+    def raw_terms(self, state: RobotState) -> list[np.ndarray]:
+        """The unscaled terms (SI units), each (N, size), in contract order."""
+        cmd = split_command(self.contract, state.command)
+        out = []
+        for term, fn in zip(self.contract.observations, self._functions, strict=True):
+            value = np.asarray(fn(state, cmd), dtype=np.float64).reshape(state.num_envs, -1)
+            if value.shape[1] != term.size:
+                raise ContractError(
+                    f"observation term '{term.name}' produced {value.shape[1]} values, "
+                    f"the contract says {term.size}"
+                )
+            out.append(value)
+        return out
+
+    def build(
+        self,
+        state: RobotState,
+        rng: np.random.Generator | None = None,
+        noise_std_scale: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Observation (N, contract.observation_size), float32."""
+        if state.num_envs != self.num_envs:
+            raise ValueError(f"state has {state.num_envs} environments, builder has {self.num_envs}")
+        parts = []
+        fresh = self._fresh
+        for k, (term, value) in enumerate(
+            zip(self.contract.observations, self.raw_terms(state), strict=True)
+        ):
+            if rng is not None and term.noise_std > 0:
+                std = term.noise_std * (1.0 if noise_std_scale is None else noise_std_scale[:, k : k + 1])
+                value = value + rng.standard_normal(value.shape) * std
+            value = value * term.scale
+            if term.clip is not None:
+                value = np.clip(value, -term.clip, term.clip)
+            hist = self._history[k]
+            if term.history > 1:
+                hist[:, 1:] = hist[:, :-1].copy()
+            hist[:, 0] = value
+            if fresh.any():
+                hist[fresh] = value[fresh][:, None, :]
+            parts.append(hist.reshape(self.num_envs, -1))
+        self._fresh[:] = False
+        return np.concatenate(parts, axis=1).astype(np.float32)
