@@ -1,0 +1,409 @@
+"""quadrotor-hover: reach and hold a target position from a random initial state.
+
+A batched, Gymnasium-compatible vector environment over any Engine. Episodes
+are drawn from (seed, episode index) alone, so every episode, including a
+failed one, can be replayed by itself. The observation is built by
+deploy.observations from the task's contract, the same code the robot runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import yaml
+
+from deploy.actions import action_to_actuator, clip_action
+from deploy.contract import ActionTerm, CommandTerm, Contract, ObservationTerm
+from deploy.observations import ObservationBuilder
+from deploy.robot_state import RobotState
+from deploy.rotations import quat_from_axis_angle, quat_multiply, quat_to_rotmat
+from sim.engines.base import Engine
+from sim.randomization.quadrotor import EpisodeSample, QuadrotorRandomization, nominal_sample
+from sim.robots.quadrotor import QuadrotorParams, load_preset
+
+TASK_NAME = "quadrotor-hover"
+DEFAULT_CONFIG = Path(__file__).with_suffix(".yaml")
+
+
+@dataclass(frozen=True)
+class HoverConfig:
+    robot: str
+    control_rate_hz: float
+    physics_dt_s: float
+    episode_length_s: float
+    target_pos_m: tuple[float, float, float]
+    initial_state: dict[str, Any]
+    termination: dict[str, Any]
+    success: dict[str, Any]
+    observations: tuple[ObservationTerm, ...]
+    rewards: dict[str, float]
+    source: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path = DEFAULT_CONFIG) -> HoverConfig:
+        with open(path) as f:
+            d = yaml.safe_load(f)
+        return cls.from_dict(d)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> HoverConfig:
+        required = {"robot", "control_rate_hz", "physics_dt_s", "episode_length_s", "target_pos_m",
+                    "initial_state", "termination", "success", "observations", "rewards"}
+        missing, unknown = required - set(d), set(d) - required
+        if missing or unknown:
+            raise ValueError(
+                f"hover task config: missing {sorted(missing)}, unknown {sorted(unknown)}; "
+                f"see {DEFAULT_CONFIG} for the documented defaults"
+            )
+        unknown_rewards = set(d["rewards"]) - set(REWARD_TERMS)
+        if unknown_rewards:
+            raise ValueError(f"unknown reward terms {sorted(unknown_rewards)}; known: {sorted(REWARD_TERMS)}")
+        return cls(
+            robot=d["robot"],
+            control_rate_hz=float(d["control_rate_hz"]),
+            physics_dt_s=float(d["physics_dt_s"]),
+            episode_length_s=float(d["episode_length_s"]),
+            target_pos_m=tuple(float(x) for x in d["target_pos_m"]),
+            initial_state=dict(d["initial_state"]),
+            termination=dict(d["termination"]),
+            success=dict(d["success"]),
+            observations=tuple(ObservationTerm(**t) for t in d["observations"]),
+            rewards={k: float(v) for k, v in d["rewards"].items()},
+            source=d,
+        )
+
+    @property
+    def control_dt_s(self) -> float:
+        return 1.0 / self.control_rate_hz
+
+    @property
+    def episode_steps(self) -> int:
+        return int(round(self.episode_length_s * self.control_rate_hz))
+
+    def nominal_params(self) -> QuadrotorParams:
+        return load_preset(self.robot)
+
+    def contract(self) -> Contract:
+        params = self.nominal_params()
+        return Contract(
+            task=TASK_NAME,
+            robot=f"quadrotor-x{params.num_motors}",
+            control_rate_hz=self.control_rate_hz,
+            observations=self.observations,
+            actions=(
+                ActionTerm(
+                    name="motor_command", target_names=params.motor_names, scale=0.5, offset=0.5,
+                    low=-1.0, high=1.0, unit="normalized motor command [0, 1]",
+                ),
+            ),
+            commands=(CommandTerm("target_pos_m", 3, "m"), CommandTerm("target_vel_m_s", 3, "m/s")),
+            sensors=("odometry",),
+        )
+
+
+# -- reward terms: each (N,) ≥ 0 magnitudes; the config's scale gives sign and weight ----------
+
+
+@dataclass
+class StepContext:
+    state: RobotState
+    action: np.ndarray
+    prev_action: np.ndarray
+    pos_err_m: np.ndarray
+    vel_err_m_s: np.ndarray
+    crashed: np.ndarray
+
+
+REWARD_TERMS: dict[str, Callable[[StepContext], np.ndarray]] = {
+    "position": lambda c: np.linalg.norm(c.pos_err_m, axis=1),
+    "velocity": lambda c: np.linalg.norm(c.vel_err_m_s, axis=1),
+    "orientation": lambda c: 1.0 - quat_to_rotmat(c.state.base_quat_wxyz)[:, 2, 2],
+    "angular_velocity": lambda c: np.linalg.norm(c.state.base_ang_vel_rad_s, axis=1),
+    "action": lambda c: np.sum((c.action - c.action.mean(axis=1, keepdims=True)) ** 2, axis=1),
+    "action_rate": lambda c: np.sum((c.action - c.prev_action) ** 2, axis=1),
+    "alive": lambda c: (~c.crashed).astype(np.float64),
+    "crash": lambda c: c.crashed.astype(np.float64),
+}
+
+
+class HoverReference:
+    """Target position and velocity over time; hover holds one point."""
+
+    def __init__(self, target_pos_m: np.ndarray) -> None:
+        self.target_pos_m = np.asarray(target_pos_m, dtype=np.float64)
+
+    def __call__(self, time_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = len(time_s)
+        return np.tile(self.target_pos_m, (n, 1)), np.zeros((n, 3))
+
+
+class QuadrotorHoverEnv(gym.vector.VectorEnv):
+    """N quadrotors flying the hover task on one engine.
+
+    autoreset=True (training) restarts finished environments in the same step
+    with the next episode index; autoreset=False (evaluation) leaves them
+    finished and frozen until reset.
+    """
+
+    metadata = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
+
+    def __init__(
+        self,
+        num_envs: int,
+        config: HoverConfig | None = None,
+        randomization: QuadrotorRandomization | None = None,
+        engine: str = "mujoco",
+        seed: int = 0,
+        autoreset: bool = True,
+        reference: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
+    ) -> None:
+        self.config = config or HoverConfig.from_yaml()
+        self.contract = self.config.contract()
+        self.randomization = randomization
+        self.num_envs = num_envs
+        self.seed = seed
+        self.autoreset = autoreset
+        self.nominal = self.config.nominal_params()
+        self.reference = reference or HoverReference(np.asarray(self.config.target_pos_m))
+        self.engine: Engine = make_engine(engine, [self.nominal] * num_envs, self.config)
+        self.engine_name = engine
+        self.term_names = tuple(t.name for t in self.contract.observations)
+        self.builder = ObservationBuilder(self.contract, num_envs)
+
+        obs_dim, act_dim = self.contract.observation_size, self.contract.action_size
+        self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32)
+        self.single_action_space = gym.spaces.Box(-1.0, 1.0, (act_dim,), np.float32)
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
+
+        n, a = num_envs, act_dim
+        self.max_delay = 0 if randomization is None else randomization.action_delay_steps[1]
+        self._action_queue = np.zeros((n, self.max_delay + 1, a))
+        self._delay = np.zeros(n, dtype=np.int64)
+        self._noise_scale = np.ones((n, len(self.term_names)))
+        self._last_action = np.zeros((n, a))
+        self._step_count = np.zeros(n, dtype=np.int64)
+        self._finished = np.zeros(n, dtype=bool)
+        self._next_episode = 0
+        self.episode_index = np.full(n, -1, dtype=np.int64)
+        self.samples: list[EpisodeSample | None] = [None] * n
+        self._noise_rng = np.random.default_rng([seed, 0x5EED])
+        window = int(round(self.config.success["window_s"] * self.config.control_rate_hz))
+        self._err_window = np.zeros((n, max(window, 1)))
+        self._episode_return = np.zeros(n)
+        self._obs = np.zeros((n, obs_dim), dtype=np.float32)
+
+    # -- episode sampling -------------------------------------------------
+
+    def episode_rng(self, episode_index: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, int(episode_index)])
+
+    def sample_episode(self, episode_index: int) -> tuple[EpisodeSample, RobotState]:
+        """The vehicle and initial state of one episode, from (seed, episode index) only."""
+        rng = self.episode_rng(episode_index)
+        if self.randomization is None:
+            sample = nominal_sample(self.nominal, self.term_names)
+        else:
+            sample = self.randomization.sample(self.nominal, rng, self.term_names)
+        return sample, self._initial_state(rng)
+
+    def _initial_state(self, rng: np.random.Generator) -> RobotState:
+        ini = self.config.initial_state
+        pos = np.asarray(self.config.target_pos_m) + _in_ball(rng, ini["max_pos_offset_m"])
+        tilt = np.deg2rad(rng.uniform(0.0, ini["max_tilt_deg"]))
+        axis_angle = rng.uniform(0.0, 2 * np.pi)
+        q_tilt = quat_from_axis_angle(np.array([np.cos(axis_angle), np.sin(axis_angle), 0.0]), tilt)
+        yaw = np.deg2rad(rng.uniform(-ini["max_yaw_deg"], ini["max_yaw_deg"]))
+        q = quat_multiply(q_tilt, quat_from_axis_angle(np.array([0.0, 0.0, 1.0]), yaw))
+        vel = _unit(rng) * rng.uniform(0.0, ini["max_lin_vel_m_s"])
+        omega = _unit(rng) * rng.uniform(0.0, ini["max_ang_vel_rad_s"])
+        return RobotState(
+            base_pos_m=pos[None], base_quat_wxyz=q[None], base_lin_vel_m_s=vel[None],
+            base_ang_vel_rad_s=omega[None], last_action=np.zeros((1, self.contract.action_size)),
+            command=np.zeros((1, self.contract.command_size)),
+        )
+
+    # -- Gymnasium API ----------------------------------------------------------
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        """Start every environment; options={'episode_indices': [...]} picks the episodes."""
+        if seed is not None:
+            self.seed = seed
+            self._noise_rng = np.random.default_rng([seed, 0x5EED])
+            self._next_episode = 0
+        ids = np.arange(self.num_envs)
+        episodes = (options or {}).get("episode_indices")
+        if episodes is None:
+            episodes = np.arange(self._next_episode, self._next_episode + self.num_envs)
+        self._reset_envs(ids, np.asarray(episodes))
+        self._next_episode = max(self._next_episode, int(np.max(episodes)) + 1)
+        self._obs = self._observe(ids)
+        return self._obs.copy(), {"episode_index": self.episode_index.copy()}
+
+    def _reset_envs(self, env_ids: np.ndarray, episode_indices: np.ndarray) -> None:
+        samples, inits = zip(*(self.sample_episode(int(e)) for e in episode_indices), strict=True)
+        initial = _stack_states(inits)
+        hover = np.array([[s.params.hover_command] * s.params.num_motors for s in samples])
+        cmd = hover if self.config.initial_state.get("motor_command") == "hover" else np.zeros_like(hover)
+        self.engine.reset(env_ids, [s.params for s in samples], initial, cmd)
+        hover_action = 2.0 * hover - 1.0
+        for k, (i, s) in enumerate(zip(env_ids, samples, strict=True)):
+            self.samples[i] = s
+            self._delay[i] = s.action_delay_steps
+            self._noise_scale[i] = [s.noise_scale.get(t, 1.0) for t in self.term_names]
+            self._action_queue[i] = hover_action[k] if self.config.initial_state.get("motor_command") == "hover" else -1.0
+        self.episode_index[env_ids] = episode_indices
+        self._last_action[env_ids] = self._action_queue[env_ids, 0]
+        self._step_count[env_ids] = 0
+        self._finished[env_ids] = False
+        self._err_window[env_ids] = np.inf
+        self._episode_return[env_ids] = 0.0
+        self._apply_disturbances()
+        self.builder.reset(env_ids)
+
+    def _apply_disturbances(self) -> None:
+        force = np.array([s.force_world_n if s else (0, 0, 0) for s in self.samples], dtype=np.float64)
+        torque = np.array([s.torque_world_nm if s else (0, 0, 0) for s in self.samples], dtype=np.float64)
+        self.engine.set_external_wrench(force, torque)
+
+    def _robot_state(self) -> RobotState:
+        state = self.engine.state()
+        time_s = self._step_count * self.config.control_dt_s
+        target_pos, target_vel = self.reference(time_s)
+        state.time_s = time_s
+        state.last_action = self._last_action.copy()
+        state.command = np.concatenate([target_pos, target_vel], axis=1)
+        return state
+
+    def _observe(self, env_ids: np.ndarray | None = None) -> np.ndarray:
+        state = self._robot_state()
+        rng = self._noise_rng if self.randomization is not None else None
+        return self.builder.build(state, rng=rng, noise_std_scale=self._noise_scale)
+
+    def robot_state(self) -> RobotState:
+        """The RobotState a controller sees now (same one the observation is built from)."""
+        return self._robot_state()
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+        action = clip_action(self.contract, np.asarray(actions, dtype=np.float64))
+        prev_action = self._last_action.copy()
+        active = ~self._finished
+        # Action latency: the motors receive the action issued `delay` steps ago.
+        self._action_queue = np.roll(self._action_queue, 1, axis=1)
+        self._action_queue[:, 0] = action
+        applied = self._action_queue[np.arange(self.num_envs), self._delay]
+        # Finished (evaluation) environments keep flying the last command; they are ignored.
+        self.engine.step(action_to_actuator(self.contract, applied))
+        self._last_action = np.where(active[:, None], action, self._last_action)
+        self._step_count += active
+
+        state = self._robot_state()
+        cmd = state.command
+        pos_err = state.base_pos_m - cmd[:, 0:3]
+        vel_err = state.base_lin_vel_m_s - cmd[:, 3:6]
+        crashed = self._crashed(state, pos_err) & active
+        truncated = (self._step_count >= self.config.episode_steps) & active & ~crashed
+        dist = np.linalg.norm(pos_err, axis=1)
+        self._err_window = np.where(
+            active[:, None], np.concatenate([self._err_window[:, 1:], dist[:, None]], axis=1),
+            self._err_window,
+        )
+        ctx = StepContext(state, action, prev_action, pos_err, vel_err, crashed)
+        dt = self.config.control_dt_s
+        terms = {k: REWARD_TERMS[k](ctx) * s for k, s in self.config.rewards.items()}
+        reward = sum(terms.values()) * dt
+        if "crash" in terms:  # the crash penalty is per event, not per second
+            reward = reward + terms["crash"] * (1.0 - dt)
+        reward = np.where(active, reward, 0.0)
+        self._episode_return += reward
+
+        done = crashed | truncated
+        window_err = self._err_window.mean(axis=1)
+        infos: dict[str, Any] = {
+            "pos_err_m": dist,
+            "reward_terms": {k: v * dt for k, v in terms.items()},
+        }
+        if done.any():
+            ids = np.flatnonzero(done)
+            infos["done_env_ids"] = ids
+            infos["episode"] = {
+                "episode_index": self.episode_index[ids].copy(),
+                "crashed": crashed[ids].copy(),
+                "success": (~crashed[ids]) & (window_err[ids] < self.config.success["max_pos_err_m"]),
+                "final_pos_err_m": window_err[ids].copy(),
+                "return": self._episode_return[ids].copy(),
+                "length": self._step_count[ids].copy(),
+            }
+        obs = self.builder.build(
+            state, rng=self._noise_rng if self.randomization is not None else None,
+            noise_std_scale=self._noise_scale,
+        )
+        if done.any():
+            if self.autoreset:
+                ids = np.flatnonzero(done)
+                infos["final_obs"] = obs[ids].copy()
+                new = np.arange(self._next_episode, self._next_episode + len(ids))
+                self._next_episode += len(ids)
+                self._reset_envs(ids, new)
+                fresh = self._observe()
+                obs[ids] = fresh[ids]
+            else:
+                self._finished |= done
+        self._obs = obs
+        return obs.copy(), reward.astype(np.float32), crashed, truncated, infos
+
+    def _crashed(self, state: RobotState, pos_err: np.ndarray) -> np.ndarray:
+        term = self.config.termination
+        out = np.any(np.abs(pos_err) > term["box_half_size_m"], axis=1)
+        cos_tilt = quat_to_rotmat(state.base_quat_wxyz)[:, 2, 2]
+        out |= cos_tilt < np.cos(np.deg2rad(term["max_tilt_deg"]))
+        if term.get("ground_contact", True):
+            out |= self.engine.ground_contact()
+        out |= ~state.is_finite()
+        return out
+
+    @property
+    def finished(self) -> np.ndarray:
+        return self._finished.copy()
+
+    def close(self, **kwargs: Any) -> None:
+        self.engine.close()
+
+
+def make_engine(name: str, params: list[QuadrotorParams], config: HoverConfig) -> Engine:
+    if name == "mujoco":
+        from sim.engines.mujoco_engine import MujocoQuadrotorEngine
+
+        return MujocoQuadrotorEngine(params, config.control_dt_s, config.physics_dt_s)
+    if name == "pybullet":
+        try:
+            from sim.engines.pybullet_engine import PybulletQuadrotorEngine
+        except ImportError as exc:
+            raise ValueError(f"the PyBullet engine is not available: {exc}") from exc
+        return PybulletQuadrotorEngine(params, config.control_dt_s, config.physics_dt_s)
+    raise ValueError(f"unknown engine '{name}'; expected 'mujoco' or 'pybullet'")
+
+
+def _unit(rng: np.random.Generator) -> np.ndarray:
+    v = rng.standard_normal(3)
+    return v / max(np.linalg.norm(v), 1e-12)
+
+
+def _in_ball(rng: np.random.Generator, radius: float) -> np.ndarray:
+    return _unit(rng) * radius * rng.uniform() ** (1.0 / 3.0)
+
+
+def _stack_states(states: tuple[RobotState, ...]) -> RobotState:
+    return RobotState(
+        base_pos_m=np.concatenate([s.base_pos_m for s in states]),
+        base_quat_wxyz=np.concatenate([s.base_quat_wxyz for s in states]),
+        base_lin_vel_m_s=np.concatenate([s.base_lin_vel_m_s for s in states]),
+        base_ang_vel_rad_s=np.concatenate([s.base_ang_vel_rad_s for s in states]),
+        last_action=np.concatenate([s.last_action for s in states]),
+        command=np.concatenate([s.command for s in states]),
+    )
