@@ -34,6 +34,8 @@ def build_spec(params: QuadrotorParams) -> mujoco.MjSpec:
     )
     spec.worldbody.add_light(pos=[0, 0, 6], dir=[0, 0, -1])
     base = spec.worldbody.add_body(name=BASE_BODY, pos=[0.0, 0.0, 1.0])
+    base.ipos = [0.0, 0.0, 0.0]  # centre of mass at the body origin (rotor plane)
+    base.iquat = [1.0, 0.0, 0.0, 0.0]
     base.add_freejoint(name="base_free")
     base.explicitinertial = True
     base.mass = params.mass_kg
