@@ -179,8 +179,7 @@ class Contract:
                 control_rate_hz=float(d["control_rate_hz"]),
                 observations=tuple(ObservationTerm(**t) for t in d["observations"]),
                 actions=tuple(
-                    ActionTerm(**{**a, "target_names": tuple(a["target_names"])})
-                    for a in d["actions"]
+                    ActionTerm(**{**a, "target_names": tuple(a["target_names"])}) for a in d["actions"]
                 ),
                 commands=tuple(CommandTerm(**c) for c in d.get("commands", ())),
                 sensors=tuple(d.get("sensors", ())),
@@ -210,8 +209,11 @@ def describe_difference(expected: Contract, found: Contract) -> list[str]:
             if key == "observations":
                 na = [(t["name"], t["size"] * t["history"]) for t in a[key]]
                 nb = [(t["name"], t["size"] * t["history"]) for t in b[key]]
-                diffs.append(f"observations: expected {na}, found {nb}" if na != nb else
-                             "observations: same layout, different scale/clip/noise")
+                diffs.append(
+                    f"observations: expected {na}, found {nb}"
+                    if na != nb
+                    else "observations: same layout, different scale/clip/noise"
+                )
             else:
                 diffs.append(f"{key}: expected {a.get(key)!r}, found {b.get(key)!r}")
     return diffs

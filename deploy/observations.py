@@ -33,9 +33,7 @@ def term_function(name: str) -> TermFunction:
     try:
         return _TERMS[name]
     except KeyError:
-        raise ContractError(
-            f"unknown observation term '{name}'; known terms: {sorted(_TERMS)}"
-        ) from None
+        raise ContractError(f"unknown observation term '{name}'; known terms: {sorted(_TERMS)}") from None
 
 
 def split_command(contract: Contract, command: np.ndarray) -> dict[str, np.ndarray]:
@@ -96,9 +94,7 @@ class ObservationBuilder:
         self.contract = contract
         self.num_envs = num_envs
         self._functions = [term_function(t.name) for t in contract.observations]
-        self._history = [
-            np.zeros((num_envs, t.history, t.size)) for t in contract.observations
-        ]
+        self._history = [np.zeros((num_envs, t.history, t.size)) for t in contract.observations]
         self._fresh = np.ones(num_envs, dtype=bool)
 
     def reset(self, env_ids: np.ndarray | None = None) -> None:

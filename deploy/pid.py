@@ -45,12 +45,16 @@ class PidGains:
             p, a, r = d["position"], d["attitude"], d["rate"]
             yaw = a.get("yaw", "hold")
             return cls(
-                pos_kp=_vec3(p["kp_1_s2"]), pos_kd=_vec3(p["kd_1_s"]), pos_ki=_vec3(p["ki_1_s3"]),
+                pos_kp=_vec3(p["kp_1_s2"]),
+                pos_kd=_vec3(p["kd_1_s"]),
+                pos_ki=_vec3(p["ki_1_s3"]),
                 pos_integral_limit_m_s=float(p["integral_limit_m_s"]),
                 max_tilt_rad=float(np.deg2rad(p["max_tilt_deg"])),
-                att_kp=_vec3(a["kp_1_s"]), yaw_setpoint_rad=None if yaw == "hold" else float(yaw),
+                att_kp=_vec3(a["kp_1_s"]),
+                yaw_setpoint_rad=None if yaw == "hold" else float(yaw),
                 max_rate_rad_s=_vec3(a["max_rate_rad_s"]),
-                rate_kp=_vec3(r["kp_1_s"]), rate_ki=_vec3(r["ki_1_s2"]),
+                rate_kp=_vec3(r["kp_1_s"]),
+                rate_ki=_vec3(r["ki_1_s2"]),
                 rate_integral_limit_rad=float(r["integral_limit_rad"]),
             )
         except KeyError as exc:
@@ -78,8 +82,9 @@ class QuadrotorPid:
 
     name = "pid"
 
-    def __init__(self, params: QuadrotorParams, num_envs: int, control_dt_s: float,
-                 gains: PidGains | None = None) -> None:
+    def __init__(
+        self, params: QuadrotorParams, num_envs: int, control_dt_s: float, gains: PidGains | None = None
+    ) -> None:
         self.params = params
         self.gains = gains or PidGains.from_yaml()
         self.num_envs = num_envs
@@ -107,8 +112,9 @@ class QuadrotorPid:
         # Position loop → desired acceleration (world), limited to the tilt envelope.
         e_pos = target_pos - pos
         e_vel = target_vel - vel
-        self._pos_int = np.clip(self._pos_int + e_pos * self.dt,
-                                -g.pos_integral_limit_m_s, g.pos_integral_limit_m_s)
+        self._pos_int = np.clip(
+            self._pos_int + e_pos * self.dt, -g.pos_integral_limit_m_s, g.pos_integral_limit_m_s
+        )
         acc = g.pos_kp * e_pos + g.pos_kd * e_vel + g.pos_ki * self._pos_int
         acc[:, 2] += GRAVITY_M_S2
         acc[:, 2] = np.maximum(acc[:, 2], 0.2 * GRAVITY_M_S2)
@@ -119,8 +125,11 @@ class QuadrotorPid:
         # Collective thrust along the current body z; desired attitude from the thrust direction.
         collective_n = self.params.mass_kg * np.einsum("ni,ni->n", acc, rot[:, :, 2])
         b3 = acc / np.linalg.norm(acc, axis=1, keepdims=True)
-        yaw = (np.arctan2(rot[:, 1, 0], rot[:, 0, 0]) if g.yaw_setpoint_rad is None
-               else np.full(self.num_envs, g.yaw_setpoint_rad))
+        yaw = (
+            np.arctan2(rot[:, 1, 0], rot[:, 0, 0])
+            if g.yaw_setpoint_rad is None
+            else np.full(self.num_envs, g.yaw_setpoint_rad)
+        )
         b1c = np.stack([np.cos(yaw), np.sin(yaw), np.zeros_like(yaw)], axis=-1)
         b2 = np.cross(b3, b1c)
         b2 /= np.maximum(np.linalg.norm(b2, axis=1, keepdims=True), 1e-9)
@@ -130,8 +139,9 @@ class QuadrotorPid:
         # Attitude → body-rate setpoint → rate PID → torque.
         rate_des = np.clip(-g.att_kp * e_rot, -g.max_rate_rad_s, g.max_rate_rad_s)
         e_rate = rate_des - omega
-        self._rate_int = np.clip(self._rate_int + e_rate * self.dt,
-                                 -g.rate_integral_limit_rad, g.rate_integral_limit_rad)
+        self._rate_int = np.clip(
+            self._rate_int + e_rate * self.dt, -g.rate_integral_limit_rad, g.rate_integral_limit_rad
+        )
         ang_acc = g.rate_kp * e_rate + g.rate_ki * self._rate_int
         torque = self.inertia * ang_acc + np.cross(omega, self.inertia * omega)
 
@@ -140,7 +150,9 @@ class QuadrotorPid:
         wrench = np.concatenate([collective_n[:, None], torque], axis=1)
         thrust = wrench @ self.mixer.T
         low, high = thrust.min(axis=1, keepdims=True), thrust.max(axis=1, keepdims=True)
-        shift = np.where(low < 0, -low, 0.0) + np.where(high > self.max_thrust_n, self.max_thrust_n - high, 0.0)
+        shift = np.where(low < 0, -low, 0.0) + np.where(
+            high > self.max_thrust_n, self.max_thrust_n - high, 0.0
+        )
         thrust = np.clip(thrust + shift, 0.0, self.max_thrust_n)
         u = self.params.command_from_thrust(thrust)
         return 2.0 * u - 1.0

@@ -44,9 +44,15 @@ class QuadrotorParams:
 
     def __post_init__(self) -> None:
         problems = []
-        for f in ("mass_kg", "arm_length_m", "thrust_coefficient_n_per_rpm2",
-                  "max_rotor_speed_rpm", "motor_time_constant_rise_s",
-                  "motor_time_constant_fall_s", "rotor_radius_m"):
+        for f in (
+            "mass_kg",
+            "arm_length_m",
+            "thrust_coefficient_n_per_rpm2",
+            "max_rotor_speed_rpm",
+            "motor_time_constant_rise_s",
+            "motor_time_constant_fall_s",
+            "rotor_radius_m",
+        ):
             v = getattr(self, f)
             if not (np.isfinite(v) and v > 0):
                 problems.append(f"{f} must be positive and finite, found {v}")

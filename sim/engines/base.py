@@ -28,8 +28,13 @@ class Engine(ABC):
     joint_names: tuple[str, ...] = ()
 
     @abstractmethod
-    def reset(self, env_ids: np.ndarray, params: Sequence[Any], initial: RobotState,
-              actuator_command: np.ndarray | None = None) -> None:
+    def reset(
+        self,
+        env_ids: np.ndarray,
+        params: Sequence[Any],
+        initial: RobotState,
+        actuator_command: np.ndarray | None = None,
+    ) -> None:
         """Put environments `env_ids` into `initial` (a batch of len(env_ids)) with their
         own robot parameters; actuators start at the steady state of `actuator_command`."""
 

@@ -88,8 +88,13 @@ class MujocoQuadrotorEngine(Engine):
 
     # -- Engine interface -------------------------------------------------
 
-    def reset(self, env_ids: np.ndarray, params: Sequence[QuadrotorParams], initial: RobotState,
-              actuator_command: np.ndarray | None = None) -> None:
+    def reset(
+        self,
+        env_ids: np.ndarray,
+        params: Sequence[QuadrotorParams],
+        initial: RobotState,
+        actuator_command: np.ndarray | None = None,
+    ) -> None:
         env_ids = np.asarray(env_ids, dtype=np.int64)
         if len(params) != len(env_ids) or initial.num_envs != len(env_ids):
             raise ValueError(
@@ -124,8 +129,11 @@ class MujocoQuadrotorEngine(Engine):
         b = 6 * self._base
         self._control[:, :, nu + b : nu + b + 6] = self._xfrc[:, None, :]
         kwargs = dict(
-            control_spec=_CONTROL_SPEC, skip_checks=True, nstep=self.num_substeps,
-            state=self._out_state, sensordata=self._out_sensor,
+            control_spec=_CONTROL_SPEC,
+            skip_checks=True,
+            nstep=self.num_substeps,
+            state=self._out_state,
+            sensordata=self._out_sensor,
         )
         run = self._pool.rollout if self._pool is not None else mujoco.rollout.rollout
         run(self.models, self._datas, self._state, self._control, **kwargs)

@@ -21,8 +21,13 @@ CONFIG_DIR = Path(__file__).parent
 DEFAULT_CONFIG = CONFIG_DIR / "quadrotor_default.yaml"
 
 _VEHICLE_KEYS = (
-    "mass_kg", "inertia_kg_m2", "arm_length_m", "thrust_coefficient", "torque_coefficient",
-    "motor_time_constant_s", "thrust_to_weight",
+    "mass_kg",
+    "inertia_kg_m2",
+    "arm_length_m",
+    "thrust_coefficient",
+    "torque_coefficient",
+    "motor_time_constant_s",
+    "thrust_to_weight",
 )
 
 
@@ -108,7 +113,9 @@ class QuadrotorRandomization:
     def from_dict(cls, d: dict[str, Any]) -> QuadrotorRandomization:
         known = {"vehicle", "observation_noise_scale", "action_delay_steps", "disturbance"}
         if set(d) - known:
-            raise ValueError(f"randomization: unknown keys {sorted(set(d) - known)}; expected {sorted(known)}")
+            raise ValueError(
+                f"randomization: unknown keys {sorted(set(d) - known)}; expected {sorted(known)}"
+            )
         veh = dict(d.get("vehicle") or {})
         geometric = bool(veh.pop("geometric_scaling", False))
         unknown = set(veh) - set(_VEHICLE_KEYS)
@@ -116,8 +123,10 @@ class QuadrotorRandomization:
             raise ValueError(
                 f"randomization.vehicle: unknown keys {sorted(unknown)}; expected {list(_VEHICLE_KEYS)}"
             )
-        noise = {k: _pair(f"observation_noise_scale.{k}", v)
-                 for k, v in (d.get("observation_noise_scale") or {}).items()}
+        noise = {
+            k: _pair(f"observation_noise_scale.{k}", v)
+            for k, v in (d.get("observation_noise_scale") or {}).items()
+        }
         delay = d.get("action_delay_steps", [0, 0])
         lo, hi = (int(x) for x in delay)
         if not 0 <= lo <= hi:
@@ -196,12 +205,15 @@ class QuadrotorRandomization:
         noise = {t: float(rng.uniform(*self.noise_scale.get(t, default))) for t in observation_terms}
         delay = int(rng.integers(self.action_delay_steps[0], self.action_delay_steps[1] + 1))
         force = _random_direction(rng) * rng.uniform(*self.force_accel_m_s2) * params.mass_kg
-        torque = _random_direction(rng) * rng.uniform(*self.torque_accel_rad_s2) * np.asarray(
-            params.inertia_kg_m2
+        torque = (
+            _random_direction(rng) * rng.uniform(*self.torque_accel_rad_s2) * np.asarray(params.inertia_kg_m2)
         )
         return EpisodeSample(
-            params=params, noise_scale=noise, action_delay_steps=delay,
-            force_world_n=tuple(float(x) for x in force), torque_world_nm=tuple(float(x) for x in torque),
+            params=params,
+            noise_scale=noise,
+            action_delay_steps=delay,
+            force_world_n=tuple(float(x) for x in force),
+            torque_world_nm=tuple(float(x) for x in torque),
         )
 
 

@@ -41,24 +41,35 @@ def build_spec(params: QuadrotorParams) -> mujoco.MjSpec:
     base.mass = params.mass_kg
     base.inertia = list(params.inertia_kg_m2)
     base.add_geom(
-        name="body", type=mujoco.mjtGeom.mjGEOM_BOX, size=list(params.body_half_extents_m),
-        mass=0.0, rgba=[0.15, 0.15, 0.2, 1],
+        name="body",
+        type=mujoco.mjtGeom.mjGEOM_BOX,
+        size=list(params.body_half_extents_m),
+        mass=0.0,
+        rgba=[0.15, 0.15, 0.2, 1],
     )
     for i, pos in enumerate(params.rotor_positions_m):
         base.add_geom(
-            name=f"rotor_{i}", type=mujoco.mjtGeom.mjGEOM_CYLINDER, pos=list(pos),
-            size=[params.rotor_radius_m, ROTOR_DISC_HALF_HEIGHT_M, 0.0], mass=0.0,
+            name=f"rotor_{i}",
+            type=mujoco.mjtGeom.mjGEOM_CYLINDER,
+            pos=list(pos),
+            size=[params.rotor_radius_m, ROTOR_DISC_HALF_HEIGHT_M, 0.0],
+            mass=0.0,
             rgba=[0.8, 0.2, 0.2, 0.6] if params.rotor_spin_directions[i] > 0 else [0.2, 0.4, 0.8, 0.6],
         )
         base.add_site(name=f"rotor_{i}", pos=list(pos))
         spec.add_actuator(
-            name=params.motor_names[i], target=f"rotor_{i}", trntype=mujoco.mjtTrn.mjTRN_SITE,
+            name=params.motor_names[i],
+            target=f"rotor_{i}",
+            trntype=mujoco.mjtTrn.mjTRN_SITE,
             gear=_rotor_gear(params, i),
         )
     spec.add_sensor(
-        name=GROUND_CONTACT_SENSOR, type=mujoco.mjtSensor.mjSENS_CONTACT,
-        objtype=mujoco.mjtObj.mjOBJ_XBODY, objname=BASE_BODY,
-        reftype=mujoco.mjtObj.mjOBJ_GEOM, refname=GROUND_GEOM,
+        name=GROUND_CONTACT_SENSOR,
+        type=mujoco.mjtSensor.mjSENS_CONTACT,
+        objtype=mujoco.mjtObj.mjOBJ_XBODY,
+        objname=BASE_BODY,
+        reftype=mujoco.mjtObj.mjOBJ_GEOM,
+        refname=GROUND_GEOM,
         intprm=[1, 0, 1],  # data = "found", reduce = none, num = 1
     )
     return spec

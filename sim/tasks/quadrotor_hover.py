@@ -52,8 +52,18 @@ class HoverConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> HoverConfig:
-        required = {"robot", "control_rate_hz", "physics_dt_s", "episode_length_s", "target_pos_m",
-                    "initial_state", "termination", "success", "observations", "rewards"}
+        required = {
+            "robot",
+            "control_rate_hz",
+            "physics_dt_s",
+            "episode_length_s",
+            "target_pos_m",
+            "initial_state",
+            "termination",
+            "success",
+            "observations",
+            "rewards",
+        }
         missing, unknown = required - set(d), set(d) - required
         if missing or unknown:
             raise ValueError(
@@ -97,8 +107,13 @@ class HoverConfig:
             observations=self.observations,
             actions=(
                 ActionTerm(
-                    name="motor_command", target_names=params.motor_names, scale=0.5, offset=0.5,
-                    low=-1.0, high=1.0, unit="normalized motor command [0, 1]",
+                    name="motor_command",
+                    target_names=params.motor_names,
+                    scale=0.5,
+                    offset=0.5,
+                    low=-1.0,
+                    high=1.0,
+                    unit="normalized motor command [0, 1]",
                 ),
             ),
             commands=(CommandTerm("target_pos_m", 3, "m"), CommandTerm("target_vel_m_s", 3, "m/s")),
@@ -223,8 +238,11 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
         vel = _unit(rng) * rng.uniform(0.0, ini["max_lin_vel_m_s"])
         omega = _unit(rng) * rng.uniform(0.0, ini["max_ang_vel_rad_s"])
         return RobotState(
-            base_pos_m=pos[None], base_quat_wxyz=q[None], base_lin_vel_m_s=vel[None],
-            base_ang_vel_rad_s=omega[None], last_action=np.zeros((1, self.contract.action_size)),
+            base_pos_m=pos[None],
+            base_quat_wxyz=q[None],
+            base_lin_vel_m_s=vel[None],
+            base_ang_vel_rad_s=omega[None],
+            last_action=np.zeros((1, self.contract.action_size)),
             command=np.zeros((1, self.contract.command_size)),
         )
 
@@ -256,12 +274,14 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
             self.samples[i] = s
             self._delay[i] = s.action_delay_steps
             self._noise_scale[i] = [s.noise_scale.get(t, 1.0) for t in self.term_names]
-            self._action_queue[i] = hover_action[k] if self.config.initial_state.get("motor_command") == "hover" else -1.0
+            self._action_queue[i] = (
+                hover_action[k] if self.config.initial_state.get("motor_command") == "hover" else -1.0
+            )
         self.episode_index[env_ids] = episode_indices
         self._last_action[env_ids] = self._action_queue[env_ids, 0]
         self._step_count[env_ids] = 0
         self._finished[env_ids] = False
-        self._err_window[env_ids] = np.inf
+        self._err_window[env_ids] = np.nan  # a crash in the first second averages what was flown
         self._episode_return[env_ids] = 0.0
         self._apply_disturbances()
         self.builder.reset(env_ids)
@@ -310,7 +330,8 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
         truncated = (self._step_count >= self.config.episode_steps) & active & ~crashed
         dist = np.linalg.norm(pos_err, axis=1)
         self._err_window = np.where(
-            active[:, None], np.concatenate([self._err_window[:, 1:], dist[:, None]], axis=1),
+            active[:, None],
+            np.concatenate([self._err_window[:, 1:], dist[:, None]], axis=1),
             self._err_window,
         )
         ctx = StepContext(state, action, prev_action, pos_err, vel_err, crashed)
@@ -323,7 +344,7 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
         self._episode_return += reward
 
         done = crashed | truncated
-        window_err = self._err_window.mean(axis=1)
+        window_err = np.nanmean(self._err_window, axis=1)
         infos: dict[str, Any] = {
             "pos_err_m": dist,
             "reward_terms": {k: v * dt for k, v in terms.items()},
@@ -340,7 +361,8 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
                 "length": self._step_count[ids].copy(),
             }
         obs = self.builder.build(
-            state, rng=self._noise_rng if self.randomization is not None else None,
+            state,
+            rng=self._noise_rng if self.randomization is not None else None,
             noise_std_scale=self._noise_scale,
         )
         if done.any():

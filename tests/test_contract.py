@@ -1,0 +1,99 @@
+"""The policy contract: layout, JSON round trip, hash, and mismatch messages."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from deploy.contract import Contract, ContractError, ObservationTerm, describe_difference
+from deploy.observations import ObservationBuilder
+from sim.tasks.quadrotor_hover import HoverConfig, QuadrotorHoverEnv
+from tests.conftest import make_state
+
+
+@pytest.fixture
+def contract() -> Contract:
+    return HoverConfig.from_yaml().contract()
+
+
+def test_layout_matches_the_task(contract):
+    names = [t.name for t in contract.observations]
+    assert names == [
+        "position_error_m",
+        "rotation_matrix",
+        "linear_velocity_error_m_s",
+        "angular_velocity_rad_s",
+        "previous_action",
+    ]
+    assert contract.observation_size == 3 + 9 + 3 + 3 + 4 == 22
+    assert contract.action_size == 4
+    assert contract.action_target_names == ("motor_0", "motor_1", "motor_2", "motor_3")
+    slices = contract.observation_slices()
+    assert slices["rotation_matrix"] == slice(3, 12) and slices["previous_action"] == slice(18, 22)
+
+
+def test_environment_observation_follows_the_contract(contract):
+    env = QuadrotorHoverEnv(4, seed=0)
+    try:
+        obs, _ = env.reset(seed=0)
+        assert obs.shape == (4, contract.observation_size) and obs.dtype == np.float32
+        state = env.robot_state()
+        sl = contract.observation_slices()
+        # no randomization → no noise: the position error block is exactly pos − target
+        assert np.allclose(obs[:, sl["position_error_m"]], state.base_pos_m - state.command[:, :3], atol=1e-6)
+        rot = obs[:, sl["rotation_matrix"]].reshape(4, 3, 3)
+        assert np.allclose(np.einsum("nij,nkj->nik", rot, rot), np.eye(3), atol=1e-5)
+    finally:
+        env.close()
+
+
+def test_json_round_trip_and_stable_hash(contract):
+    again = Contract.from_json(contract.to_json())
+    assert again == contract
+    assert again.sha256() == contract.sha256()
+    assert len(contract.sha256()) == 64
+
+
+def test_hash_changes_when_a_term_changes(contract):
+    terms = list(contract.observations)
+    terms[0] = dataclasses.replace(terms[0], scale=2.0)
+    changed = dataclasses.replace(contract, observations=tuple(terms))
+    assert changed.sha256() != contract.sha256()
+    assert any("observations" in d for d in describe_difference(contract, changed))
+    faster = dataclasses.replace(contract, control_rate_hz=200.0)
+    assert faster.sha256() != contract.sha256()
+    assert describe_difference(contract, faster) == ["control_rate_hz: expected 100.0, found 200.0"]
+
+
+def test_malformed_contracts_are_refused():
+    with pytest.raises(ContractError, match="not valid JSON"):
+        Contract.from_json("{nope")
+    with pytest.raises(ContractError, match="malformed"):
+        Contract.from_json('{"task": "x"}')
+    with pytest.raises(ContractError, match="duplicate"):
+        Contract("t", "r", 100.0, (ObservationTerm("a", 1), ObservationTerm("a", 2)), ())
+
+
+def test_history_noise_and_clip():
+    c = Contract(
+        "t",
+        "r",
+        50.0,
+        (ObservationTerm("angular_velocity_rad_s", 3, scale=0.5, clip=1.0, history=3, noise_std=0.1),),
+        (),
+    )
+    b = ObservationBuilder(c, 2)
+    s = make_state(2, omega=(1.0, 10.0, -1.0))
+    first = b.build(s)
+    assert first.shape == (2, 9)
+    assert np.allclose(first[0, :3], [0.5, 1.0, -0.5])  # scaled, then clipped at 1
+    assert np.allclose(first[:, 3:6], first[:, :3]) and np.allclose(first[:, 6:], first[:, :3])
+    s2 = make_state(2, omega=(0.0, 0.0, 0.0))
+    second = b.build(s2)
+    assert np.allclose(second[:, :3], 0.0) and np.allclose(second[:, 3:6], first[:, :3])
+    noisy = b.build(s2, rng=np.random.default_rng(0))
+    assert not np.allclose(noisy[:, :3], 0.0)
+    b.reset(np.array([1]))
+    third = b.build(make_state(2, omega=(0.2, 0.2, 0.2)))
+    assert np.allclose(third[1, 3:6], third[1, :3])  # env 1's history restarted
+    assert np.allclose(third[0, 3:6], noisy[0, :3])

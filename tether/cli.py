@@ -1,0 +1,111 @@
+"""The `tether` command: one entry point with a subcommand per job."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+BENCHMARKS = {
+    "sim-throughput": "bench.sim_throughput",
+}
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from training.evaluation import evaluate, pid_factory, summary_line
+
+    if args.controller != "pid":
+        print(f"error: unknown controller '{args.controller}'; available: pid", file=sys.stderr)
+        return 2
+    indices = [args.episode_index] if args.episode_index is not None else None
+    report, _ = evaluate(
+        pid_factory,
+        "pid",
+        task=args.task,
+        engine=args.engine,
+        episodes=args.episodes,
+        seed=args.seed,
+        randomize=args.randomize,
+        episode_indices=indices,
+        progress=not args.quiet,
+    )
+    print(summary_line(report))
+    if args.episode_index is not None:
+        ep = report["per_episode"][0]
+        print(json.dumps(ep, indent=2))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import importlib
+
+    module = importlib.import_module(BENCHMARKS[args.name])
+    module.main(args.rest + (["--json", args.json] if args.json else []))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from training.demo import run_demo
+
+    return run_demo(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="tether", description="Tether: sim → train → ONNX → ROS 2 robot.")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ev = sub.add_parser(
+        "eval",
+        help="evaluate a controller in closed loop and report metrics",
+        description="Evaluate a controller in closed loop on a task and engine.",
+    )
+    ev.add_argument("--task", default="quadrotor-hover", help="task name (default: %(default)s)")
+    ev.add_argument("--controller", default="pid", help="built-in controller: pid (default: %(default)s)")
+    ev.add_argument("--engine", default="mujoco", choices=["mujoco", "pybullet"])
+    ev.add_argument("--episodes", type=int, default=100, help="number of episodes (default: %(default)s)")
+    ev.add_argument("--seed", type=int, default=0, help="episode k is drawn from (seed, k)")
+    ev.add_argument("--randomize", action="store_true", help="domain randomization on (default ranges)")
+    ev.add_argument("--episode-index", type=int, help="replay only this episode of the seed")
+    ev.add_argument("--json", help="write the report (with every episode's sampled parameters) here")
+    ev.add_argument("--quiet", action="store_true", help="no progress bar")
+    ev.set_defaults(func=_cmd_eval)
+
+    be = sub.add_parser(
+        "bench",
+        help="run a benchmark script and print its figures",
+        description="Run a benchmark from bench/ and print its figures.",
+    )
+    be.add_argument("name", choices=sorted(BENCHMARKS))
+    be.add_argument("--json", help="also write the figures to this JSON file")
+    be.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    be.set_defaults(func=_cmd_bench)
+
+    de = sub.add_parser(
+        "demo",
+        help="the main job: run the pipeline on the embedded default",
+        description="Evaluate the PID baseline on the default quadrotor and print its metrics.",
+    )
+    de.add_argument("--episodes", type=int, default=100)
+    de.add_argument("--seed", type=int, default=0)
+    de.add_argument("--out", default="reports/demo", help="report folder (default: %(default)s)")
+    de.set_defaults(func=_cmd_demo)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        sys.exit(args.func(args))
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

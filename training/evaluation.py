@@ -1,0 +1,210 @@
+"""Closed-loop evaluation of a controller (PID baseline or ONNX policy) on a task.
+
+Episode k of an evaluation is drawn from (seed, k) alone, so two controllers
+evaluated with the same seed fly exactly the same vehicles from the same
+initial states, and any single episode can be replayed with --episode-index.
+Every episode's sampled parameters are written to the JSON report.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from tqdm import tqdm
+
+from deploy.robot_state import RobotState
+from sim.randomization.quadrotor import QuadrotorRandomization
+from sim.tasks.quadrotor_hover import HoverConfig, QuadrotorHoverEnv
+
+TASKS = ("quadrotor-hover",)
+ENGINES = ("mujoco", "pybullet")
+
+
+class Controller(Protocol):
+    """Anything that maps (observation, RobotState) batches to actions in [-1, 1]."""
+
+    name: str
+
+    def reset(self, env_ids: np.ndarray | None = None) -> None: ...
+
+    def act(self, state: RobotState, observation: np.ndarray | None = None) -> np.ndarray: ...
+
+
+ControllerFactory = Callable[[QuadrotorHoverEnv], Controller]
+
+
+@dataclass
+class Trajectories:
+    """Per-step records of the first few episodes, for plots: (episodes, steps, ...)."""
+
+    time_s: np.ndarray
+    pos_m: np.ndarray
+    target_pos_m: np.ndarray
+    pos_err_m: np.ndarray
+    action: np.ndarray
+    episode_index: np.ndarray
+
+
+def evaluate(
+    controller_factory: ControllerFactory,
+    controller_name: str,
+    task: str = "quadrotor-hover",
+    engine: str = "mujoco",
+    episodes: int = 100,
+    seed: int = 0,
+    randomize: bool = False,
+    episode_indices: Sequence[int] | None = None,
+    batch_size: int = 256,
+    config: HoverConfig | None = None,
+    randomization: QuadrotorRandomization | None = None,
+    record_episodes: int = 0,
+    reference: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
+    progress: bool = True,
+) -> tuple[dict[str, Any], Trajectories | None]:
+    """Run the episodes; return the JSON-ready report and (optionally) trajectories."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task '{task}'; available tasks: {list(TASKS)}")
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine '{engine}'; available engines: {list(ENGINES)}")
+    indices = np.arange(episodes) if episode_indices is None else np.asarray(episode_indices, dtype=np.int64)
+    if len(indices) == 0:
+        raise ValueError("nothing to evaluate: need at least one episode")
+    if randomize and randomization is None:
+        randomization = QuadrotorRandomization.from_yaml()
+    rand = randomization if randomize else None
+    results: dict[int, dict[str, Any]] = {}
+    traj_batches: list[Trajectories] = []
+    started = time.perf_counter()
+    batches = [indices[i : i + batch_size] for i in range(0, len(indices), batch_size)]
+    total_steps = None
+    bar = None
+    for batch in batches:
+        env = QuadrotorHoverEnv(
+            len(batch),
+            config=config,
+            randomization=rand,
+            engine=engine,
+            seed=seed,
+            autoreset=False,
+            reference=reference,
+        )
+        try:
+            if bar is None:
+                total_steps = env.config.episode_steps * len(batches)
+                bar = tqdm(
+                    total=total_steps,
+                    desc=f"eval {controller_name} on {engine}",
+                    unit="step",
+                    disable=not progress,
+                    leave=False,
+                )
+            controller = controller_factory(env)
+            record = min(record_episodes - sum(len(t.episode_index) for t in traj_batches), len(batch))
+            results.update(_run_batch(env, controller, batch, record, traj_batches, bar))
+        finally:
+            env.close()
+    if bar is not None:
+        bar.close()
+    wall_s = time.perf_counter() - started
+
+    ordered = [results[int(k)] for k in indices]
+    success = np.array([r["success"] for r in ordered])
+    crashed = np.array([r["crashed"] for r in ordered])
+    err = np.array([r["final_pos_err_m"] for r in ordered])
+    report: dict[str, Any] = {
+        "task": task,
+        "engine": engine,
+        "controller": controller_name,
+        "episodes": len(ordered),
+        "seed": seed,
+        "randomize": bool(randomize),
+        "success_rate": float(success.mean()),
+        "crash_rate": float(crashed.mean()),
+        "final_pos_err_m_mean": float(np.mean(err)),
+        "final_pos_err_m_p95": float(np.percentile(err, 95)),
+        "wall_time_s": wall_s,
+        "per_episode": ordered,
+    }
+    trajectories = _concat(traj_batches) if traj_batches else None
+    return report, trajectories
+
+
+def _run_batch(
+    env: QuadrotorHoverEnv,
+    controller: Controller,
+    batch: np.ndarray,
+    record: int,
+    traj_batches: list[Trajectories],
+    bar: tqdm,
+) -> dict[int, dict[str, Any]]:
+    obs, _ = env.reset(seed=env.seed, options={"episode_indices": batch})
+    controller.reset(None)
+    out: dict[int, dict[str, Any]] = {}
+    steps = env.config.episode_steps
+    rec = {k: [] for k in ("time_s", "pos_m", "target_pos_m", "pos_err_m", "action")}
+    for _ in range(steps):
+        state = env.robot_state()
+        action = controller.act(state, obs)
+        if record > 0:
+            rec["time_s"].append(state.time_s[:record].copy())
+            rec["pos_m"].append(state.base_pos_m[:record].copy())
+            rec["target_pos_m"].append(state.command[:record, 0:3].copy())
+            rec["pos_err_m"].append(
+                np.linalg.norm(state.base_pos_m[:record] - state.command[:record, 0:3], axis=1)
+            )
+            rec["action"].append(np.asarray(action[:record], dtype=np.float64).copy())
+        obs, _, _, _, info = env.step(action)
+        bar.update(1)
+        if "episode" in info:
+            ep = info["episode"]
+            for k, i in enumerate(info["done_env_ids"]):
+                out[int(ep["episode_index"][k])] = {
+                    "episode_index": int(ep["episode_index"][k]),
+                    "success": bool(ep["success"][k]),
+                    "crashed": bool(ep["crashed"][k]),
+                    "final_pos_err_m": float(ep["final_pos_err_m"][k]),
+                    "steps": int(ep["length"][k]),
+                    "sample": env.samples[i].to_dict(),
+                }
+        if env.finished.all():
+            break
+    if record > 0:
+        traj_batches.append(
+            Trajectories(
+                **{k: np.stack(v, axis=1) for k, v in rec.items()}, episode_index=np.asarray(batch[:record])
+            )
+        )
+    missing = set(int(b) for b in batch) - set(out)
+    if missing:
+        raise RuntimeError(f"episodes {sorted(missing)} did not finish within {steps} steps")
+    return out
+
+
+def _concat(parts: list[Trajectories]) -> Trajectories:
+    return Trajectories(
+        **{
+            f: np.concatenate([getattr(p, f) for p in parts])
+            for f in ("time_s", "pos_m", "target_pos_m", "pos_err_m", "action", "episode_index")
+        }
+    )
+
+
+def pid_factory(env: QuadrotorHoverEnv) -> Controller:
+    """The cascaded PID, configured with the task's nominal vehicle (not the sampled one)."""
+    from deploy.pid import QuadrotorPid
+
+    return QuadrotorPid(env.nominal, env.num_envs, env.config.control_dt_s)
+
+
+def summary_line(report: dict[str, Any]) -> str:
+    return (
+        f"{report['task']} · {report['controller']} on {report['engine']} · {report['episodes']} episodes "
+        f"(seed {report['seed']}, randomize={'on' if report['randomize'] else 'off'}): "
+        f"success {report['success_rate']:.3f}, crash {report['crash_rate']:.3f}, "
+        f"final position error mean {report['final_pos_err_m_mean'] * 100:.2f} cm, "
+        f"p95 {report['final_pos_err_m_p95'] * 100:.2f} cm  [{report['wall_time_s']:.1f} s]"
+    )
