@@ -13,21 +13,29 @@ BENCHMARKS = {
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from training.evaluation import evaluate, pid_factory, summary_line
+    from training.evaluation import evaluate, pid_factory, policy_factory, summary_line
 
-    if args.controller != "pid":
-        print(f"error: unknown controller '{args.controller}'; available: pid", file=sys.stderr)
+    if args.policy:
+        factory, name = policy_factory(args.policy), Path(args.policy).name
+    elif args.controller == "pid":
+        factory, name = pid_factory, "pid"
+    else:
+        print(
+            f"error: unknown controller '{args.controller}'; use --controller pid or --policy FILE.onnx",
+            file=sys.stderr,
+        )
         return 2
     indices = [args.episode_index] if args.episode_index is not None else None
     report, _ = evaluate(
-        pid_factory,
-        "pid",
+        factory,
+        name,
         task=args.task,
         engine=args.engine,
         episodes=args.episodes,
         seed=args.seed,
         randomize=args.randomize,
         episode_indices=indices,
+        scenario=args.scenario,
         progress=not args.quiet,
     )
     print(summary_line(report))
@@ -67,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--task", default="quadrotor-hover", help="task name (default: %(default)s)")
     ev.add_argument("--controller", default="pid", help="built-in controller: pid (default: %(default)s)")
+    ev.add_argument("--policy", help="an exported ONNX policy (run in ONNX Runtime) instead of --controller")
     ev.add_argument("--engine", default="mujoco", choices=["mujoco", "pybullet"])
+    ev.add_argument("--scenario", default="hover", help="hover (default) or figure8 (tracking RMSE)")
     ev.add_argument("--episodes", type=int, default=100, help="number of episodes (default: %(default)s)")
     ev.add_argument("--seed", type=int, default=0, help="episode k is drawn from (seed, k)")
     ev.add_argument("--randomize", action="store_true", help="domain randomization on (default ranges)")
@@ -102,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         sys.exit(args.func(args))
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError) as exc:  # ContractError is a ValueError
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
 

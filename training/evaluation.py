@@ -62,7 +62,7 @@ def evaluate(
     config: HoverConfig | None = None,
     randomization: QuadrotorRandomization | None = None,
     record_episodes: int = 0,
-    reference: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
+    scenario: str = "hover",
     progress: bool = True,
 ) -> tuple[dict[str, Any], Trajectories | None]:
     """Run the episodes; return the JSON-ready report and (optionally) trajectories."""
@@ -76,6 +76,9 @@ def evaluate(
     if randomize and randomization is None:
         randomization = QuadrotorRandomization.from_yaml()
     rand = randomization if randomize else None
+    config = config or HoverConfig.from_yaml()
+    reference = config.reference(scenario)
+    settle_s = float(config.scenarios.get(scenario, {}).get("settle_s", config.success["window_s"]))
     results: dict[int, dict[str, Any]] = {}
     traj_batches: list[Trajectories] = []
     started = time.perf_counter()
@@ -104,7 +107,7 @@ def evaluate(
                 )
             controller = controller_factory(env)
             record = min(record_episodes - sum(len(t.episode_index) for t in traj_batches), len(batch))
-            results.update(_run_batch(env, controller, batch, record, traj_batches, bar))
+            results.update(_run_batch(env, controller, batch, record, traj_batches, bar, settle_s))
         finally:
             env.close()
     if bar is not None:
@@ -115,6 +118,8 @@ def evaluate(
     success = np.array([r["success"] for r in ordered])
     crashed = np.array([r["crashed"] for r in ordered])
     err = np.array([r["final_pos_err_m"] for r in ordered])
+    sq_sum = sum(r.pop("_sq_err_sum") for r in ordered)
+    sq_count = sum(r.pop("_sq_err_count") for r in ordered)
     report: dict[str, Any] = {
         "task": task,
         "engine": engine,
@@ -126,6 +131,9 @@ def evaluate(
         "crash_rate": float(crashed.mean()),
         "final_pos_err_m_mean": float(np.mean(err)),
         "final_pos_err_m_p95": float(np.percentile(err, 95)),
+        "scenario": scenario,
+        "tracking_rmse_m": float(np.sqrt(sq_sum / sq_count)) if sq_count else None,
+        "tracking_settle_s": settle_s,
         "wall_time_s": wall_s,
         "per_episode": ordered,
     }
@@ -140,12 +148,15 @@ def _run_batch(
     record: int,
     traj_batches: list[Trajectories],
     bar: tqdm,
+    settle_s: float,
 ) -> dict[int, dict[str, Any]]:
     obs, _ = env.reset(seed=env.seed, options={"episode_indices": batch})
     controller.reset(None)
     out: dict[int, dict[str, Any]] = {}
     steps = env.config.episode_steps
     rec = {k: [] for k in ("time_s", "pos_m", "target_pos_m", "pos_err_m", "action")}
+    sq_sum = np.zeros(env.num_envs)
+    sq_count = np.zeros(env.num_envs, dtype=np.int64)
     for _ in range(steps):
         state = env.robot_state()
         action = controller.act(state, obs)
@@ -157,8 +168,12 @@ def _run_batch(
                 np.linalg.norm(state.base_pos_m[:record] - state.command[:record, 0:3], axis=1)
             )
             rec["action"].append(np.asarray(action[:record], dtype=np.float64).copy())
+        active = ~env.finished
         obs, _, _, _, info = env.step(action)
         bar.update(1)
+        counted = active & (env.robot_state().time_s >= settle_s)
+        sq_sum += np.where(counted, info["pos_err_m"] ** 2, 0.0)
+        sq_count += counted
         if "episode" in info:
             ep = info["episode"]
             for k, i in enumerate(info["done_env_ids"]):
@@ -169,6 +184,8 @@ def _run_batch(
                     "final_pos_err_m": float(ep["final_pos_err_m"][k]),
                     "steps": int(ep["length"][k]),
                     "sample": env.samples[i].to_dict(),
+                    "_sq_err_sum": float(sq_sum[i]),
+                    "_sq_err_count": int(sq_count[i]),
                 }
         if env.finished.all():
             break
@@ -200,11 +217,49 @@ def pid_factory(env: QuadrotorHoverEnv) -> Controller:
     return QuadrotorPid(env.nominal, env.num_envs, env.config.control_dt_s)
 
 
+def policy_factory(path: str) -> ControllerFactory:
+    """Controller factory for an exported ONNX policy, run in ONNX Runtime.
+
+    The file's embedded contract must equal the task's; otherwise the policy
+    would read a differently laid out observation, and evaluation is refused.
+    """
+    from deploy.policy_file import PolicyFile
+
+    policy = PolicyFile(path)
+
+    def make(env: QuadrotorHoverEnv) -> Controller:
+        policy.check_matches(env.contract)
+        return OnnxController(policy, env.num_envs)
+
+    return make
+
+
+class OnnxController:
+    name = "onnx"
+
+    def __init__(self, policy: Any, num_envs: int) -> None:
+        self.policy = policy
+        self.num_envs = num_envs
+
+    def reset(self, env_ids: np.ndarray | None = None) -> None:
+        self.policy.reset(self.num_envs, env_ids)
+
+    def act(self, state: RobotState, observation: np.ndarray | None = None) -> np.ndarray:
+        if observation is None:
+            raise ValueError("a policy needs the contract observation, found None")
+        return self.policy.run(observation)
+
+
 def summary_line(report: dict[str, Any]) -> str:
+    tracking = (
+        f", tracking RMSE {report['tracking_rmse_m'] * 100:.1f} cm"
+        if report.get("scenario", "hover") != "hover"
+        else ""
+    )
     return (
         f"{report['task']} · {report['controller']} on {report['engine']} · {report['episodes']} episodes "
         f"(seed {report['seed']}, randomize={'on' if report['randomize'] else 'off'}): "
         f"success {report['success_rate']:.3f}, crash {report['crash_rate']:.3f}, "
         f"final position error mean {report['final_pos_err_m_mean'] * 100:.2f} cm, "
-        f"p95 {report['final_pos_err_m_p95'] * 100:.2f} cm  [{report['wall_time_s']:.1f} s]"
+        f"p95 {report['final_pos_err_m_p95'] * 100:.2f} cm{tracking}  [{report['wall_time_s']:.1f} s]"
     )

@@ -25,6 +25,7 @@ from deploy.rotations import quat_from_axis_angle, quat_multiply, quat_to_rotmat
 from sim.engines.base import Engine
 from sim.randomization.quadrotor import EpisodeSample, QuadrotorRandomization, nominal_sample
 from sim.robots.quadrotor import QuadrotorParams, load_preset
+from sim.tasks.references import Figure8Reference, HoverReference, Reference
 
 TASK_NAME = "quadrotor-hover"
 DEFAULT_CONFIG = Path(__file__).with_suffix(".yaml")
@@ -42,6 +43,7 @@ class HoverConfig:
     success: dict[str, Any]
     observations: tuple[ObservationTerm, ...]
     rewards: dict[str, float]
+    scenarios: dict[str, Any] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -64,7 +66,8 @@ class HoverConfig:
             "observations",
             "rewards",
         }
-        missing, unknown = required - set(d), set(d) - required
+        optional = {"scenarios"}
+        missing, unknown = required - set(d), set(d) - required - optional
         if missing or unknown:
             raise ValueError(
                 f"hover task config: missing {sorted(missing)}, unknown {sorted(unknown)}; "
@@ -84,6 +87,7 @@ class HoverConfig:
             success=dict(d["success"]),
             observations=tuple(ObservationTerm(**t) for t in d["observations"]),
             rewards={k: float(v) for k, v in d["rewards"].items()},
+            scenarios=dict(d.get("scenarios") or {}),
             source=d,
         )
 
@@ -94,6 +98,14 @@ class HoverConfig:
     @property
     def episode_steps(self) -> int:
         return int(round(self.episode_length_s * self.control_rate_hz))
+
+    def reference(self, scenario: str = "hover") -> Reference:
+        """The target the vehicle tracks: 'hover' (default) or a scenario from the config."""
+        if scenario == "hover":
+            return HoverReference(np.asarray(self.target_pos_m))
+        if scenario == "figure8" and "figure8" in self.scenarios:
+            return Figure8Reference.from_dict(self.scenarios["figure8"], self.target_pos_m)
+        raise ValueError(f"unknown scenario '{scenario}'; available: {['hover', *sorted(self.scenarios)]}")
 
     def nominal_params(self) -> QuadrotorParams:
         return load_preset(self.robot)
@@ -146,17 +158,6 @@ REWARD_TERMS: dict[str, Callable[[StepContext], np.ndarray]] = {
 }
 
 
-class HoverReference:
-    """Target position and velocity over time; hover holds one point."""
-
-    def __init__(self, target_pos_m: np.ndarray) -> None:
-        self.target_pos_m = np.asarray(target_pos_m, dtype=np.float64)
-
-    def __call__(self, time_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        n = len(time_s)
-        return np.tile(self.target_pos_m, (n, 1)), np.zeros((n, 3))
-
-
 class QuadrotorHoverEnv(gym.vector.VectorEnv):
     """N quadrotors flying the hover task on one engine.
 
@@ -175,7 +176,7 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
         engine: str = "mujoco",
         seed: int = 0,
         autoreset: bool = True,
-        reference: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
+        reference: Reference | None = None,
     ) -> None:
         self.config = config or HoverConfig.from_yaml()
         self.contract = self.config.contract()
@@ -184,7 +185,7 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
         self.seed = seed
         self.autoreset = autoreset
         self.nominal = self.config.nominal_params()
-        self.reference = reference or HoverReference(np.asarray(self.config.target_pos_m))
+        self.reference = reference or self.config.reference("hover")
         self.engine: Engine = make_engine(engine, [self.nominal] * num_envs, self.config)
         self.engine_name = engine
         self.term_names = tuple(t.name for t in self.contract.observations)

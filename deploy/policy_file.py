@@ -1,0 +1,148 @@
+"""An exported policy file: ONNX graph plus the contract it was trained with.
+
+Reads the contract from the file's metadata_props, verifies its SHA-256, and
+runs the graph in ONNX Runtime (one intra-op thread by default: latency, not
+throughput, matters on a robot). Recurrent policies expose their hidden
+state as extra inputs/outputs (any input other than `obs`, paired in order
+with the outputs other than `action`); the state is kept per batch row and
+reset per row. Needs onnxruntime and numpy only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from deploy.contract import Contract, ContractError, describe_difference
+
+OBS_INPUT = "obs"
+ACTION_OUTPUT = "action"
+META_CONTRACT = "tether_contract"
+META_CONTRACT_SHA256 = "tether_contract_sha256"
+META_TASK = "tether_task"
+
+
+class PolicyFile:
+    def __init__(
+        self, path: str | Path, providers: list[str] | None = None, intra_op_threads: int = 1
+    ) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FileNotFoundError(
+                f"policy file {self.path} not found; export one with `tether export RUN_DIR -o FILE.onnx`"
+            )
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = intra_op_threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        available = ort.get_available_providers()
+        wanted = providers or ["CPUExecutionProvider"]
+        missing = [p for p in wanted if p not in available]
+        if missing:
+            raise ValueError(
+                f"ONNX Runtime providers {missing} are not available here; available: {available}"
+            )
+        try:
+            self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=wanted)
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ContractError(f"{self.path} is not a loadable ONNX model: {exc}") from exc
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.contract = read_contract(self.metadata, self.path)
+        inputs = self.session.get_inputs()
+        outputs = self.session.get_outputs()
+        names_in = [i.name for i in inputs]
+        names_out = [o.name for o in outputs]
+        if OBS_INPUT not in names_in or ACTION_OUTPUT not in names_out:
+            raise ContractError(
+                f"{self.path}: expected an input '{OBS_INPUT}' and an output '{ACTION_OUTPUT}', found inputs "
+                f"{names_in} and outputs {names_out}; export with `tether export`"
+            )
+        obs_dim = next(i for i in inputs if i.name == OBS_INPUT).shape[-1]
+        act_dim = next(o for o in outputs if o.name == ACTION_OUTPUT).shape[-1]
+        if isinstance(obs_dim, int) and obs_dim != self.contract.observation_size:
+            raise ContractError(
+                f"{self.path}: the graph takes {obs_dim} observations but its contract defines "
+                f"{self.contract.observation_size}; the file is inconsistent, re-export it"
+            )
+        if isinstance(act_dim, int) and act_dim != self.contract.action_size:
+            raise ContractError(
+                f"{self.path}: the graph outputs {act_dim} actions but its contract defines "
+                f"{self.contract.action_size}; the file is inconsistent, re-export it"
+            )
+        self.state_inputs = [i for i in inputs if i.name != OBS_INPUT]
+        self.state_outputs = [o.name for o in outputs if o.name != ACTION_OUTPUT]
+        if len(self.state_inputs) != len(self.state_outputs):
+            raise ContractError(
+                f"{self.path}: recurrent state inputs {[i.name for i in self.state_inputs]} do not pair with "
+                f"state outputs {self.state_outputs}"
+            )
+        self._output_names = [ACTION_OUTPUT, *self.state_outputs]
+        self._state: list[np.ndarray] = []
+        self._batch = 0
+
+    @property
+    def is_recurrent(self) -> bool:
+        return bool(self.state_inputs)
+
+    def check_matches(self, expected: Contract) -> None:
+        """Refuse a policy whose contract differs from what the task/robot expects."""
+        if self.contract.sha256() != expected.sha256():
+            diffs = "; ".join(describe_difference(expected, self.contract))
+            raise ContractError(
+                f"{self.path} was trained for a different contract than '{expected.task}' uses here: {diffs}. "
+                "Use a policy exported for this task and configuration, or evaluate with the task config "
+                "it was trained with."
+            )
+
+    def reset(self, batch_size: int, rows: np.ndarray | None = None) -> None:
+        """Zero the recurrent state of `rows` (all rows when None) for a batch of batch_size."""
+        if batch_size != self._batch or rows is None:
+            self._batch = batch_size
+            self._state = [
+                np.zeros(tuple(d if isinstance(d, int) else batch_size for d in i.shape), dtype=np.float32)
+                for i in self.state_inputs
+            ]
+            return
+        for spec, s in zip(self.state_inputs, self._state, strict=True):
+            batch_axis = next((k for k, d in enumerate(spec.shape) if not isinstance(d, int)), 0)
+            index = [slice(None)] * s.ndim
+            index[batch_axis] = rows
+            s[tuple(index)] = 0.0
+
+    def run(self, obs: np.ndarray) -> np.ndarray:
+        """Actions (N, A) for observations (N, D); advances the recurrent state."""
+        obs = np.ascontiguousarray(obs, dtype=np.float32)
+        if obs.ndim != 2 or obs.shape[1] != self.contract.observation_size:
+            raise ValueError(
+                f"expected observations of shape (N, {self.contract.observation_size}), found {obs.shape}"
+            )
+        if self.is_recurrent and obs.shape[0] != self._batch:
+            self.reset(obs.shape[0])
+        feed = {OBS_INPUT: obs}
+        feed.update({i.name: s for i, s in zip(self.state_inputs, self._state, strict=True)})
+        out = self.session.run(self._output_names, feed)
+        self._state = list(out[1:])
+        return out[0]
+
+
+def read_contract(metadata: dict[str, str], where: str | Path = "policy") -> Contract:
+    """The contract embedded in a policy's metadata, verified against its recorded hash."""
+    if META_CONTRACT not in metadata:
+        raise ContractError(
+            f"{where} carries no '{META_CONTRACT}' metadata; it was not exported by Tether "
+            "(`tether export RUN_DIR`), so its observation/action layout is unknown"
+        )
+    text = metadata[META_CONTRACT]
+    contract = Contract.from_json(text)
+    recorded = metadata.get(META_CONTRACT_SHA256)
+    actual = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    if recorded is None or recorded != actual or contract.sha256() != actual:
+        raise ContractError(
+            f"{where}: the embedded contract does not match its recorded SHA-256 "
+            f"(recorded {recorded}, computed {actual}); the metadata was altered, re-export the policy"
+        )
+    return contract
