@@ -93,7 +93,8 @@ class PolicyFile:
         if self.contract.sha256() != expected.sha256():
             diffs = "; ".join(describe_difference(expected, self.contract))
             raise ContractError(
-                f"{self.path} was trained for a different contract than '{expected.task}' uses here: {diffs}. "
+                f"{self.path} was trained for a different contract than '{expected.task}' uses here: "
+                f"{diffs}. "
                 "Use a policy exported for this task and configuration, or evaluate with the task config "
                 "it was trained with."
             )
