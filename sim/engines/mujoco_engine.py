@@ -160,6 +160,10 @@ class MujocoQuadrotorEngine(Engine):
         self._xfrc[:, :3] = force_world_n
         self._xfrc[:, 3:] = torque_world_nm
 
+    def physics_state(self, env_id: int) -> np.ndarray:
+        """Full MuJoCo physics state (mjSTATE_FULLPHYSICS) of one environment, e.g. for rendering."""
+        return self._state[env_id].copy()
+
     @property
     def rotor_speeds_rad_s(self) -> np.ndarray:
         return self.rotors.speed_rad_s.copy()

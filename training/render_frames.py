@@ -1,0 +1,47 @@
+"""Child process of training.report: draw recorded MuJoCo states into one PNG strip.
+
+Usage: python -m training.render_frames SCENE.json OUT.png, with MUJOCO_GL set
+to the backend to try. Exits non-zero (message on stderr) if it cannot render.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import mujoco
+import numpy as np
+from PIL import Image, ImageDraw
+
+from deploy.quadrotor_params import QuadrotorParams
+from sim.robots.quadrotor_mujoco import build_model
+
+HEIGHT_PX, WIDTH_PX = 240, 320
+
+
+def main(argv: list[str]) -> int:
+    scene_path, out_path = argv
+    with open(scene_path) as f:
+        scene = json.load(f)
+    params = QuadrotorParams.from_dict(scene["params"])
+    model = build_model(params, scene["physics_dt_s"])
+    data = mujoco.MjData(model)
+    cam = mujoco.MjvCamera()
+    cam.lookat[:] = scene["target_pos_m"]
+    cam.distance = 12.0 * params.arm_length_m + 0.6
+    cam.azimuth, cam.elevation = 135.0, -20.0
+    images = []
+    with mujoco.Renderer(model, HEIGHT_PX, WIDTH_PX) as renderer:
+        for state, t in zip(scene["states"], scene["times_s"], strict=True):
+            mujoco.mj_setState(model, data, np.asarray(state), mujoco.mjtState.mjSTATE_FULLPHYSICS)
+            mujoco.mj_forward(model, data)
+            renderer.update_scene(data, camera=cam)
+            img = Image.fromarray(renderer.render().copy())
+            ImageDraw.Draw(img).text((8, 8), f"t = {t:.1f} s", fill=(255, 255, 255))
+            images.append(np.asarray(img))
+    Image.fromarray(np.concatenate(images, axis=1)).save(out_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
