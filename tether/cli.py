@@ -9,6 +9,7 @@ from pathlib import Path
 
 BENCHMARKS = {
     "sim-throughput": "bench.sim_throughput",
+    "inference": "bench.inference",
 }
 
 
