@@ -8,7 +8,7 @@ import pytest
 
 from tether.cli import build_parser
 
-SUBCOMMANDS = ["eval", "bench", "demo"]
+SUBCOMMANDS = ["eval", "bench", "demo", "train", "export"]
 
 
 def _tether(*args: str) -> subprocess.CompletedProcess:

@@ -161,13 +161,16 @@ def _run_batch(
         state = env.robot_state()
         action = controller.act(state, obs)
         if record > 0:
-            rec["time_s"].append(state.time_s[:record].copy())
-            rec["pos_m"].append(state.base_pos_m[:record].copy())
+            # finished (crashed) episodes are recorded as NaN from then on, so plots end at the crash
+            gone = env.finished[:record]
+            pos = np.where(gone[:, None], np.nan, state.base_pos_m[:record])
+            rec["time_s"].append(np.full(record, state.time_s.max()))
+            rec["pos_m"].append(pos)
             rec["target_pos_m"].append(state.command[:record, 0:3].copy())
-            rec["pos_err_m"].append(
-                np.linalg.norm(state.base_pos_m[:record] - state.command[:record, 0:3], axis=1)
+            rec["pos_err_m"].append(np.linalg.norm(pos - state.command[:record, 0:3], axis=1))
+            rec["action"].append(
+                np.where(gone[:, None], np.nan, np.asarray(action[:record], dtype=np.float64))
             )
-            rec["action"].append(np.asarray(action[:record], dtype=np.float64).copy())
         active = ~env.finished
         obs, _, _, _, info = env.step(action)
         bar.update(1)

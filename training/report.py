@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -53,14 +54,17 @@ def plot_position_error(runs: dict[str, Trajectories], path: Path, success_m: fl
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for name, t in runs.items():
-        err = np.maximum(t.pos_err_m, 1e-4)
+        err = np.maximum(t.pos_err_m, 1e-4)  # NaN after a crash: the band covers the episodes still flying
         time_s = t.time_s[0]
-        med = np.median(err, axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # columns where every episode has crashed
+            med = np.nanmedian(err, axis=0)
+            lo, hi = np.nanpercentile(err, 5, axis=0), np.nanpercentile(err, 95, axis=0)
         line = ax.plot(time_s, med, lw=1.8, label=f"{name} (median of {len(err)})")[0]
         ax.fill_between(
             time_s,
-            np.percentile(err, 5, axis=0),
-            np.percentile(err, 95, axis=0),
+            lo,
+            hi,
             color=line.get_color(),
             alpha=0.2,
         )
