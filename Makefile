@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tether-installed
 
-.PHONY: setup demo test test-slow lint clean
+.PHONY: setup demo test test-slow lint clean render-libs
 
 setup: $(STAMP)
 
@@ -16,7 +16,20 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@$(MAKE) --no-print-directory render-libs
 	touch $(STAMP)
+
+# Offscreen rendering (the demo's image strip) uses Mesa's EGL on the CPU.
+# Installed from Debian when missing and we are root; otherwise the demo
+# skips the strip with a message. Never fatal.
+RENDER_PKGS := libegl1 libegl-mesa0 libgl1-mesa-dri
+render-libs:
+	@if ldconfig -p | grep -q libEGL_mesa; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing $(RENDER_PKGS) for offscreen rendering"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(RENDER_PKGS) >/dev/null) \
+		|| echo "warning: could not install $(RENDER_PKGS); the demo will skip rendering"; \
+	else echo "note: install $(RENDER_PKGS) (Debian) for the demo's rendered image strip"; fi
 
 demo: $(STAMP)
 	$(BIN)/tether demo
