@@ -1,0 +1,120 @@
+"""Export: an ONNX file that carries the contract, bakes in normalization and matches PyTorch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+import yaml
+
+import training.export as export_module
+from deploy.contract import Contract
+from sim.tasks.quadrotor_hover import QuadrotorHoverEnv
+from training.config import TrainConfig, default_config_path
+from training.export import ParityError, check_parity, export, parity_observations
+from training.policy import load_policy
+from training.train import train
+
+TASK = "quadrotor-hover"
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-iteration run: enough to have non-trivial normalization statistics."""
+    root = tmp_path_factory.mktemp("export")
+    cfg = TrainConfig.from_yaml(default_config_path(TASK)).with_overrides(
+        env={"num_envs": 4},
+        runner={"num_steps_per_env": 8, "torch_threads": 1},
+        algorithm={"num_mini_batches": 2, "num_learning_epochs": 1},
+    )
+    path = root / "tiny.yaml"
+    path.write_text(cfg.to_yaml())
+    train(TASK, root / "run", path, seed=0, max_iterations=2, progress=False)
+    return root / "run"
+
+
+@pytest.fixture(scope="module")
+def exported(run_dir: Path) -> Path:
+    return export(run_dir, parity_envs=4, parity_steps=50)
+
+
+def metadata(path: Path) -> dict[str, str]:
+    return {p.key: p.value for p in onnx.load(path).metadata_props}
+
+
+def test_default_output_path_and_io_names(run_dir: Path, exported: Path) -> None:
+    assert exported == run_dir / "exported" / "policy.onnx" and exported.exists()
+    graph = onnx.load(exported).graph
+    assert [i.name for i in graph.input] == ["obs"]
+    assert [o.name for o in graph.output] == ["action"]
+    dims = graph.input[0].type.tensor_type.shape.dim
+    assert dims[1].dim_value == 22 and dims[0].dim_param, "batch dimension must be dynamic"
+    assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+
+
+def test_metadata_carries_contract_hash_task_and_config(run_dir: Path, exported: Path) -> None:
+    meta = metadata(exported)
+    env = QuadrotorHoverEnv(1)
+    try:
+        contract = env.contract
+    finally:
+        env.close()
+    assert meta["tether_contract"] == contract.to_json()
+    assert meta["tether_contract_sha256"] == contract.sha256()
+    assert Contract.from_json(meta["tether_contract"]).sha256() == meta["tether_contract_sha256"]
+    assert meta["tether_task"] == TASK
+    assert yaml.safe_load(meta["tether_training_config"]) == yaml.safe_load(
+        (run_dir / "config.yaml").read_text()
+    )
+    assert meta["tether_source_version"]
+    assert meta["tether_checkpoint"] == "model_2.pt"
+
+
+def test_onnx_runs_batch_1_and_batched_with_normalization_baked_in(run_dir: Path, exported: Path) -> None:
+    policy, _, _ = load_policy(run_dir)
+    assert policy.obs_normalizer.count.item() > 0, "normalizer should have statistics after training"
+    session = ort.InferenceSession(str(exported), providers=["CPUExecutionProvider"])
+    obs = np.random.default_rng(0).normal(size=(5, 22)).astype(np.float32)
+    with torch.no_grad():
+        expected = policy(torch.from_numpy(obs)).numpy()
+    np.testing.assert_allclose(session.run(None, {"obs": obs})[0], expected, atol=1e-5)
+    np.testing.assert_allclose(session.run(None, {"obs": obs[:1]})[0], expected[:1], atol=1e-5)
+    # Without the normalizer the network gives other actions: the statistics are really in the graph.
+    with torch.no_grad():
+        raw = policy.output(policy.mlp(torch.from_numpy(obs))).numpy()
+    assert np.abs(raw - expected).max() > 1e-4
+
+
+def test_tampered_parity_raises_and_writes_nothing(
+    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = export_module._onnx_actions
+    monkeypatch.setattr(export_module, "_onnx_actions", lambda s, o: real(s, o) + 1e-3)
+    out = tmp_path / "bad.onnx"
+    with pytest.raises(ParityError, match="parity failed"):
+        export(run_dir, out, parity_envs=2, parity_steps=10)
+    assert not out.exists() and not list(tmp_path.glob("*.tmp"))
+
+
+def test_check_parity_catches_a_modified_weight(run_dir: Path, exported: Path, tmp_path: Path) -> None:
+    model = onnx.load(exported)
+    init = max(model.graph.initializer, key=lambda t: np.prod(t.dims))
+    weights = onnx.numpy_helper.to_array(init).copy()
+    weights.flat[0] += 0.5
+    init.CopyFrom(onnx.numpy_helper.from_array(weights, init.name))
+    bad = tmp_path / "modified.onnx"
+    onnx.save(model, bad)
+    policy, record, _ = load_policy(run_dir)
+    obs = parity_observations(policy, record, num_envs=2, steps=10, seed=0)
+    assert check_parity(policy, exported, obs) <= 1e-5
+    with pytest.raises(ParityError):
+        check_parity(policy, bad, obs)
+
+
+def test_export_of_a_directory_without_checkpoints_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="config.yaml"):
+        export(tmp_path)

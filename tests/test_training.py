@@ -1,0 +1,153 @@
+"""Training: typed config, a tiny PPO run (checkpoint, resolved config, TensorBoard), resume, seeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from tensordict import TensorDict
+
+from sim.tasks.quadrotor_hover import QuadrotorHoverEnv
+from training.checkpoints import latest_checkpoint, list_checkpoints, load_checkpoint
+from training.config import ConfigError, RunRecord, TrainConfig, default_config_path
+from training.models import ActionFeedbackMLPModel
+from training.policy import DeterministicPolicy, build_actor, load_policy, previous_action_index
+from training.rsl_rl_env import PRIVILEGED_SIZE
+from training.train import train
+
+TASK = "quadrotor-hover"
+
+
+def tiny_config(tmp_path: Path) -> Path:
+    """The shipped config, shrunk to a few environments and steps (seconds, not minutes)."""
+    cfg = TrainConfig.from_yaml(default_config_path(TASK)).with_overrides(
+        env={"num_envs": 4},
+        runner={"num_steps_per_env": 8, "save_interval": 1, "torch_threads": 1},
+        algorithm={"num_mini_batches": 2, "num_learning_epochs": 1},
+    )
+    path = tmp_path / "tiny.yaml"
+    path.write_text(cfg.to_yaml())
+    return path
+
+
+def test_shipped_config_loads_into_typed_object() -> None:
+    cfg = TrainConfig.from_yaml(default_config_path(TASK))
+    assert cfg.task == TASK
+    assert cfg.env.num_envs >= 1 and cfg.env.randomization == "default"
+    env = QuadrotorHoverEnv(1)
+    try:
+        rsl = cfg.to_rsl_rl(previous_action_index(env.contract))
+    finally:
+        env.close()
+    assert rsl["obs_groups"] == {"actor": ["policy"], "critic": ["policy", "critic"]}
+    assert rsl["algorithm"]["class_name"] == "PPO"
+    assert rsl["actor"]["distribution_cfg"]["class_name"] == "GaussianDistribution"
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_config_rejects_unknown_and_missing_keys() -> None:
+    d = TrainConfig.from_yaml(default_config_path(TASK)).to_dict()
+    d["algorithm"]["learning_rat"] = 1e-3
+    with pytest.raises(ConfigError, match="learning_rat"):
+        TrainConfig.from_dict(d)
+    d = TrainConfig.from_yaml(default_config_path(TASK)).to_dict()
+    del d["runner"]["num_steps_per_env"]
+    with pytest.raises(ConfigError, match="num_steps_per_env"):
+        TrainConfig.from_dict(d)
+
+
+def test_tiny_run_writes_checkpoint_config_and_tensorboard_then_resumes(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    ckpt = train(TASK, run, tiny_config(tmp_path), seed=1, max_iterations=2, progress=False)
+    assert ckpt == run / "model_2.pt" and ckpt.exists()
+    assert load_checkpoint(ckpt)["iter"] == 2
+    assert [p.name for p in list_checkpoints(run)] == ["model_1.pt", "model_2.pt"]
+    record = RunRecord.load(run)
+    assert record.seed == 1 and record.engine == "mujoco"
+    assert record.config.env.num_envs == 4 and record.config.runner.max_iterations == 2
+    assert yaml.safe_load((run / "config.yaml").read_text())["train"]["task"] == TASK
+    assert list(run.glob("events.out.tfevents*")), "TensorBoard event file missing"
+    summary = yaml.safe_load((run / "summary.yaml").read_text())
+    assert summary["iterations"] == 2 and summary["env_steps"] == 2 * 4 * 8
+
+    with pytest.raises(FileExistsError, match="resume=True"):
+        train(TASK, run, tiny_config(tmp_path), seed=1, max_iterations=2, progress=False)
+
+    resumed = train(TASK, run, resume=True, max_iterations=3, progress=False)
+    assert resumed == run / "model_3.pt" and latest_checkpoint(run) == resumed
+    data = load_checkpoint(resumed)
+    assert data["iter"] == 3 and data["infos"]["env_steps"] == 3 * 4 * 8
+    assert RunRecord.load(run).config.runner.max_iterations == 3
+
+
+def test_max_seconds_still_leaves_a_usable_checkpoint(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    ckpt = train(TASK, run, tiny_config(tmp_path), max_iterations=50, max_seconds=0.0, progress=False)
+    data = load_checkpoint(ckpt)
+    assert ckpt.exists() and data["iter"] == 0 and "actor_state_dict" in data
+    assert yaml.safe_load((run / "summary.yaml").read_text())["stopped_by"] == "max_seconds"
+
+
+def test_same_seed_same_weights(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path)
+    a = load_checkpoint(train(TASK, tmp_path / "a", cfg, seed=7, max_iterations=1, progress=False))
+    b = load_checkpoint(train(TASK, tmp_path / "b", cfg, seed=7, max_iterations=1, progress=False))
+    c = load_checkpoint(train(TASK, tmp_path / "c", cfg, seed=8, max_iterations=1, progress=False))
+    for key, value in a["actor_state_dict"].items():
+        assert torch.equal(value, b["actor_state_dict"][key]), key
+    assert any(
+        not torch.equal(v, c["actor_state_dict"][k]) for k, v in a["actor_state_dict"].items()
+    )
+
+
+def test_initial_actor_output_is_the_hover_command(tmp_path: Path) -> None:
+    config = tiny_config(tmp_path)
+    ckpt = train(TASK, tmp_path / "run", config, max_iterations=50, max_seconds=0.0, progress=False)
+    policy, _, _ = load_policy(tmp_path / "run", ckpt)
+    env = QuadrotorHoverEnv(1)
+    try:
+        hover = 2.0 * env.nominal.hover_command - 1.0
+    finally:
+        env.close()
+    obs = torch.zeros(1, 22)
+    obs[0, 3:12] = torch.eye(3).flatten()  # level, at the target, at rest
+    obs[0, 18:22] = hover  # previous action: hover
+    with torch.no_grad():
+        action = policy(obs)
+    # Small last-layer weights: ≈ hover, whatever the action feedback (its fixed point is hover).
+    assert torch.allclose(action, torch.full_like(action, hover), atol=0.02)
+
+
+def test_action_feedback_actor_adds_the_previous_action_and_exports_the_same() -> None:
+    env = QuadrotorHoverEnv(1)
+    try:
+        contract = env.contract
+    finally:
+        env.close()
+    index = previous_action_index(contract)
+    assert index == contract.observation_slices()["previous_action"].start
+    cfg = TrainConfig.from_yaml(default_config_path(TASK)).with_overrides(policy={"action_feedback": 0.5})
+    obs = TensorDict({"policy": torch.randn(6, 22), "critic": torch.randn(6, PRIVILEGED_SIZE)},
+                     batch_size=[6])
+    actor = build_actor(cfg, obs, contract)
+    assert isinstance(actor, ActionFeedbackMLPModel)
+    with torch.no_grad():
+        expected = actor.mlp(actor.obs_normalizer(obs["policy"])) + 0.5 * obs["policy"][:, index:index + 4]
+        torch.testing.assert_close(actor(obs), expected)
+        torch.testing.assert_close(DeterministicPolicy(actor)(obs["policy"]), expected)
+    with pytest.raises(ConfigError, match="previous_action_index"):
+        cfg.to_rsl_rl(previous_action_index=None)
+
+
+def test_linear_schedule_anneals_by_iteration_not_by_stop(tmp_path: Path) -> None:
+    cfg = TrainConfig.from_yaml(tiny_config(tmp_path)).with_overrides(
+        algorithm={"schedule": "linear", "learning_rate": 1e-3, "lr_anneal_iterations": 2}
+    )
+    path = tmp_path / "linear.yaml"
+    path.write_text(cfg.to_yaml())
+    ckpt = train(TASK, tmp_path / "run", path, max_iterations=3, progress=False)
+    lr = load_checkpoint(ckpt)["optimizer_state_dict"]["param_groups"][0]["lr"]
+    assert lr == pytest.approx(1e-3 * 0.02)  # the floor, reached after lr_anneal_iterations
+    assert "lr_anneal_iterations" not in cfg.to_rsl_rl(18)["algorithm"]

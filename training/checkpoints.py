@@ -1,0 +1,47 @@
+"""Checkpoint files of a run: model_<iterations done>.pt, written atomically."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+_PATTERN = re.compile(r"^model_(\d+)\.pt$")
+
+
+def checkpoint_path(run_dir: str | Path, iterations_done: int) -> Path:
+    return Path(run_dir) / f"model_{iterations_done}.pt"
+
+
+def list_checkpoints(run_dir: str | Path) -> list[Path]:
+    """All checkpoints of a run, oldest (fewest iterations) first."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in run_dir.iterdir() if (m := _PATTERN.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path:
+    """The checkpoint with the most iterations; a clear error when the run has none."""
+    found = list_checkpoints(run_dir)
+    if not found:
+        raise FileNotFoundError(
+            f"no checkpoint (model_<iteration>.pt) in {run_dir}; train first "
+            "(training.train.train) or point to the run directory that holds them"
+        )
+    return found[-1]
+
+
+def save_atomic(data: dict[str, Any], path: Path) -> None:
+    """torch.save through a temporary file, so a crash never leaves a truncated checkpoint."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(data, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    return torch.load(path, weights_only=False, map_location="cpu")

@@ -1,0 +1,307 @@
+"""Typed training configuration, loaded from YAML (training/configs/*.yaml).
+
+The YAML file is the one place where PPO hyperparameters live. It is parsed
+into frozen dataclasses (unknown or missing keys are errors, so a typo cannot
+silently fall back to a default), and turned into the plain dict that
+rsl_rl's OnPolicyRunner expects by `to_rsl_rl()`. The resolved configuration
+(after command-line overrides) is written next to the checkpoints, and
+embedded in the exported ONNX file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+DEFAULT_CONFIGS = {"quadrotor-hover": CONFIG_DIR / "quadrotor_hover_ppo.yaml"}
+
+
+class ConfigError(ValueError):
+    """A training configuration is malformed."""
+
+
+def _build(cls: type, section: str, d: Any) -> Any:
+    """Instantiate dataclass `cls` from dict `d`, refusing unknown and missing keys."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"training config section '{section}': expected a mapping, found {d!r}")
+    names = {f.name for f in fields(cls)}
+    unknown, missing = set(d) - names, names - set(d)
+    if unknown or missing:
+        raise ConfigError(
+            f"training config section '{section}': unknown keys {sorted(unknown)}, missing keys "
+            f"{sorted(missing)}; expected exactly {sorted(names)} (see {DEFAULT_CONFIGS})"
+        )
+    return cls(**d)
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    num_envs: int
+    #: Randomization YAML: a path, "default" (sim/randomization/quadrotor_default.yaml) or None (off).
+    randomization: str | None
+
+    def __post_init__(self) -> None:
+        if self.num_envs < 1:
+            raise ConfigError(f"env.num_envs must be ≥ 1, found {self.num_envs}")
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    num_steps_per_env: int
+    max_iterations: int
+    save_interval: int
+    torch_threads: int
+
+    def __post_init__(self) -> None:
+        for name in ("num_steps_per_env", "max_iterations", "save_interval", "torch_threads"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"runner.{name} must be ≥ 1, found {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    actor_hidden_dims: tuple[int, ...]
+    critic_hidden_dims: tuple[int, ...]
+    activation: str
+    actor_obs_normalization: bool
+    critic_obs_normalization: bool
+    init_noise_std: float
+    noise_std_type: str
+    #: Start the actor's mean action at the nominal hover command (last-layer bias).
+    init_action_at_hover: bool
+    #: Gain on the initial last-layer weights (small = near-constant initial action).
+    last_layer_init_gain: float
+    #: λ in mean action = λ · previous action + MLP(obs) (training/models.py); 0 = plain MLP.
+    action_feedback: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "actor_hidden_dims", tuple(int(x) for x in self.actor_hidden_dims))
+        object.__setattr__(self, "critic_hidden_dims", tuple(int(x) for x in self.critic_hidden_dims))
+        if not self.actor_hidden_dims or not self.critic_hidden_dims:
+            raise ConfigError("policy.actor_hidden_dims and critic_hidden_dims need at least one layer")
+        if self.init_noise_std <= 0:
+            raise ConfigError(f"policy.init_noise_std must be positive, found {self.init_noise_std}")
+        if not 0.0 <= self.action_feedback <= 1.0:
+            raise ConfigError(f"policy.action_feedback must be in [0, 1], found {self.action_feedback}")
+        if self.noise_std_type not in ("scalar", "log"):
+            raise ConfigError(
+                f"policy.noise_std_type must be 'scalar' or 'log', found {self.noise_std_type!r}"
+            )
+
+
+#: Learning-rate schedules: rsl_rl's "adaptive" (KL-based) and "fixed", and "linear": annealed
+#: from learning_rate towards 0 over algorithm.lr_anneal_iterations. It counts iterations, not
+#: seconds, so a seed reproduces its run; set it to what the usual time budget allows.
+SCHEDULES = ("adaptive", "fixed", "linear")
+
+
+@dataclass(frozen=True)
+class AlgorithmConfig:
+    learning_rate: float
+    schedule: str
+    #: Length of the "linear" schedule in iterations (independent of when training stops).
+    lr_anneal_iterations: int
+    desired_kl: float
+    num_learning_epochs: int
+    num_mini_batches: int
+    clip_param: float
+    gamma: float
+    lam: float
+    value_loss_coef: float
+    entropy_coef: float
+    max_grad_norm: float
+    use_clipped_value_loss: bool
+    normalize_advantage_per_mini_batch: bool
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"algorithm.schedule must be one of {SCHEDULES}, found {self.schedule!r}")
+        if self.lr_anneal_iterations < 1:
+            raise ConfigError(
+                f"algorithm.lr_anneal_iterations must be ≥ 1, found {self.lr_anneal_iterations}"
+            )
+        if not 0 < self.gamma <= 1 or not 0 <= self.lam <= 1:
+            raise ConfigError(f"need 0 < gamma ≤ 1 and 0 ≤ lam ≤ 1, found {self.gamma}, {self.lam}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    task: str
+    env: EnvConfig
+    runner: RunnerConfig
+    policy: PolicyConfig
+    algorithm: AlgorithmConfig
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        if not isinstance(d, dict):
+            raise ConfigError(f"training config: expected a mapping at the top level, found {d!r}")
+        sections = {"task", "env", "runner", "policy", "algorithm"}
+        unknown, missing = set(d) - sections, sections - set(d)
+        if unknown or missing:
+            raise ConfigError(
+                f"training config: unknown sections {sorted(unknown)}, missing sections "
+                f"{sorted(missing)}; expected {sorted(sections)}"
+            )
+        return cls(
+            task=str(d["task"]),
+            env=_build(EnvConfig, "env", d["env"]),
+            runner=_build(RunnerConfig, "runner", d["runner"]),
+            policy=_build(PolicyConfig, "policy", d["policy"]),
+            algorithm=_build(AlgorithmConfig, "algorithm", d["algorithm"]),
+        )
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> TrainConfig:
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(
+                f"training config {path} not found; shipped configs: "
+                f"{sorted(p.name for p in CONFIG_DIR.glob('*.yaml'))}"
+            )
+        with open(path) as f:
+            return cls.from_dict(yaml.safe_load(f))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for key in ("actor_hidden_dims", "critic_hidden_dims"):
+            d["policy"][key] = list(d["policy"][key])
+        return d
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def with_overrides(self, **sections: dict[str, Any]) -> TrainConfig:
+        """A copy with some keys replaced, e.g. with_overrides(env={"num_envs": 8})."""
+        d = self.to_dict()
+        for section, values in sections.items():
+            if section not in d or not isinstance(d[section], dict):
+                raise ConfigError(f"cannot override unknown section '{section}'")
+            d[section].update(values)
+        return TrainConfig.from_dict(d)
+
+    def to_rsl_rl(self, previous_action_index: int | None = None) -> dict[str, Any]:
+        """The train_cfg dict for rsl_rl.runners.OnPolicyRunner (rsl-rl-lib 5.x).
+
+        The actor sees the "policy" observation group (the contract
+        observation, what runs on the robot); the critic sees "policy" plus
+        the privileged "critic" group, which exists in simulation only.
+        `previous_action_index` (where the previous action starts in the
+        policy observation) is needed when policy.action_feedback > 0.
+        """
+        p, a = self.policy, self.algorithm
+
+        def model(hidden: tuple[int, ...], normalize: bool, stochastic: bool) -> dict[str, Any]:
+            cfg: dict[str, Any] = {
+                "class_name": "MLPModel",
+                "hidden_dims": list(hidden),
+                "activation": p.activation,
+                "obs_normalization": normalize,
+            }
+            if stochastic:
+                cfg["distribution_cfg"] = {
+                    "class_name": "GaussianDistribution",
+                    "init_std": p.init_noise_std,
+                    "std_type": p.noise_std_type,
+                }
+            return cfg
+
+        actor = model(p.actor_hidden_dims, p.actor_obs_normalization, stochastic=True)
+        if p.action_feedback > 0:
+            if previous_action_index is None:
+                raise ConfigError(
+                    "policy.action_feedback > 0 needs the position of the previous action in the "
+                    "observation (previous_action_index); the task's contract must have a "
+                    "'previous_action' term"
+                )
+            actor.update(
+                class_name="training.models:ActionFeedbackMLPModel",
+                action_feedback=p.action_feedback,
+                feedback_index=int(previous_action_index),
+            )
+        algorithm = {"class_name": "PPO", **asdict(a), "optimizer": "adam"}
+        del algorithm["lr_anneal_iterations"]  # Tether's schedule (training.runner), not a PPO argument
+        if a.schedule == "linear":  # annealed by training.runner; rsl_rl keeps it fixed
+            algorithm["schedule"] = "fixed"
+        return {
+            "num_steps_per_env": self.runner.num_steps_per_env,
+            "save_interval": self.runner.save_interval,
+            "obs_groups": {"actor": ["policy"], "critic": ["policy", "critic"]},
+            "actor": actor,
+            "critic": model(p.critic_hidden_dims, p.critic_obs_normalization, stochastic=False),
+            "algorithm": algorithm,
+            "logger": "tensorboard",
+            "check_for_nan": True,
+        }
+
+
+def default_config_path(task: str) -> Path:
+    try:
+        return DEFAULT_CONFIGS[task]
+    except KeyError:
+        raise ConfigError(
+            f"no default training config for task '{task}'; known tasks: {sorted(DEFAULT_CONFIGS)}, "
+            "or pass config_path"
+        ) from None
+
+
+RESOLVED_CONFIG_NAME = "config.yaml"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What a run was trained with: the resolved config plus seed and engine.
+
+    Written to <run_dir>/config.yaml when training starts; resume and export
+    read it back, so a run directory is self-describing.
+    """
+
+    config: TrainConfig
+    seed: int
+    engine: str
+    source_config: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "engine": self.engine,
+            "source_config": self.source_config,
+            "train": self.config.to_dict(),
+        }
+
+    def to_yaml(self) -> str:
+        header = "# Resolved training configuration, written by training/train.py.\n"
+        return header + yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunRecord:
+        keys = {"seed", "engine", "source_config", "train"}
+        if not isinstance(d, dict) or set(d) != keys:
+            found = sorted(d) if isinstance(d, dict) else d
+            raise ConfigError(f"resolved run config: expected keys {sorted(keys)}, found {found}")
+        return cls(
+            config=TrainConfig.from_dict(d["train"]),
+            seed=int(d["seed"]),
+            engine=str(d["engine"]),
+            source_config=str(d["source_config"]),
+        )
+
+    def save(self, run_dir: Path) -> Path:
+        path = Path(run_dir) / RESOLVED_CONFIG_NAME
+        path.write_text(self.to_yaml())
+        return path
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> RunRecord:
+        path = Path(run_dir) / RESOLVED_CONFIG_NAME
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{path} not found: {run_dir} is not a training run directory (expected the "
+                "config.yaml that training/train.py writes); train first or pass the right run_dir"
+            )
+        with open(path) as f:
+            return cls.from_dict(yaml.safe_load(f))

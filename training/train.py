@@ -1,0 +1,184 @@
+"""Train a policy with rsl_rl PPO: `train(task, run_dir, ...)` or `python -m training.train`.
+
+A run directory holds everything about one run:
+  config.yaml          the resolved configuration (hyperparameters, seed, engine)
+  model_<k>.pt         checkpoints after k iterations (the last one is always written)
+  events.out.tfevents* TensorBoard logs (rewards, success rate, losses, steps/s)
+  model.txt            the actor and critic architecture
+  summary.yaml         iterations, env steps, seconds and the last episodes' figures
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from deploy.actions import actuator_to_action
+from training.checkpoints import latest_checkpoint, list_checkpoints, load_checkpoint
+from training.config import ConfigError, RunRecord, TrainConfig, default_config_path
+from training.policy import init_actor_output, previous_action_index
+from training.rsl_rl_env import RslRlHoverEnv
+from training.runner import LearnResult, TetherRunner
+from training.tasks import make_env
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (the environment is seeded by its own seed argument).
+
+    Tether's own numpy code uses seeded Generators; the legacy global seed is
+    for third-party code that still draws from numpy's global RNG.
+    """
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002
+    torch.manual_seed(seed)
+
+
+def train(
+    task: str,
+    run_dir: str | Path,
+    config_path: str | Path | None = None,
+    seed: int = 0,
+    max_iterations: int | None = None,
+    max_seconds: float | None = None,
+    resume: bool = False,
+    engine: str = "mujoco",
+    *,
+    num_envs: int | None = None,
+    progress: bool = True,
+) -> Path:
+    """Train `task` into `run_dir`; returns the path of the final checkpoint.
+
+    Stops after `max_iterations` iterations in total (default: the config's
+    runner.max_iterations) or before `max_seconds` of wall-clock time since
+    the call, whichever comes first, and always writes a checkpoint then.
+    With resume=True the run continues from its latest checkpoint with the
+    configuration, seed and engine recorded in run_dir/config.yaml
+    (`max_iterations` may raise the total). `num_envs` overrides the
+    config's env.num_envs (tests, small machines).
+    """
+    t_start = time.monotonic()
+    deadline = None if max_seconds is None else t_start + float(max_seconds)
+    run_dir = Path(run_dir)
+    record, checkpoint = _prepare_run(task, run_dir, config_path, seed, engine, resume)
+    overrides: dict[str, dict] = {}
+    if max_iterations is not None:
+        overrides["runner"] = {"max_iterations": int(max_iterations)}
+    if num_envs is not None:
+        overrides["env"] = {"num_envs": int(num_envs)}
+    if overrides:
+        record = RunRecord(record.config.with_overrides(**overrides), record.seed, record.engine,
+                           record.source_config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    record.save(run_dir)
+    cfg = record.config
+
+    seed_everything(record.seed)
+    torch.set_num_threads(cfg.runner.torch_threads)
+    infos = (load_checkpoint(checkpoint).get("infos") or {}) if checkpoint is not None else {}
+    env = make_env(task, cfg.env.num_envs, cfg.env.randomization, record.engine, record.seed)
+    vec_env = RslRlHoverEnv(env, seed=record.seed, first_episode=int(infos.get("next_episode_index", 0)))
+    try:
+        runner = TetherRunner(vec_env, cfg.to_rsl_rl(previous_action_index(env.contract)), run_dir)
+        if checkpoint is not None:
+            runner.load_checkpoint(checkpoint)
+        elif cfg.policy.init_action_at_hover:
+            hover = np.full((1, env.contract.action_size), env.nominal.hover_command)
+            mean = torch.as_tensor(actuator_to_action(env.contract, hover)[0], dtype=torch.float32)
+            # With action feedback λ the fixed point of a = λ·a + bias is bias / (1 − λ).
+            bias = mean * (1.0 - cfg.policy.action_feedback)
+            init_actor_output(runner.alg.get_policy(), bias, cfg.policy.last_layer_init_gain)
+        (run_dir / "model.txt").write_text(runner.model_summary)
+        result = runner.learn_until(
+            cfg.runner.max_iterations, deadline, progress, cfg.algorithm.schedule,
+            cfg.algorithm.lr_anneal_iterations,
+        )
+        _write_summary(run_dir, result, vec_env, time.monotonic() - t_start)
+    finally:
+        vec_env.close()
+    return result.checkpoint
+
+
+def _prepare_run(
+    task: str, run_dir: Path, config_path: str | Path | None, seed: int, engine: str, resume: bool
+) -> tuple[RunRecord, Path | None]:
+    """The run's record and the checkpoint to resume from (None for a fresh run)."""
+    if resume:
+        record = RunRecord.load(run_dir)
+        if record.config.task != task:
+            raise ConfigError(f"cannot resume: {run_dir} trained task '{record.config.task}', not '{task}'")
+        if config_path is not None and TrainConfig.from_yaml(config_path) != _without_overrides(record):
+            raise ConfigError(
+                f"cannot resume {run_dir} with {config_path}: its hyperparameters differ from the run's "
+                f"config.yaml; resume without config_path, or start a new run_dir"
+            )
+        return record, latest_checkpoint(run_dir)
+    if list_checkpoints(run_dir):
+        raise FileExistsError(
+            f"{run_dir} already holds checkpoints of a run; pass resume=True to continue it, "
+            "or choose a new run_dir"
+        )
+    path = Path(config_path) if config_path is not None else default_config_path(task)
+    config = TrainConfig.from_yaml(path)
+    if config.task != task:
+        raise ConfigError(f"{path} configures task '{config.task}', but training was asked for '{task}'")
+    return RunRecord(config, int(seed), engine, str(path)), None
+
+
+def _without_overrides(record: RunRecord) -> TrainConfig:
+    """The run's config with the fields train() may override reset to the source file's values."""
+    source = Path(record.source_config)
+    if not source.exists():
+        return record.config
+    original = TrainConfig.from_yaml(source)
+    return record.config.with_overrides(
+        runner={"max_iterations": original.runner.max_iterations},
+        env={"num_envs": original.env.num_envs},
+    )
+
+
+def _write_summary(run_dir: Path, result: LearnResult, vec_env: RslRlHoverEnv, wall_s: float) -> None:
+    episodes = vec_env.recent_episodes()
+    summary = {
+        "iterations": result.iterations_done,
+        "env_steps": result.env_steps,
+        "stopped_by": result.stopped_by,
+        "wall_clock_s_this_call": round(wall_s, 2),
+        "checkpoint": result.checkpoint.name,
+        "recent_episodes": None if episodes is None else {
+            k: (round(v, 5) if isinstance(v, float) else v) for k, v in vars(episodes).items()
+        },
+    }
+    (run_dir / "summary.yaml").write_text(yaml.safe_dump(summary, sort_keys=False))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Train a Tether policy with rsl_rl PPO.")
+    parser.add_argument("--task", default="quadrotor-hover")
+    parser.add_argument("--run-dir", required=True, type=Path)
+    parser.add_argument("--config", type=Path, default=None, help="training YAML (default: the task's)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-iterations", type=int, default=None)
+    parser.add_argument("--max-seconds", type=float, default=None)
+    parser.add_argument("--num-envs", type=int, default=None)
+    parser.add_argument("--engine", default="mujoco")
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    path = train(
+        args.task, args.run_dir, args.config, seed=args.seed, max_iterations=args.max_iterations,
+        max_seconds=args.max_seconds, resume=args.resume, engine=args.engine,
+        num_envs=args.num_envs, progress=not args.no_progress,
+    )
+    print(f"checkpoint: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
