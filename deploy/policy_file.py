@@ -6,11 +6,17 @@ throughput, matters on a robot). Recurrent policies expose their hidden
 state as extra inputs/outputs (any input other than `obs`, paired in order
 with the outputs other than `action`); the state is kept per batch row and
 reset per row. Needs onnxruntime and numpy only.
+
+For a control loop, `PolicyFile.bind()` gives a BoundPolicy: input, output
+and recurrent-state buffers allocated once and bound through ONNX Runtime's
+IOBinding, so a call allocates nothing. `select_providers()` turns short
+names (cpu, cuda, tensorrt) into the providers present on this machine.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +29,13 @@ ACTION_OUTPUT = "action"
 META_CONTRACT = "tether_contract"
 META_CONTRACT_SHA256 = "tether_contract_sha256"
 META_TASK = "tether_task"
+
+#: Short names accepted by select_providers(), in ONNX Runtime's spelling.
+PROVIDER_ALIASES = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+}
 
 
 class PolicyFile:
@@ -128,6 +141,80 @@ class PolicyFile:
         out = self.session.run(self._output_names, feed)
         self._state = list(out[1:])
         return out[0]
+
+    def bind(self, batch_size: int = 1) -> BoundPolicy:
+        """Preallocated, IOBinding-bound inference for a fixed batch size (see BoundPolicy)."""
+        return BoundPolicy(self, batch_size)
+
+
+class BoundPolicy:
+    """Inference through buffers allocated once and bound with IOBinding.
+
+    Write observations into `obs` (batch, D) float32, call run(), read
+    `action` (batch, A) float32: nothing is allocated per call. Recurrent
+    state lives in bound buffers too; reset() zeroes it. Independent of the
+    PolicyFile's own run()/reset() state.
+    """
+
+    def __init__(self, policy: PolicyFile, batch_size: int = 1) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, found {batch_size}")
+        c = policy.contract
+        self.policy = policy
+        self.batch_size = batch_size
+        self.obs = np.zeros((batch_size, c.observation_size), dtype=np.float32)
+        self.action = np.zeros((batch_size, c.action_size), dtype=np.float32)
+        shapes = [
+            tuple(d if isinstance(d, int) else batch_size for d in i.shape) for i in policy.state_inputs
+        ]
+        self._state_in = [np.zeros(s, dtype=np.float32) for s in shapes]
+        self._state_out = [np.zeros(s, dtype=np.float32) for s in shapes]
+        b = policy.session.io_binding()
+        b.bind_cpu_input(OBS_INPUT, self.obs)
+        b.bind_output(ACTION_OUTPUT, "cpu", 0, np.float32, self.action.shape, self.action.ctypes.data)
+        for spec, buf in zip(policy.state_inputs, self._state_in, strict=True):
+            b.bind_cpu_input(spec.name, buf)
+        for name, buf in zip(policy.state_outputs, self._state_out, strict=True):
+            b.bind_output(name, "cpu", 0, np.float32, buf.shape, buf.ctypes.data)
+        self._binding = b
+        self._run = policy.session.run_with_iobinding
+
+    def reset(self) -> None:
+        """Zero the recurrent state (call on every (re)start of the controlled system)."""
+        for s in self._state_in:
+            s.fill(0.0)
+
+    def run(self) -> np.ndarray:
+        """Run on `obs`; returns `action` (the bound buffer itself, overwritten by the next call)."""
+        self._run(self._binding)
+        for src, dst in zip(self._state_out, self._state_in, strict=True):
+            np.copyto(dst, src)
+        return self.action
+
+
+def select_providers(requested: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
+    """(providers to use, requested ones absent here) for short or full provider names.
+
+    The CPU provider is always appended last as the fallback; an unknown name
+    is an error, a known one that this onnxruntime build lacks is returned in
+    the second list so the caller can say so once.
+    """
+    available = ort.get_available_providers()
+    wanted: list[str] = []
+    for name in requested or ["cpu"]:
+        full = PROVIDER_ALIASES.get(name.lower(), name)
+        if full not in PROVIDER_ALIASES.values() and full not in available:
+            raise ValueError(
+                f"unknown ONNX Runtime provider '{name}'; expected one of {sorted(PROVIDER_ALIASES)} "
+                f"or a provider name available here: {available}"
+            )
+        if full not in wanted:
+            wanted.append(full)
+    use = [p for p in wanted if p in available]
+    absent = [p for p in wanted if p not in available]
+    if "CPUExecutionProvider" not in use:
+        use.append("CPUExecutionProvider")
+    return use, absent
 
 
 def read_contract(metadata: dict[str, str], where: str | Path = "policy") -> Contract:

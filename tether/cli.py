@@ -11,6 +11,7 @@ BENCHMARKS = {
     "sim-throughput": "bench.sim_throughput",
     "inference": "bench.inference",
     "time-to-gate": "bench.time_to_gate",
+    "loop": "bench.loop",
 }
 
 
@@ -91,6 +92,43 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    import logging
+
+    from deploy.runtime.config import DEFAULT_CONFIG, RuntimeConfig
+    from deploy.runtime.robot_profile import DEFAULT_PROFILE
+    from deploy.runtime.rt_loop import LoopStatsSnapshot
+    from deploy.sim_bridge import run_in_sim
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    providers = [p for p in args.providers.split(",") if p] if args.providers else None
+    print(
+        f"run: {args.policy} through the runtime on a simulated robot ({args.engine}), "
+        f"episode {args.episode_index} of seed {args.seed}, {args.seconds:g} s in real time"
+    )
+    report = run_in_sim(
+        args.policy,
+        args.seconds,
+        engine=args.engine,
+        seed=args.seed,
+        episode_index=args.episode_index,
+        profile=args.profile or DEFAULT_PROFILE,
+        config=RuntimeConfig.from_yaml(args.config or DEFAULT_CONFIG),
+        providers=providers,
+    )
+    print(f"loop at {report['rate_hz']:g} Hz: {LoopStatsSnapshot(**report['loop']).summary()}")
+    print(
+        f"final state {report['final_state']}, position error {report['final_pos_err_m'] * 100:.1f} cm; "
+        f"cycles by source {report['cycles_by_source']}"
+    )
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+        print(f"wrote {args.json}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="tether", description="Tether: sim → train → ONNX → ROS 2 robot.")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -165,6 +203,24 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("run_dir", help="run directory written by `tether train`")
     ex.add_argument("-o", "--output", help="output file (default: RUN_DIR/exported/policy.onnx)")
     ex.set_defaults(func=_cmd_export)
+
+    ru = sub.add_parser(
+        "run",
+        help="run a policy through the robot runtime against a simulated robot",
+        description="Drive a simulated quadrotor through the robot-side runtime (contract check, real-time "
+        "loop at the contract's rate, safety supervisor), as hardware-in-the-loop would, and print the loop "
+        "statistics.",
+    )
+    ru.add_argument("--policy", required=True, help="exported ONNX policy")
+    ru.add_argument("--engine", default="mujoco", choices=["mujoco", "pybullet"])
+    ru.add_argument("--seconds", type=float, default=10.0, help="how long to run (default: %(default)s)")
+    ru.add_argument("--seed", type=int, default=0, help="the episode is drawn from (seed, episode index)")
+    ru.add_argument("--episode-index", type=int, default=0, help="which episode (default: %(default)s)")
+    ru.add_argument("--profile", help="robot profile YAML (default: the Crazyflie's, deploy/runtime/)")
+    ru.add_argument("--config", help="runtime YAML (default: deploy/runtime/runtime.yaml)")
+    ru.add_argument("--providers", help="ONNX Runtime providers, comma-separated: cpu, cuda, tensorrt")
+    ru.add_argument("--json", help="write the report (loop statistics, diagnostics) here")
+    ru.set_defaults(func=_cmd_run)
     return ap
 
 

@@ -1,0 +1,52 @@
+"""The robot-side runtime: contract-checked policy, fixed-rate loop, safety supervisor. No ROS here.
+
+One idea per module:
+
+- robot_profile   what a robot offers (names, rate, sensors, limits), checked against a contract
+- config          runtime.yaml: input staleness limits, safety thresholds, loop options
+- input_store     the newest value of each asynchronous input, with its age and validity
+- state_assembly  newest inputs → the RobotState the observation functions read
+- policy_runner   the ONNX policy validated for a robot, with preallocated inference
+- safety          states, faults and the one transition table
+- limits          tilt / geofence / joint-limit checks
+- startup         STARTING: idle + spin-up, or interpolation to the default pose
+- failsafe        FAILSAFE: PID hold + land, or damping; the stop command
+- command_limiter finite, clipped, rate-limited commands
+- rt_loop         absolute-deadline loop, timing statistics, real-time options
+- runtime         one control cycle tying these together
+
+Needs numpy, onnxruntime and PyYAML only; never imports sim/ or training/.
+"""
+
+from deploy.runtime.config import InputSpec, LoopOptions, RuntimeConfig
+from deploy.runtime.input_store import Command, Imu, InputStore, JointStates, Odometry
+from deploy.runtime.policy_runner import PolicyRunner
+from deploy.runtime.robot_profile import RobotProfile, check_profile
+from deploy.runtime.rt_loop import CycleInfo, LoopStatsSnapshot, RealtimeLoop
+from deploy.runtime.runtime import ArmingRefusedError, Runtime, RuntimeOutput
+from deploy.runtime.safety import TRANSITIONS, Event, Fault, FaultReport, State
+
+__all__ = [
+    "TRANSITIONS",
+    "ArmingRefusedError",
+    "Command",
+    "CycleInfo",
+    "Event",
+    "Fault",
+    "FaultReport",
+    "Imu",
+    "InputSpec",
+    "InputStore",
+    "JointStates",
+    "LoopOptions",
+    "LoopStatsSnapshot",
+    "Odometry",
+    "PolicyRunner",
+    "RealtimeLoop",
+    "RobotProfile",
+    "Runtime",
+    "RuntimeConfig",
+    "RuntimeOutput",
+    "State",
+    "check_profile",
+]

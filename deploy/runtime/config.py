@@ -1,0 +1,108 @@
+"""Runtime configuration (runtime.yaml): input staleness limits, safety thresholds, loop options.
+
+The documented defaults live in deploy/runtime/runtime.yaml; a robot may ship
+its own file with the same layout. Everything is loaded into frozen,
+typed dataclasses and checked once at load time, so a typo fails at start-up
+with the key's name rather than in the loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_CONFIG = Path(__file__).with_name("runtime.yaml")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One asynchronous input; `max_age_s` None means never stale once received."""
+
+    name: str
+    max_age_s: float | None
+
+    def __post_init__(self) -> None:
+        if self.max_age_s is not None and not self.max_age_s > 0:
+            raise ValueError(f"inputs.{self.name}.max_age_s must be positive or null, found {self.max_age_s}")
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    """Options of the fixed-rate loop; see runtime.yaml for what each does."""
+
+    spin_margin_s: float = 0.0003
+    stats_window_cycles: int = 10000
+    sched_fifo_priority: int | None = None
+    cpu_affinity: tuple[int, ...] | None = None
+    lock_memory: bool = False
+    disable_gc: bool = True
+    timer_slack_ns: int | None = 1000
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.spin_margin_s < 0.1:
+            raise ValueError(f"loop.spin_margin_s must be in [0, 0.1) s, found {self.spin_margin_s}")
+        if self.stats_window_cycles < 1:
+            raise ValueError(f"loop.stats_window_cycles must be ≥ 1, found {self.stats_window_cycles}")
+        if self.sched_fifo_priority is not None and not 1 <= self.sched_fifo_priority <= 99:
+            raise ValueError(
+                f"loop.sched_fifo_priority must be 1..99 or null, found {self.sched_fifo_priority}"
+            )
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    inputs: dict[str, InputSpec]
+    max_deadline_miss_streak: int = 5
+    loop: LoopOptions = field(default_factory=LoopOptions)
+
+    def __post_init__(self) -> None:
+        if self.max_deadline_miss_streak < 1:
+            raise ValueError(
+                f"safety.max_deadline_miss_streak must be ≥ 1, found {self.max_deadline_miss_streak}"
+            )
+
+    def input_spec(self, name: str) -> InputSpec:
+        try:
+            return self.inputs[name]
+        except KeyError:
+            raise ValueError(
+                f"the runtime needs input '{name}' but its configuration has no staleness limit for it; "
+                f"add `inputs: {{{name}: {{max_age_s: ...}}}}` (known inputs: {sorted(self.inputs)}; "
+                f"defaults in {DEFAULT_CONFIG})"
+            ) from None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path = DEFAULT_CONFIG) -> RuntimeConfig:
+        with open(path) as f:
+            return cls.from_dict(yaml.safe_load(f) or {}, where=str(path))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str = "runtime config") -> RuntimeConfig:
+        _check_keys(d, {"inputs", "safety", "loop"}, where)
+        inputs = {}
+        for name, spec in (d.get("inputs") or {}).items():
+            _check_keys(spec, {"max_age_s"}, f"{where}: inputs.{name}")
+            age = spec.get("max_age_s")
+            inputs[name] = InputSpec(name, None if age is None else float(age))
+        safety = d.get("safety") or {}
+        _check_keys(safety, {"max_deadline_miss_streak"}, f"{where}: safety")
+        loop = dict(d.get("loop") or {})
+        _check_keys(loop, set(LoopOptions.__dataclass_fields__), f"{where}: loop")
+        if loop.get("cpu_affinity") is not None:
+            loop["cpu_affinity"] = tuple(int(c) for c in loop["cpu_affinity"])
+        return cls(
+            inputs=inputs,
+            max_deadline_miss_streak=int(safety.get("max_deadline_miss_streak", 5)),
+            loop=LoopOptions(**loop),
+        )
+
+
+def _check_keys(d: Any, known: set[str], where: str) -> None:
+    if not isinstance(d, dict):
+        raise ValueError(f"{where}: expected a mapping with keys {sorted(known)}, found {d!r}")
+    unknown = set(d) - known
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)}; expected some of {sorted(known)}")

@@ -1,0 +1,84 @@
+"""A policy file validated for one robot: RobotState in, raw action out, nothing allocated per call.
+
+Load order, each step refusing to go on with a ContractError that names the
+mismatch and the fix: the ONNX file loads; its embedded contract matches its
+recorded SHA-256 (PolicyFile); the graph has the `obs`/`action` interface with
+the contract's sizes (PolicyFile); the contract equals the one the robot's
+task expects, when given; the robot profile fits the contract
+(robot_profile.check_profile); a dry run on a zero observation gives an
+action of the contract's size. Only then can a Runtime arm with it.
+
+Observations are built by deploy.observations.ObservationBuilder, the same
+code the simulator trains with; inference runs through PolicyFile.bind()
+(preallocated IOBinding, one intra-op thread, no spinning). The recurrent
+state and the observation history are reset on every (re)arm.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from deploy.contract import Contract, ContractError
+from deploy.observations import ObservationBuilder
+from deploy.policy_file import PolicyFile, select_providers
+from deploy.robot_state import RobotState
+from deploy.runtime.robot_profile import RobotProfile, check_profile
+
+log = logging.getLogger("tether.runtime.policy")
+
+
+class PolicyRunner:
+    def __init__(
+        self,
+        path: str | Path,
+        profile: RobotProfile,
+        expected_contract: Contract | None = None,
+        providers: Sequence[str] | None = None,
+    ) -> None:
+        use, absent = select_providers(providers)
+        if absent:
+            log.warning("ONNX Runtime providers %s are not available here; running on %s", absent, use)
+        self.policy = PolicyFile(path, providers=use)
+        self.providers = self.policy.session.get_providers()
+        self.contract = self.policy.contract
+        self.profile = profile
+        if expected_contract is not None:
+            self.policy.check_matches(expected_contract)
+        check_profile(self.contract, profile, policy=str(self.policy.path))
+        self.builder = ObservationBuilder(self.contract, 1)
+        self.bound = self.policy.bind(1)
+        self._dry_run()
+        self.reset()
+
+    def _dry_run(self) -> None:
+        try:
+            out = self.bound.run()
+        except Exception as exc:  # onnxruntime raises its own types
+            raise ContractError(
+                f"{self.policy.path}: inference on a zero observation of size "
+                f"{self.contract.observation_size} failed: {exc}; the graph does not take the contract's "
+                "observation, re-export it"
+            ) from exc
+        if out.shape != (1, self.contract.action_size):
+            raise ContractError(
+                f"{self.policy.path}: the graph returned an action of shape {out.shape}, the contract "
+                f"defines {(1, self.contract.action_size)}; re-export the policy"
+            )
+
+    def reset(self) -> None:
+        """Forget observation history and recurrent state (on every arm)."""
+        self.builder.reset()
+        self.bound.reset()
+
+    def observe(self, state: RobotState) -> np.ndarray:
+        """The contract observation (1, D) float32 for a batch-of-one state (advances history)."""
+        return self.builder.build(state)
+
+    def act(self, state: RobotState) -> np.ndarray:
+        """The policy's raw action (A,) float64 for `state`; not yet clipped or checked."""
+        self.bound.obs[:] = self.builder.build(state)
+        return self.bound.run()[0].astype(np.float64)

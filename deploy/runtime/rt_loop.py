@@ -1,0 +1,314 @@
+"""A fixed-rate loop on absolute deadlines, with per-cycle timing statistics.
+
+Deadline k is start + k · period (integer nanoseconds on the monotonic
+clock), so errors never accumulate. Before each deadline the loop sleeps
+until spin_margin_s before it, then spins on the clock: sleeping alone wakes
+up to the kernel's timer slack and scheduling latency late, spinning alone
+burns a core. After the step, a cycle whose step ended after the next
+deadline missed it; if whole periods went by (the process was preempted),
+those deadlines are skipped and each counts as missed, rather than run in a
+burst to catch up.
+
+Statistics per cycle: jitter (how late the cycle started relative to its
+deadline, as cyclictest measures latency), compute time (the step's own
+duration), missed deadlines and the current streak of them. snapshot() is
+safe to call from another thread (diagnostics).
+
+Optional, from LoopOptions: SCHED_FIFO priority, CPU affinity, mlockall,
+timer slack, and pausing the cyclic garbage collector. Each is tried where
+configured; what the process is not permitted to do is skipped and reported
+in one log line, and the loop runs regardless. Everything is restored when
+the loop ends.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from deploy.runtime.config import LoopOptions
+
+log = logging.getLogger("tether.runtime.loop")
+
+_MCL_CURRENT, _MCL_FUTURE = 1, 2
+_PR_SET_TIMERSLACK, _PR_GET_TIMERSLACK = 29, 30
+
+
+@dataclass(frozen=True)
+class CycleInfo:
+    index: int
+    deadline_ns: int
+    start_ns: int
+    miss_streak: int  # consecutive missed deadlines up to the previous cycle
+
+    @property
+    def now_s(self) -> float:
+        return self.start_ns * 1e-9
+
+
+@dataclass(frozen=True)
+class LoopStatsSnapshot:
+    cycles: int
+    deadline_misses: int
+    miss_streak: int
+    max_miss_streak: int
+    jitter_us_p50: float
+    jitter_us_p99: float
+    jitter_us_max: float
+    compute_us_p50: float
+    compute_us_p99: float
+    compute_us_max: float
+    window_cycles: int
+    cpu_percent: float
+
+    def to_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        return (
+            f"{self.cycles} cycles, jitter p50 {self.jitter_us_p50:.1f} µs, p99 {self.jitter_us_p99:.1f} µs, "
+            f"max {self.jitter_us_max:.1f} µs; compute p50 {self.compute_us_p50:.1f} µs, "
+            f"p99 {self.compute_us_p99:.1f} µs, max {self.compute_us_max:.1f} µs; "
+            f"{self.deadline_misses} deadline misses (longest streak {self.max_miss_streak}); "
+            f"CPU {self.cpu_percent:.1f} %"
+        )
+
+
+class CycleStats:
+    """Ring buffers of the newest cycles' jitter and compute time; max and counts since reset."""
+
+    def __init__(self, window: int = 10000) -> None:
+        self._jitter = np.zeros(window, dtype=np.int64)
+        self._compute = np.zeros(window, dtype=np.int64)
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.cycles = 0
+            self.misses = 0
+            self.streak = 0
+            self.max_streak = 0
+            self.max_jitter_ns = 0
+            self.max_compute_ns = 0
+            self._cpu0 = time.process_time()
+            self._wall0 = time.perf_counter()
+
+    def record(self, jitter_ns: int, compute_ns: int, missed: int) -> None:
+        """One cycle: its start lateness, its step duration, and how many deadlines it missed."""
+        with self._lock:
+            k = self.cycles % len(self._jitter)
+            self._jitter[k] = jitter_ns
+            self._compute[k] = compute_ns
+            self.cycles += 1
+            self.max_jitter_ns = max(self.max_jitter_ns, jitter_ns)
+            self.max_compute_ns = max(self.max_compute_ns, compute_ns)
+            if missed:
+                self.misses += missed
+                self.streak += missed
+                self.max_streak = max(self.max_streak, self.streak)
+            else:
+                self.streak = 0
+
+    def snapshot(self) -> LoopStatsSnapshot:
+        with self._lock:
+            n = min(self.cycles, len(self._jitter))
+            jitter = self._jitter[:n].copy()
+            compute = self._compute[:n].copy()
+            cycles, misses, streak, max_streak = self.cycles, self.misses, self.streak, self.max_streak
+            max_jitter, max_compute = self.max_jitter_ns, self.max_compute_ns
+            cpu_s, wall_s = time.process_time() - self._cpu0, time.perf_counter() - self._wall0
+
+        def pct(a: np.ndarray, q: float) -> float:
+            return float(np.percentile(a, q)) * 1e-3 if len(a) else 0.0
+
+        return LoopStatsSnapshot(
+            cycles=cycles,
+            deadline_misses=misses,
+            miss_streak=streak,
+            max_miss_streak=max_streak,
+            jitter_us_p50=pct(jitter, 50),
+            jitter_us_p99=pct(jitter, 99),
+            jitter_us_max=max_jitter * 1e-3,
+            compute_us_p50=pct(compute, 50),
+            compute_us_p99=pct(compute, 99),
+            compute_us_max=max_compute * 1e-3,
+            window_cycles=n,
+            cpu_percent=100.0 * cpu_s / wall_s if wall_s > 0 else 0.0,
+        )
+
+
+class RealtimeLoop:
+    """Calls step(CycleInfo) at rate_hz on absolute deadlines until told to stop.
+
+    `clock_ns` and `sleep_s` are injectable so tests can drive the loop on a
+    simulated clock; by default they are time.monotonic_ns and time.sleep.
+    """
+
+    def __init__(
+        self,
+        rate_hz: float,
+        options: LoopOptions | None = None,
+        clock_ns: Callable[[], int] = time.monotonic_ns,
+        sleep_s: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not rate_hz > 0:
+            raise ValueError(f"loop rate must be positive, found {rate_hz} Hz")
+        self.rate_hz = rate_hz
+        self.period_ns = int(round(1e9 / rate_hz))
+        self.options = options or LoopOptions()
+        self.stats = CycleStats(self.options.stats_window_cycles)
+        self._clock = clock_ns
+        self._sleep = sleep_s
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """Ask the loop to end after the current cycle (any thread)."""
+        self._stop.set()
+
+    def run(
+        self,
+        step: Callable[[CycleInfo], bool | None],
+        seconds: float | None = None,
+        cycles: int | None = None,
+        realtime: bool = True,
+    ) -> LoopStatsSnapshot:
+        """Run until `seconds` or `cycles` elapse, stop() is called, or step returns False.
+
+        realtime=False applies none of the privileged options (tests, simulations).
+        """
+        self._stop.clear()
+        self.stats.reset()
+        restore = apply_realtime_options(self.options) if realtime else _noop
+        try:
+            self._run(step, seconds, cycles)
+        finally:
+            restore()
+        return self.stats.snapshot()
+
+    def _run(
+        self, step: Callable[[CycleInfo], bool | None], seconds: float | None, cycles: int | None
+    ) -> None:
+        clock, period = self._clock, self.period_ns
+        margin_ns = int(self.options.spin_margin_s * 1e9)
+        t0 = clock() + period
+        end_ns = None if seconds is None else t0 + int(seconds * 1e9)
+        deadline, k, streak = t0, 0, 0
+        while not self._stop.is_set():
+            if cycles is not None and k >= cycles:
+                break
+            if end_ns is not None and deadline >= end_ns:
+                break
+            remaining = deadline - clock()
+            if remaining > margin_ns:
+                self._sleep((remaining - margin_ns) * 1e-9)
+            while clock() < deadline:
+                pass
+            start = clock()
+            keep_going = step(CycleInfo(k, deadline, start, streak))
+            end = clock()
+            next_deadline = deadline + period
+            missed = 0
+            if end > next_deadline:
+                # Overran into the next period: that deadline and any others fully passed are missed.
+                missed = 1 + (end - next_deadline) // period
+                next_deadline += (missed - 1) * period + period
+            streak = streak + missed if missed else 0
+            self.stats.record(start - deadline, end - start, int(missed))
+            deadline = next_deadline
+            k += 1
+            if keep_going is False:
+                break
+
+
+def _noop() -> None:
+    return None
+
+
+def apply_realtime_options(options: LoopOptions) -> Callable[[], None]:
+    """Apply what `options` ask for and the process may do; one log line; returns the undo."""
+    applied: list[str] = []
+    skipped: list[str] = []
+    undo: list[Callable[[], None]] = []
+
+    if options.cpu_affinity is not None:
+        try:
+            before = os.sched_getaffinity(0)
+            os.sched_setaffinity(0, set(options.cpu_affinity))
+            undo.append(lambda: os.sched_setaffinity(0, before))
+            applied.append(f"CPU affinity {sorted(options.cpu_affinity)}")
+        except (OSError, AttributeError, ValueError) as exc:
+            skipped.append(f"CPU affinity ({exc})")
+    if options.sched_fifo_priority is not None:
+        try:
+            policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(options.sched_fifo_priority))
+            undo.append(lambda: os.sched_setscheduler(0, policy, param))
+            applied.append(f"SCHED_FIFO priority {options.sched_fifo_priority}")
+        except (OSError, AttributeError) as exc:
+            skipped.append(f"SCHED_FIFO ({exc})")
+    libc = _libc()
+    if options.lock_memory:
+        if libc is not None and libc.mlockall(_MCL_CURRENT | _MCL_FUTURE) == 0:
+            undo.append(libc.munlockall)
+            applied.append("mlockall")
+        else:
+            err = ctypes.get_errno() if libc is not None else 0
+            skipped.append(f"mlockall ({os.strerror(err) if err else 'libc not found'})")
+    if options.timer_slack_ns is not None:
+        if libc is not None and hasattr(libc, "prctl"):
+            before_slack = libc.prctl(_PR_GET_TIMERSLACK, 0, 0, 0, 0)
+            if libc.prctl(_PR_SET_TIMERSLACK, int(options.timer_slack_ns), 0, 0, 0) == 0:
+                if before_slack > 0:
+                    undo.append(lambda: libc.prctl(_PR_SET_TIMERSLACK, before_slack, 0, 0, 0))
+                applied.append(f"timer slack {options.timer_slack_ns} ns")
+            else:
+                skipped.append(f"timer slack ({os.strerror(ctypes.get_errno())})")
+        else:
+            skipped.append("timer slack (prctl not available)")
+    if options.disable_gc:
+        was_enabled = gc.isenabled()
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+
+        def restore_gc() -> None:
+            gc.unfreeze()
+            if was_enabled:
+                gc.enable()
+
+        undo.append(restore_gc)
+        applied.append("cyclic GC paused")
+    if applied or skipped:
+        line = "real-time options: " + (", ".join(applied) if applied else "none applied")
+        if skipped:
+            line += "; not permitted or not available here, skipped: " + ", ".join(skipped)
+        (log.warning if skipped else log.info)(line)
+
+    def restore() -> None:
+        for fn in reversed(undo):
+            try:
+                fn()
+            except OSError as exc:  # restoring is best effort
+                log.debug("could not restore a real-time option: %s", exc)
+
+    return restore
+
+
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        return ctypes.CDLL(name, use_errno=True)
+    except OSError:
+        return None

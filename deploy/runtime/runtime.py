@@ -1,0 +1,347 @@
+"""The robot-side runtime: one control cycle from the newest inputs to a safe actuator command.
+
+    inputs (any thread) ──► InputStore ──► faults? ──► SafetySupervisor ──► action by state:
+                                             │          DISARMED/ESTOP: stop
+                                             │          STARTING: start-up sequence
+                                             │          RUNNING: policy (PolicyRunner)
+                                             │          FAILSAFE: PID hold+land / damping
+                                             └────────────────────────────► CommandLimiter ──► output
+
+Runtime.step(now_s) is one cycle; a RealtimeLoop calls it at the contract's
+rate (Runtime.run), a simulator bridge or a test calls it on simulated time.
+It never imports sim/ or training/, and never raises for bad inputs or a bad
+policy output: those are faults with bounded responses (deploy.runtime.safety).
+arm(), disarm(), estop() and reset_estop() may be called from any thread.
+
+Outputs are in the robot profile's actuator order (joint/motor names matched
+to the contract's targets by name), in the action terms' units; `action`
+keeps the contract order in action units (what the policy sees next cycle as
+its previous action).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from deploy.robot_state import RobotState
+from deploy.runtime.command_limiter import CommandLimiter
+from deploy.runtime.config import RuntimeConfig
+from deploy.runtime.failsafe import FailsafeStep, LeggedFailsafe, QuadrotorFailsafe, stop_command
+from deploy.runtime.input_store import InputStore, Payload
+from deploy.runtime.limits import limit_faults
+from deploy.runtime.policy_runner import PolicyRunner
+from deploy.runtime.robot_profile import index_map, required_inputs
+from deploy.runtime.rt_loop import CycleInfo, LoopStatsSnapshot, RealtimeLoop
+from deploy.runtime.safety import Event, Fault, FaultReport, SafetySupervisor, State
+from deploy.runtime.startup import LeggedStartup, QuadrotorStartup
+from deploy.runtime.state_assembly import Assembled, StateAssembler
+
+log = logging.getLogger("tether.runtime")
+
+
+class ArmingRefusedError(RuntimeError):
+    """arm() was refused; the message lists every reason."""
+
+
+@dataclass(frozen=True)
+class RuntimeOutput:
+    """One cycle's command. Always finite, within the contract's limits and rate-limited
+    (except `stop` commands, which cut power at once)."""
+
+    state: State
+    source: str  # stop | starting | policy | failsafe:hold | failsafe:land | failsafe:blind_descent | damping
+    action: np.ndarray  # (A,) contract order, action units
+    actuator_names: tuple[str, ...]  # robot profile order
+    actuator_command: np.ndarray  # (A,) robot profile order, in the action terms' units
+    kp: np.ndarray | None  # legged: per-actuator stiffness (profile order); None for motors
+    kd: np.ndarray | None
+    faults: tuple[FaultReport, ...]
+
+
+class Runtime:
+    def __init__(
+        self,
+        runner: PolicyRunner,
+        config: RuntimeConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.runner = runner
+        self.contract = runner.contract
+        self.profile = profile = runner.profile
+        self.config = config or RuntimeConfig.from_yaml()
+        self.clock = clock
+        self.required = required_inputs(self.contract)
+        specs = [self.config.input_spec(n) for n in self.required]
+        specs += [s for n, s in self.config.inputs.items() if n not in self.required]
+        self.inputs = InputStore(specs, clock=clock)
+        self.supervisor = SafetySupervisor()
+        self.assembler = StateAssembler(self.contract, profile)
+        dt = self.contract.control_dt_s
+        self.limiter = CommandLimiter(self.contract, profile.action_rate_limits_per_s, dt)
+        self._stop = stop_command(self.contract, profile)
+        if profile.kind == "quadrotor":
+            self.startup: QuadrotorStartup | LeggedStartup = QuadrotorStartup(self.contract, profile)
+            self.failsafe: QuadrotorFailsafe | LeggedFailsafe = QuadrotorFailsafe(self.contract, profile)
+        else:
+            self.startup = LeggedStartup(self.contract, profile)
+            self.failsafe = LeggedFailsafe(self.contract, profile)
+        self._to_profile = index_map(self.contract, profile)
+        self._scale = np.concatenate([np.full(t.size, t.scale) for t in self.contract.actions])
+        self._offset = np.concatenate([np.full(t.size, t.offset) for t in self.contract.actions])
+        self.limiter.reset(self._stop.action)
+        self._lock = threading.Lock()
+        self._estop_requested: str | None = None
+        self._disarm_requested = False
+        self._last_output: RuntimeOutput | None = None
+        self.cycles = 0
+        self.loop: RealtimeLoop | None = None  # set by run(); its stats feed diagnostics
+
+    # -- commands (any thread) ---------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        return self.supervisor.state
+
+    def arming_problems(self, now_s: float | None = None) -> list[str]:
+        """Why arm() would be refused now (empty: it would arm)."""
+        now = self.clock() if now_s is None else now_s
+        out = []
+        if self.supervisor.state is not State.DISARMED:
+            out.append(f"state is {self.supervisor.state.value}, arming needs DISARMED")
+        faults = self._detect(now)[0]
+        out += [str(f) for f in faults]
+        return out
+
+    def arm(self, now_s: float | None = None, current_action: np.ndarray | None = None) -> None:
+        """DISARMED → STARTING, or ArmingRefusedError naming every reason.
+
+        `current_action` (action units, contract order) is what the actuators do
+        now, the starting point of the rate limit; by default the stop command.
+        """
+        with self._lock:
+            now = self.clock() if now_s is None else now_s
+            problems = self.arming_problems(now)
+            if problems:
+                raise ArmingRefusedError("arming refused: " + "; ".join(problems))
+            self.runner.reset()
+            self.limiter.reset(self._stop.action if current_action is None else current_action)
+            assembled = self._assemble(now)
+            self.startup.start(now, assembled.state)
+            self._disarm_requested = False
+            self.supervisor.handle(Event.ARM, now, "commanded")
+
+    def disarm(self) -> None:
+        """Request a stop: STARTING → DISARMED, RUNNING → FAILSAFE (land / damp), at the next cycle."""
+        self._disarm_requested = True
+
+    def estop(self, reason: str = "external e-stop") -> None:
+        """External e-stop: ESTOP (outputs stop) at the start of the next cycle. Latched."""
+        self._estop_requested = reason
+
+    def release_estop(self) -> None:
+        """The e-stop source is released (e.g. the button is up); reset_estop() may then succeed."""
+        self._estop_requested = None
+
+    def reset_estop(self, now_s: float | None = None) -> None:
+        """ESTOP → DISARMED once the e-stop is released."""
+        with self._lock:
+            if self._estop_requested is not None:
+                raise ArmingRefusedError(f"e-stop still engaged ({self._estop_requested}); release it first")
+            self.supervisor.handle(Event.RESET, self.clock() if now_s is None else now_s, "commanded")
+
+    def put(self, name: str, value: Payload, stamp_s: float | None = None) -> bool:
+        """Store a new input value (any thread); see InputStore.put."""
+        return self.inputs.put(name, value, stamp_s)
+
+    # -- one cycle --------------------------------------------------------------------------
+
+    def step(self, now_s: float | None = None, miss_streak: int = 0) -> RuntimeOutput:
+        """One control cycle at time `now_s` (the runtime's clock); never raises for bad data."""
+        # Huge-but-finite inputs may overflow on the way; the results are checked, not warned about.
+        with self._lock, np.errstate(all="ignore"):
+            now = self.clock() if now_s is None else now_s
+            sup = self.supervisor
+            if self._estop_requested is not None:
+                sup.handle(Event.ESTOP, now, self._estop_requested)
+            faults, assembled, state_ok = self._detect(now, miss_streak)
+            if self._disarm_requested:
+                self._disarm_requested = False
+                if sup.handle(Event.DISARM, now, "commanded") and sup.state is State.FAILSAFE:
+                    self.failsafe.start(now, assembled.state, state_ok)
+            if faults and sup.state in (State.STARTING, State.RUNNING):
+                self._enter_failsafe(now, faults, assembled.state, state_ok)
+            out = self._output(now, faults, assembled.state, state_ok)
+            self._last_output = out
+            self.cycles += 1
+            return out
+
+    def _assemble(self, now: float) -> Assembled:
+        samples = self.inputs.latest(self.inputs.specs)
+        return self.assembler.assemble(samples, now, self.limiter.previous)
+
+    def _detect(self, now: float, miss_streak: int = 0) -> tuple[list[FaultReport], Assembled, bool]:
+        """Faults at `now`, the assembled state, and whether that state is usable for control."""
+        faults: list[FaultReport] = []
+        for name in self.required:
+            st = self.inputs.status(name, now)
+            if st.invalid is not None:
+                faults.append(FaultReport(Fault.NONFINITE_INPUT, f"{name}: {st.invalid}"))
+            elif not st.present:
+                faults.append(FaultReport(Fault.STALE_INPUT, f"{name}: nothing received"))
+            elif st.stale:
+                limit = self.inputs.specs[name].max_age_s
+                age = f"{name}: {st.age_s * 1e3:.1f} ms old (limit {limit * 1e3:.1f} ms)"
+                faults.append(FaultReport(Fault.STALE_INPUT, age))
+        assembled = self._assemble(now)
+        if assembled.problem is not None:
+            faults.append(FaultReport(Fault.NONFINITE_INPUT, assembled.problem))
+        state = assembled.state
+        finite = state is not None and assembled.finite
+        if finite:
+            faults += limit_faults(state, self.profile.limits)
+        if miss_streak >= self.config.max_deadline_miss_streak:
+            faults.append(
+                FaultReport(
+                    Fault.DEADLINE_MISS_STREAK,
+                    f"{miss_streak} consecutive missed deadlines "
+                    f"(limit {self.config.max_deadline_miss_streak})",
+                )
+            )
+        if self._estop_requested is not None:
+            faults.append(FaultReport(Fault.EXTERNAL_ESTOP, self._estop_requested))
+        # The failsafe may fly on a slightly older state than the policy (the last good sample).
+        q = self.profile.quadrotor
+        max_age_s = q.failsafe.state_max_age_s if q is not None else np.inf
+        usable = finite and assembled.base_age_s <= max_age_s
+        return faults, assembled, usable
+
+    def _enter_failsafe(
+        self, now: float, faults: list[FaultReport], state: RobotState | None, state_ok: bool
+    ) -> None:
+        reason = "; ".join(str(f) for f in faults)
+        if self.supervisor.handle(Event.FAULT, now, reason) and self.supervisor.state is State.FAILSAFE:
+            self.failsafe.start(now, state, state_ok)
+
+    def _output(
+        self, now: float, faults: list[FaultReport], state: RobotState | None, state_ok: bool
+    ) -> RuntimeOutput:
+        sup = self.supervisor
+        if sup.state is State.STARTING:
+            if self.startup.done(now):
+                sup.handle(Event.STARTED, now, "start-up complete")
+            else:
+                action = self.limiter.limit(self.startup.act(now, state))
+                return self._emit(action, "starting", faults, self.startup.kp, self.startup.kd)
+        if sup.state is State.RUNNING:
+            try:
+                raw = self.runner.act(state)
+                bad_output = None if np.all(np.isfinite(raw)) else f"policy action {raw.tolist()}"
+            except Exception as exc:  # a failing inference is handled like a non-finite output
+                bad_output = f"policy inference failed: {exc}"
+            if bad_output is None:
+                return self._emit(self.limiter.limit(raw), "policy", faults, None, None)
+            bad = FaultReport(Fault.NONFINITE_OUTPUT, bad_output)
+            faults = [*faults, bad]
+            self._enter_failsafe(now, [bad], state, state_ok)
+        if sup.state is State.FAILSAFE:
+            step: FailsafeStep = self.failsafe.act(now, state, state_ok)
+            if step.done:
+                sup.handle(Event.FAILSAFE_DONE, now, step.reason or step.phase)
+            elif step.timed_out:
+                sup.handle(Event.FAILSAFE_TIMEOUT, now, step.reason)
+            else:
+                source = "damping" if step.phase == "damping" else f"failsafe:{step.phase}"
+                action = self.limiter.stop(step.action) if step.stop else self.limiter.limit(step.action)
+                return self._emit(action, source, faults, self.failsafe.kp, self.failsafe.kd)
+        # DISARMED, ESTOP, or a failsafe that just finished: cut power (legged: damping).
+        return self._emit(self.limiter.stop(self._stop.action), "stop", faults, self._stop.kp, self._stop.kd)
+
+    def _emit(
+        self,
+        action: np.ndarray,
+        source: str,
+        faults: list[FaultReport],
+        kp: np.ndarray | None,
+        kd: np.ndarray | None,
+    ) -> RuntimeOutput:
+        actuator = self._offset + self._scale * action  # action_to_actuator; `action` is clipped
+        perm = self._to_profile
+        return RuntimeOutput(
+            state=self.supervisor.state,
+            source=source,
+            action=action,
+            actuator_names=self.profile.actuators,
+            actuator_command=actuator[perm],
+            kp=None if kp is None else np.asarray(kp)[perm],
+            kd=None if kd is None else np.asarray(kd)[perm],
+            faults=tuple(faults),
+        )
+
+    # -- diagnostics and the real-time loop ---------------------------------------------------------
+
+    def diagnostics(
+        self, loop: LoopStatsSnapshot | None = None, now_s: float | None = None
+    ) -> dict[str, Any]:
+        """State, active faults, input ages and recent transitions, as plain data (for ROS diagnostics)."""
+        now = self.clock() if now_s is None else now_s
+        last = self._last_output
+        inputs = {}
+        for name in self.inputs.specs:
+            st = self.inputs.status(name, now)
+            inputs[name] = {
+                "present": st.present,
+                "age_s": st.age_s if np.isfinite(st.age_s) else None,
+                "stale": st.stale,
+                "invalid": st.invalid,
+                "received": st.received,
+                "rejected": st.rejected,
+                "required": name in self.required,
+            }
+        return {
+            "state": self.supervisor.state.value,
+            "source": None if last is None else last.source,
+            "faults": [] if last is None else [str(f) for f in last.faults],
+            "cycles": self.cycles,
+            "inputs": inputs,
+            "transitions": [
+                {"time_s": t.time_s, "from": t.before.value, "to": t.after.value, "event": t.event.value}
+                | {"reason": t.reason}
+                for t in list(self.supervisor.history)[-10:]
+            ],
+            "loop": None if loop is None else loop.to_dict(),
+            "policy": str(self.runner.policy.path),
+            "contract_sha256": self.contract.sha256(),
+            "providers": list(self.runner.providers),
+        }
+
+    def run(
+        self,
+        sink: Callable[[RuntimeOutput], None],
+        seconds: float | None = None,
+        before_step: Callable[[CycleInfo], None] | None = None,
+        loop: RealtimeLoop | None = None,
+        realtime: bool = True,
+        cycles: int | None = None,
+    ) -> LoopStatsSnapshot:
+        """Run the cycle at the contract's rate on a RealtimeLoop, handing each output to `sink`.
+
+        `before_step` runs at the start of each cycle (a simulator bridge
+        publishes its inputs there). The runtime's clock must be the loop's
+        (time.monotonic), so input ages and deadlines agree.
+        """
+        loop = loop or RealtimeLoop(self.contract.control_rate_hz, self.config.loop)
+        self.loop = loop
+
+        def cycle(info: CycleInfo) -> None:
+            if before_step is not None:
+                before_step(info)
+            sink(self.step(info.now_s, info.miss_streak))
+
+        return loop.run(cycle, seconds=seconds, cycles=cycles, realtime=realtime)

@@ -1,0 +1,102 @@
+"""From the newest inputs to the batch-of-one RobotState that observations and the failsafe read.
+
+Base position and linear velocity come from odometry; attitude and angular
+velocity from the IMU when the contract lists `imu` as a sensor, otherwise
+from odometry. Joints are matched by name to the profile's `joints` order.
+The previous action is the command the runtime last sent (action units), as
+in training. Returns the state together with the age of its base source,
+and a problem string when an input cannot be used (e.g. joints missing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from deploy.contract import Contract
+from deploy.robot_state import RobotState
+from deploy.runtime.input_store import Command, Imu, JointStates, Odometry, Sample
+from deploy.runtime.robot_profile import RobotProfile
+
+
+@dataclass(frozen=True)
+class Assembled:
+    state: RobotState | None  # None when no base state was ever received
+    base_age_s: float  # age of the oldest source of the base state; inf when None
+    problem: str | None  # an input that is present but unusable for this robot
+    finite: bool = False  # every field of `state` is finite (joints measured)
+
+
+class StateAssembler:
+    def __init__(self, contract: Contract, profile: RobotProfile) -> None:
+        self.contract = contract
+        self.joints = profile.joints
+        self.attitude_from_imu = "imu" in contract.sensors
+        self._zeros3 = np.zeros((1, 3))
+
+    def assemble(self, samples: dict[str, Sample], now_s: float, last_action: np.ndarray) -> Assembled:
+        odo = samples.get("odometry")
+        imu = samples.get("imu") if self.attitude_from_imu else None
+        if odo is None and imu is None:
+            return Assembled(None, float("inf"), None)
+        ages = []
+        if odo is not None:
+            o: Odometry = odo.value  # type: ignore[assignment]
+            pos = np.array(o.pos_m, dtype=np.float64).reshape(1, 3)
+            vel = np.array(o.lin_vel_m_s, dtype=np.float64).reshape(1, 3)
+            quat = np.array(o.quat_wxyz, dtype=np.float64).reshape(1, 4)
+            omega = np.array(o.ang_vel_rad_s, dtype=np.float64).reshape(1, 3)
+            ages.append(now_s - odo.stamp_s)
+        else:
+            pos, vel = self._zeros3.copy(), self._zeros3.copy()
+        if imu is not None:
+            i: Imu = imu.value  # type: ignore[assignment]
+            quat = np.array(i.quat_wxyz, dtype=np.float64).reshape(1, 4)
+            omega = np.array(i.ang_vel_rad_s, dtype=np.float64).reshape(1, 3)
+            ages.append(now_s - imu.stamp_s)
+        problem = None
+        command = np.zeros((1, self.contract.command_size))
+        cmd = samples.get("command")
+        if cmd is not None and self.contract.command_size:
+            value = np.array(
+                cmd.value.value if isinstance(cmd.value, Command) else cmd.value, dtype=np.float64
+            )
+            if value.shape == (self.contract.command_size,):
+                command[0] = value
+            else:
+                problem = (
+                    f"command has {value.size} values, the contract's command terms "
+                    f"{[(c.name, c.size) for c in self.contract.commands]} need {self.contract.command_size}"
+                )
+        joint_pos = joint_vel = np.zeros((1, 0))
+        if self.joints:
+            joint_pos = np.full((1, len(self.joints)), np.nan)
+            joint_vel = np.full((1, len(self.joints)), np.nan)
+            js = samples.get("joint_states")
+            if js is not None:
+                j: JointStates = js.value  # type: ignore[assignment]
+                index = {n: k for k, n in enumerate(j.names)}
+                missing = [n for n in self.joints if n not in index]
+                if missing:
+                    problem = f"joint_states lacks joints {missing} (has {list(j.names)})"
+                else:
+                    cols = [index[n] for n in self.joints]
+                    joint_pos[0] = np.array(j.pos_rad, dtype=np.float64)[cols]
+                    joint_vel[0] = np.array(j.vel_rad_s, dtype=np.float64)[cols]
+        state = RobotState(
+            base_pos_m=pos,
+            base_quat_wxyz=quat,
+            base_lin_vel_m_s=vel,
+            base_ang_vel_rad_s=omega,
+            last_action=np.array(last_action, dtype=np.float64).reshape(1, -1).copy(),
+            command=command,
+            joint_names=self.joints,
+            joint_pos_rad=joint_pos,
+            joint_vel_rad_s=joint_vel,
+            time_s=np.array([now_s]),
+        )
+        # Stored inputs are checked finite and the previous command is finite by construction;
+        # only joints that were never measured (NaN) can make the state non-finite.
+        finite = not self.joints or bool(np.all(np.isfinite(joint_pos)) and np.all(np.isfinite(joint_vel)))
+        return Assembled(state, max(ages), problem, finite)

@@ -1,0 +1,257 @@
+"""Each fault, injected into a closed loop of the runtime and the MuJoCo engine, ends in the state
+the safety table documents, with a safe output (finite, within limits, rate-limited) within its bound.
+
+The vehicle starts level at the hover target, flown by a linear test policy (tests/runtime_helpers.py);
+time is simulated (one control period per cycle), so every bound is checked to the cycle.
+"""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from deploy.runtime.input_store import Odometry
+from deploy.runtime.limits import tilt_deg
+from deploy.runtime.robot_profile import DEFAULT_PROFILE, RobotProfile
+from deploy.runtime.runtime import ArmingRefusedError
+from deploy.runtime.safety import State
+from deploy.sim_bridge import make_sim_runtime
+from tests.runtime_helpers import hover_policy
+
+PROFILE = RobotProfile.from_yaml(DEFAULT_PROFILE)
+FS = PROFILE.quadrotor.failsafe
+DT = 0.01
+MAX_STEP = PROFILE.action_rate_limits_per_s["motor_command"] * DT
+START_Z_M = 2.0
+# FAILSAFE → DISARMED at the latest after hold + descent + margin (else it would be ESTOP).
+LANDING_BOUND_CYCLES = int((FS.hold_s + START_Z_M / FS.land_speed_m_s + FS.land_timeout_margin_s) / DT) + 1
+
+
+@pytest.fixture(scope="module")
+def policy(tmp_path_factory):
+    return hover_policy(tmp_path_factory.mktemp("faults") / "hover.onnx")
+
+
+class ClosedLoop:
+    """The runtime flying the simulated Crazyflie; checks every output it produces."""
+
+    def __init__(self, policy, profile=PROFILE):
+        self.rt, self.bridge = make_sim_runtime(policy, profile)
+        self.bridge.reset_to(np.array([0.0, 0.0, START_Z_M]))
+        self.k = 0
+        self.bridge.publish(0.0)
+        self.rt.arm(0.0, current_action=self.bridge.current_action())
+        self.prev = self.rt.limiter.previous
+        self.seen: Odometry | None = None  # the odometry the runtime received this cycle
+
+    @property
+    def now(self) -> float:
+        return self.k * DT
+
+    def cycle(self, transform=None, miss_streak=0):
+        def observe(odo):
+            odo = odo if transform is None else transform(odo)
+            self.seen = odo
+            return odo
+
+        self.k += 1
+        out = self.bridge.cycle(self.now, miss_streak, observe)
+        assert np.all(np.isfinite(out.action)) and np.all(np.abs(out.action) <= 1.0)
+        assert np.all(np.isfinite(out.actuator_command))
+        assert np.all((out.actuator_command >= 0.0) & (out.actuator_command <= 1.0))
+        if out.source == "stop":
+            assert np.all(out.actuator_command == 0.0)
+        else:
+            assert np.all(np.abs(out.action - self.prev) <= MAX_STEP + 1e-12)
+        self.prev = out.action
+        return out
+
+    def fly(self, cycles, **kw):
+        for _ in range(cycles):
+            out = self.cycle(**kw)
+            assert out.state is State.RUNNING and out.source == "policy", out.faults
+        return out
+
+    def until(self, state, max_cycles, **kw):
+        for n in range(1, max_cycles + 1):
+            out = self.cycle(**kw)
+            if out.state is state:
+                return out, n
+        raise AssertionError(
+            f"not {state.value} within {max_cycles} cycles; now {out.state.value}, {out.faults}"
+        )
+
+    def land(self):
+        """From FAILSAFE: the PID holds, lands, and the runtime disarms within the landing bound."""
+        out, n = self.until(State.DISARMED, LANDING_BOUND_CYCLES)
+        assert out.source == "stop"
+        pos = self.bridge.position_m()
+        assert pos[2] - FS.ground_z_m <= FS.landed_height_m, pos
+        return out, n
+
+
+@pytest.fixture
+def loop(policy):
+    loops = []
+
+    def make(profile=PROFILE):
+        loops.append(ClosedLoop(policy, profile))
+        return loops[-1]
+
+    yield make
+    for lp in loops:
+        lp.bridge.env.close()
+
+
+def _sources(outs):
+    return [o.source for o in outs]
+
+
+def test_stale_odometry_fails_safe_the_cycle_it_exceeds_its_limit_then_lands(loop):
+    lp = loop()
+    lp.fly(50)
+    last_stamp = lp.now
+    limit = lp.rt.inputs.specs["odometry"].max_age_s
+    drop = lambda odo: None  # noqa: E731
+    for _ in range(30):  # 0.3 s without odometry
+        out = lp.cycle(transform=drop)
+        age = lp.now - last_stamp
+        if age <= limit:
+            assert out.state is State.RUNNING
+        else:
+            assert out.state is State.FAILSAFE, age
+            assert any("stale_input: odometry" in str(f) for f in out.faults)
+            expected = "failsafe:hold" if age <= FS.state_max_age_s else "failsafe:blind_descent"
+            assert out.source == expected, (age, out.source)
+    out, _ = lp.land()  # odometry is back: the PID lands
+    assert out.state is State.DISARMED
+
+
+def test_lost_odometry_descends_blind_then_stops_the_motors_in_estop(loop):
+    lp = loop()
+    lp.fly(50)
+    last_stamp = lp.now
+    drop = lambda odo: None  # noqa: E731
+    outs = []
+    bound = int((FS.state_max_age_s + FS.blind_descent_max_s) / DT) + 10
+    for _ in range(bound):
+        outs.append(lp.cycle(transform=drop))
+        if outs[-1].state is State.ESTOP:
+            break
+    assert outs[-1].state is State.ESTOP and outs[-1].source == "stop"
+    blind = [o for o in outs if o.source == "failsafe:blind_descent"]
+    assert blind and all(np.ptp(o.action) == 0.0 for o in blind)  # equal thrust on every motor
+    assert blind[-1].action[0] < lp.rt.startup.hover_action[0]  # below hover: it descends
+    assert lp.now - last_stamp <= FS.state_max_age_s + FS.blind_descent_max_s + 2 * DT + 0.05
+    for _ in range(20):  # latched
+        assert lp.cycle(transform=drop).state is State.ESTOP
+
+
+def test_nonfinite_odometry_is_rejected_and_fails_safe_that_cycle(loop):
+    lp = loop()
+    lp.fly(50)
+
+    def nan_position(odo):
+        return dataclasses.replace(odo, pos_m=np.array([np.nan, 0.0, 2.0]))
+
+    out = lp.cycle(transform=nan_position)
+    assert out.state is State.FAILSAFE and out.source == "failsafe:hold"
+    assert any("nonfinite_input: odometry: pos_m is not finite" in str(f) for f in out.faults)
+    lp.land()
+
+
+def test_nonfinite_policy_output_is_replaced_by_the_failsafe_that_cycle(loop, monkeypatch):
+    lp = loop()
+    lp.fly(50)
+    monkeypatch.setattr(lp.rt.runner, "act", lambda state: np.array([0.1, np.nan, np.inf, 0.1]))
+    out = lp.cycle()
+    assert out.state is State.FAILSAFE and out.source == "failsafe:hold"
+    assert any("nonfinite_output: policy action" in str(f) for f in out.faults)
+    lp.land()
+
+
+def test_a_streak_of_deadline_misses_fails_safe(loop):
+    lp = loop()
+    lp.fly(20)
+    n = lp.rt.config.max_deadline_miss_streak
+    lp.fly(1, miss_streak=n - 1)
+    out = lp.cycle(miss_streak=n)
+    assert out.state is State.FAILSAFE and out.source == "failsafe:hold"
+    assert any(f"deadline_miss_streak: {n} consecutive missed deadlines" in str(f) for f in out.faults)
+    lp.land()
+
+
+def test_tilt_beyond_the_limit_hands_over_to_the_pid_which_recovers_and_lands(loop):
+    lp = loop()
+    lp.fly(50)
+    lp.bridge.engine.set_external_wrench(np.zeros((1, 3)), np.array([[2e-3, 0.0, 0.0]]))  # roll kick
+    for _ in range(100):
+        out = lp.cycle()
+        tilt = tilt_deg(lp.seen.quat_wxyz)
+        if tilt <= PROFILE.limits.max_tilt_deg:
+            assert out.state is State.RUNNING
+            continue
+        assert out.state is State.FAILSAFE and out.source == "failsafe:hold"  # the very cycle it is seen
+        assert any(str(f).startswith("tilt_limit: tilt") for f in out.faults)
+        break
+    else:
+        raise AssertionError("the kick did not tilt the vehicle beyond the limit")
+    lp.bridge.engine.set_external_wrench(np.zeros((1, 3)), np.zeros((1, 3)))
+    tilts = []
+    for _ in range(100):
+        lp.cycle()
+        tilts.append(tilt_deg(lp.seen.quat_wxyz))
+    assert min(tilts) < 10.0  # the PID brought it back upright
+    lp.land()
+
+
+def test_leaving_the_geofence_holds_inside_it_and_lands(loop):
+    fence = dataclasses.replace(PROFILE.limits, geofence_max_m=(0.2, 4.0, 6.0))
+    lp = loop(dataclasses.replace(PROFILE, limits=fence))
+    lp.fly(30)
+    lp.bridge.engine.set_external_wrench(np.array([[0.05, 0.0, 0.0]]), np.zeros((1, 3)))  # a gust along +x
+    for _ in range(300):
+        out = lp.cycle()
+        if lp.seen.pos_m[0] <= 0.2:
+            assert out.state is State.RUNNING
+            continue
+        assert out.state is State.FAILSAFE and out.source == "failsafe:hold"
+        assert any(str(f).startswith("geofence: position") for f in out.faults)
+        break
+    else:
+        raise AssertionError("the gust did not push the vehicle out of the geofence")
+    lp.bridge.engine.set_external_wrench(np.zeros((1, 3)), np.zeros((1, 3)))
+    lp.land()
+    assert lp.bridge.position_m()[0] <= 0.2  # landed inside the fence
+
+
+def test_external_estop_stops_the_motors_at_the_next_cycle_and_latches(loop):
+    lp = loop()
+    lp.fly(50)
+    lp.rt.estop("operator button")
+    out = lp.cycle()
+    assert out.state is State.ESTOP and out.source == "stop" and np.all(out.actuator_command == 0.0)
+    for _ in range(30):
+        assert lp.cycle().state is State.ESTOP
+    with pytest.raises(ArmingRefusedError, match="e-stop still engaged"):
+        lp.rt.reset_estop(lp.now)
+    lp.rt.release_estop()
+    lp.rt.reset_estop(lp.now)
+    assert lp.cycle().state is State.DISARMED
+
+
+def test_commanded_disarm_in_flight_lands_instead_of_dropping(loop):
+    lp = loop()
+    lp.fly(50)
+    lp.rt.disarm()
+    out = lp.cycle()
+    assert out.state is State.FAILSAFE and out.source == "failsafe:hold"
+    speeds = []
+    while True:
+        out = lp.cycle()
+        speeds.append(abs(lp.seen.lin_vel_m_s[2]))
+        if out.state is not State.FAILSAFE:
+            break
+        assert lp.k < LANDING_BOUND_CYCLES + 60
+    assert out.state is State.DISARMED
+    assert max(speeds) < 2 * FS.land_speed_m_s  # a controlled descent
