@@ -39,15 +39,18 @@ from deploy.runtime.rt_loop import CycleInfo, LoopStatsSnapshot, RealtimeLoop
 from deploy.runtime.runtime import Runtime, RuntimeOutput
 from deploy.runtime.safety import State
 
-DEFAULT_POLICY = Path("policies/quadrotor_hover.onnx")
+#: The shipped policy, found from the repository root whatever the working directory.
+DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "policies" / "quadrotor_hover.onnx"
 
 
-def _fallback_policy(directory: Path) -> Path:
-    """A random-weight MLP with the hover task's contract (for when no trained policy exists yet)."""
+def _fallback_policy(directory: Path) -> tuple[Path, str]:
+    """A random-weight MLP with the hover task's contract (for when no trained policy exists yet),
+    and its description. The loop's timing does not depend on what the weights are."""
     from sim.tasks.quadrotor_hover import HoverConfig
-    from tests.policy_fixtures import write_policy
+    from training.random_policy import describe, write_random_policy
 
-    return write_policy(directory / "random_mlp.onnx", HoverConfig.from_yaml().contract())
+    contract = HoverConfig.from_yaml().contract()
+    return write_random_policy(directory / "random_mlp.onnx", contract), describe(contract)
 
 
 def _bench_profile(profile: RobotProfile) -> RobotProfile:
@@ -120,11 +123,10 @@ def run(
     with tempfile.TemporaryDirectory() as tmp:
         if policy is None and DEFAULT_POLICY.exists():
             policy = str(DEFAULT_POLICY)
+        fallback = None
         if policy is None:
-            path = _fallback_policy(Path(tmp))
-            print(
-                f"note: {DEFAULT_POLICY} not found and no --policy given: using a random-weight MLP (22→32→4)"
-            )
+            path, fallback = _fallback_policy(Path(tmp))
+            print(f"note: {DEFAULT_POLICY} not found and no --policy given: using a {fallback}")
         else:
             path = Path(policy)
         stats, sources = measure(path, rate_hz, seconds, config)
@@ -133,7 +135,7 @@ def run(
             sleep_only = dataclasses.replace(config, loop=dataclasses.replace(config.loop, spin_margin_s=0.0))
             baseline, _ = measure(path, rate_hz, seconds, sleep_only)
     result: dict[str, Any] = {
-        "policy": str(policy) if policy else "random MLP fixture",
+        "policy": str(policy) if policy else fallback,
         "rate_hz": rate_hz,
         "seconds": seconds,
         "machine": machine_description(),
