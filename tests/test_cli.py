@@ -6,9 +6,10 @@ import sys
 
 import pytest
 
-from tether.cli import build_parser
+from tether.cli import BENCHMARKS, build_parser
 
-SUBCOMMANDS = ["eval", "bench", "demo", "train", "export"]
+SUBCOMMANDS = ["eval", "bench", "demo", "train", "export", "run"]
+BENCHMARK_NAMES = ["sim-throughput", "inference", "time-to-gate", "loop", "sim2sim"]
 
 
 def _tether(*args: str) -> subprocess.CompletedProcess:
@@ -27,6 +28,16 @@ def test_parser_knows_the_subcommands():
     text = build_parser().format_help()
     for sub in SUBCOMMANDS:
         assert sub in text
+
+
+def test_every_benchmark_is_a_bench_name():
+    assert sorted(BENCHMARKS) == sorted(BENCHMARK_NAMES)
+
+
+@pytest.mark.parametrize("name", BENCHMARK_NAMES)
+def test_every_benchmark_has_help(name):
+    r = _tether("bench", name, "--help")
+    assert r.returncode == 0 and "usage:" in r.stdout
 
 
 def test_eval_writes_the_documented_fields(tmp_path):
