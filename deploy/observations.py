@@ -80,6 +80,45 @@ def previous_action(state: RobotState, cmd: dict[str, np.ndarray]) -> np.ndarray
     return state.last_action
 
 
+# -- legged terms (quadruped-walk) ---------------------------------------------------------
+# Joint terms read RobotState.joint_* columns in RobotState.joint_names order; the task (and
+# the robot's state assembly) fill them in the contract's action-target order.
+
+
+@observation_term("projected_gravity")
+def projected_gravity(state: RobotState, cmd: dict[str, np.ndarray]) -> np.ndarray:
+    """Unit gravity direction in the body frame (what an IMU's attitude gives); (0, 0, −1) upright."""
+    r = quat_to_rotmat(state.base_quat_wxyz)
+    return -r[:, 2, :]
+
+
+@observation_term("joint_pos_rel_default_rad")
+def joint_pos_rel_default_rad(state: RobotState, cmd: dict[str, np.ndarray]) -> np.ndarray:
+    """Joint positions minus the default (standing) pose, rad."""
+    if state.joint_default_pos_rad.shape != state.joint_pos_rad.shape:
+        raise ContractError(
+            f"joint_pos_rel_default_rad needs RobotState.joint_default_pos_rad shaped like joint_pos_rad "
+            f"{state.joint_pos_rad.shape}, found {state.joint_default_pos_rad.shape}; fill it with the "
+            "default pose (the contract's action offsets) in joint_names order"
+        )
+    return state.joint_pos_rad - state.joint_default_pos_rad
+
+
+@observation_term("joint_vel_rad_s")
+def joint_vel_rad_s(state: RobotState, cmd: dict[str, np.ndarray]) -> np.ndarray:
+    """Joint velocities, rad/s."""
+    return state.joint_vel_rad_s
+
+
+@observation_term("velocity_command")
+def velocity_command(state: RobotState, cmd: dict[str, np.ndarray]) -> np.ndarray:
+    """Commanded body-frame velocity (vx m/s, vy m/s, yaw rate rad/s), the command term of that name."""
+    return cmd["velocity_command"]
+
+
+# -- end of legged terms --------------------------------------------------------------------
+
+
 # -- the builder ----------------------------------------------------------------------
 
 

@@ -31,6 +31,9 @@ class RobotState:
     joint_pos_rad: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (N, J)
     joint_vel_rad_s: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (N, J)
     time_s: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (N,) time since reset
+    #: (N, J) the default (standing) joint pose that joint observations are measured from, same
+    #: columns as joint_pos_rad; legged robots only (the contract's action offsets).
+    joint_default_pos_rad: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
     @property
     def num_envs(self) -> int:
@@ -56,6 +59,7 @@ class RobotState:
             joint_pos_rad=pick(self.joint_pos_rad),
             joint_vel_rad_s=pick(self.joint_vel_rad_s),
             time_s=pick(self.time_s),
+            joint_default_pos_rad=pick(self.joint_default_pos_rad),
         )
 
     def is_finite(self) -> np.ndarray:
