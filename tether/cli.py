@@ -17,6 +17,10 @@ BENCHMARKS = {
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    if args.task == "quadruped-walk":
+        from training.evaluation_quadruped import run_cli
+
+        return run_cli(args)
     from training.evaluation import evaluate, pid_factory, policy_factory, summary_line
 
     if args.policy:
@@ -140,7 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate a controller in closed loop on a task and engine.",
     )
     ev.add_argument("--task", default="quadrotor-hover", help="task name (default: %(default)s)")
-    ev.add_argument("--controller", default="pid", help="built-in controller: pid (default: %(default)s)")
+    ev.add_argument(
+        "--controller", default="pid",
+        help="built-in controller: pid (quadrotor, default) or stand (quadruped-walk: PD stand)",
+    )
     ev.add_argument("--policy", help="an exported ONNX policy (run in ONNX Runtime) instead of --controller")
     ev.add_argument("--engine", default="mujoco", choices=["mujoco", "pybullet"])
     ev.add_argument("--scenario", default="hover", help="hover (default) or figure8 (tracking RMSE)")

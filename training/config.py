@@ -17,7 +17,10 @@ from typing import Any
 import yaml
 
 CONFIG_DIR = Path(__file__).parent / "configs"
-DEFAULT_CONFIGS = {"quadrotor-hover": CONFIG_DIR / "quadrotor_hover_ppo.yaml"}
+DEFAULT_CONFIGS = {
+    "quadrotor-hover": CONFIG_DIR / "quadrotor_hover_ppo.yaml",
+    "quadruped-walk": CONFIG_DIR / "quadruped_walk_ppo.yaml",
+}
 
 
 class ConfigError(ValueError):

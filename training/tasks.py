@@ -7,13 +7,15 @@ contract's task name) and this registry builds the environment for it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sim.randomization.quadrotor import DEFAULT_CONFIG as DEFAULT_RANDOMIZATION
 from sim.randomization.quadrotor import QuadrotorRandomization
 from sim.tasks.quadrotor_hover import TASK_NAME as HOVER_TASK
 from sim.tasks.quadrotor_hover import QuadrotorHoverEnv
+from sim.tasks.quadruped_walk import QuadrupedWalkEnv
 
-KNOWN_TASKS = (HOVER_TASK,)
+KNOWN_TASKS = (HOVER_TASK, "quadruped-walk")
 
 
 def resolve_randomization_path(spec: str | None) -> Path | None:
@@ -32,10 +34,37 @@ def make_env(
     engine: str = "mujoco",
     seed: int = 0,
     autoreset: bool = True,
-) -> QuadrotorHoverEnv:
+) -> QuadrotorHoverEnv | QuadrupedWalkEnv:
     """The vector environment of `task` with `num_envs` copies."""
+    if task == "quadruped-walk":
+        return _make_quadruped_env(num_envs, randomization, engine, seed, autoreset)
     if task != HOVER_TASK:
         raise ValueError(f"unknown task '{task}'; known tasks: {list(KNOWN_TASKS)}")
     path = resolve_randomization_path(randomization)
     rand = None if path is None else QuadrotorRandomization.from_yaml(path)
     return QuadrotorHoverEnv(num_envs, randomization=rand, engine=engine, seed=seed, autoreset=autoreset)
+
+
+def _make_quadruped_env(
+    num_envs: int, randomization: str | None, engine: str, seed: int, autoreset: bool
+) -> QuadrupedWalkEnv:
+    from sim.randomization.quadruped import DEFAULT_CONFIG as QUADRUPED_RANDOMIZATION
+    from sim.randomization.quadruped import QuadrupedRandomization
+
+    if randomization == "default":
+        path: Path | None = QUADRUPED_RANDOMIZATION
+    else:
+        path = resolve_randomization_path(randomization)
+    rand = None if path is None else QuadrupedRandomization.from_yaml(path)
+    return QuadrupedWalkEnv(num_envs, randomization=rand, engine=engine, seed=seed, autoreset=autoreset)
+
+
+def make_rsl_rl_env(env: Any, seed: int = 0, first_episode: int = 0) -> Any:
+    """The rsl_rl VecEnv adapter for a task's environment (quadrotor or quadruped)."""
+    if isinstance(env, QuadrupedWalkEnv):
+        from training.rsl_rl_env_quadruped import RslRlQuadrupedEnv
+
+        return RslRlQuadrupedEnv(env, seed=seed, first_episode=first_episode)
+    from training.rsl_rl_env import RslRlHoverEnv
+
+    return RslRlHoverEnv(env, seed=seed, first_episode=first_episode)

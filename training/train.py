@@ -26,7 +26,7 @@ from training.config import ConfigError, RunRecord, TrainConfig, default_config_
 from training.policy import init_actor_output, previous_action_index
 from training.rsl_rl_env import RslRlHoverEnv
 from training.runner import LearnResult, TetherRunner
-from training.tasks import make_env
+from training.tasks import make_env, make_rsl_rl_env
 
 
 def seed_everything(seed: int) -> None:
@@ -83,7 +83,7 @@ def train(
     torch.set_num_threads(cfg.runner.torch_threads)
     infos = (load_checkpoint(checkpoint).get("infos") or {}) if checkpoint is not None else {}
     env = make_env(task, cfg.env.num_envs, cfg.env.randomization, record.engine, record.seed)
-    vec_env = RslRlHoverEnv(env, seed=record.seed, first_episode=int(infos.get("next_episode_index", 0)))
+    vec_env = make_rsl_rl_env(env, seed=record.seed, first_episode=int(infos.get("next_episode_index", 0)))
     try:
         runner = TetherRunner(vec_env, cfg.to_rsl_rl(previous_action_index(env.contract)), run_dir)
         if checkpoint is not None:

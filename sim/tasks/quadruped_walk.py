@@ -48,6 +48,7 @@ class WalkConfig:
     initial_state: dict[str, float]
     termination: dict[str, Any]
     metrics: dict[str, float]
+    gate: dict[str, float]
     observations: tuple[ObservationTerm, ...]
     action_clip: float
     rewards: dict[str, float]
@@ -63,7 +64,7 @@ class WalkConfig:
     def from_dict(cls, d: dict[str, Any]) -> WalkConfig:
         required = {
             "robot", "control_rate_hz", "physics_dt_s", "episode_length_s", "commands", "initial_state",
-            "termination", "metrics", "observations", "action_clip", "rewards", "reward_params",
+            "termination", "metrics", "gate", "observations", "action_clip", "rewards", "reward_params",
         }
         missing, unknown = required - set(d), set(d) - required
         if missing or unknown:
@@ -84,6 +85,7 @@ class WalkConfig:
         })
         _expect_keys("termination", d["termination"], {"trunk_contact", "max_tilt_deg"})
         _expect_keys("metrics", d["metrics"], {"settle_s"})
+        _expect_keys("gate", d["gate"], {"max_fall_rate", "max_lin_vel_err_m_s", "max_yaw_rate_err_rad_s"})
         _expect_keys("reward_params", d["reward_params"], {
             "tracking_sigma", "base_height_target_m", "feet_air_time_threshold_s",
             "soft_joint_limit_fraction", "only_positive_rewards",
@@ -97,6 +99,7 @@ class WalkConfig:
             initial_state={k: float(v) for k, v in d["initial_state"].items()},
             termination=dict(d["termination"]),
             metrics={k: float(v) for k, v in d["metrics"].items()},
+            gate={k: float(v) for k, v in d["gate"].items()},
             observations=tuple(ObservationTerm(**t) for t in d["observations"]),
             action_clip=float(d["action_clip"]),
             rewards={k: float(v) for k, v in d["rewards"].items()},
@@ -399,6 +402,10 @@ class QuadrupedWalkEnv(gym.vector.VectorEnv):
             [np.mean(np.asarray(p.kd_nm_s_per_rad) / np.asarray(nom.kd_nm_s_per_rad))],
             [p.action_delay_s],
         ])
+
+    def command_schedule(self) -> np.ndarray:
+        """(N, K, 3) each environment's commands; command k holds from k · resampling_interval_s."""
+        return self._commands.copy()
 
     def current_command(self) -> np.ndarray:
         """(N, 3) the velocity command in effect now."""
