@@ -1,0 +1,366 @@
+"""policy_node: the robot-side runtime (deploy/runtime) wired to ROS 2 topics. Wiring, no logic.
+
+Subscribes:  odometry (nav_msgs/Odometry), imu (sensor_msgs/Imu), joint_states, the reference
+             (task command, nav_msgs/Odometry), arm and estop (std_msgs/Bool)
+Publishes:   actuator_command (sensor_msgs/JointState, by name, every cycle at the contract rate),
+             /diagnostics (diagnostic_msgs/DiagnosticArray), state (std_msgs/String, latched)
+
+Every subscription callback only converts the message (deploy.transport.convert) and hands it to
+Runtime.put / arm / disarm / estop; the control cycle runs on the runtime's RealtimeLoop in the
+main thread. The actuator command's header.stamp is the stamp of the newest odometry at the cycle
+start, so a receiver can measure sensor-to-command latency end to end.
+
+Run here:    python -m deploy.nodes.policy_node --params launch/config/quadrotor_sim.yaml
+On ROS 2:    ros2 run tether_ros policy_node --ros-args --params-file ...  (rclpy transport)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deploy.actions import actuator_to_action
+from deploy.nodes.params import resolve_path, with_defaults
+from deploy.runtime.config import RuntimeConfig
+from deploy.runtime.policy_runner import PolicyRunner
+from deploy.runtime.robot_profile import QuadrotorStarting, RobotProfile
+from deploy.runtime.rt_loop import CycleInfo, RealtimeLoop
+from deploy.runtime.runtime import ArmingRefusedError, Runtime, RuntimeOutput
+from deploy.runtime.safety import State
+from deploy.transport import convert
+from deploy.transport.base import Transport
+from deploy.transport.names import TOPICS
+
+log = logging.getLogger("tether.policy_node")
+
+NODE_NAME = "policy_node"
+
+#: Documented defaults of every parameter (a parameter file overrides some of them).
+DEFAULTS: dict[str, Any] = {
+    "policy_file": "policies/quadrotor_hover.onnx",  # exported ONNX policy (contract in its metadata)
+    "robot_profile": "deploy/runtime/profile_crazyflie_2_1.yaml",
+    "runtime_config": "deploy/runtime/runtime.yaml",  # input staleness limits, loop options
+    "airborne_start": False,  # true: no start-up sequence (a simulated vehicle already flying)
+    "providers": "cpu",  # ONNX Runtime providers, comma-separated: cpu, cuda, tensorrt
+    "diagnostics_rate_hz": 5.0,
+    "use_sim_time": False,  # accepted for ROS compatibility; the loop always runs on the monotonic clock
+    "topics": {
+        role: TOPICS[role].name
+        for role in (
+            "odometry",
+            "imu",
+            "joint_states",
+            "reference",
+            "actuator_command",
+            "arm",
+            "estop",
+            "state",
+            "diagnostics",
+        )
+    },
+}
+
+
+class PolicyNode:
+    """The runtime on a transport. `run()` blocks in the control loop until `stop()`."""
+
+    def __init__(
+        self, transport: Transport, params: dict[str, Any], clock: Callable[[], float] = time.monotonic
+    ):
+        self.params = p = with_defaults(DEFAULTS, params, f"{NODE_NAME} parameters")
+        self.t = transport
+        self.clock = clock
+        profile = RobotProfile.from_yaml(resolve_path(p["robot_profile"]))
+        if p["airborne_start"]:
+            profile = _airborne(profile)
+        providers = [s.strip() for s in str(p["providers"]).split(",") if s.strip()]
+        runner = PolicyRunner(resolve_path(p["policy_file"]), profile, providers=providers)
+        self.runtime = Runtime(
+            runner, RuntimeConfig.from_yaml(resolve_path(p["runtime_config"])), clock=clock
+        )
+        self.contract = self.runtime.contract
+        q = profile.quadrotor
+        self._arm_action = (
+            actuator_to_action(self.contract, np.full(self.contract.action_size, q.params.hover_command))
+            if p["airborne_start"] and q is not None
+            else None
+        )
+        topics = p["topics"]
+        specs = self.runtime.inputs.specs
+        if "odometry" in specs:
+            t = TOPICS["odometry"]
+            transport.subscribe(topics["odometry"], t.type, t.qos, self._on_odometry)
+        if "imu" in specs:
+            t = TOPICS["imu"]
+            transport.subscribe(topics["imu"], t.type, t.qos, self._on_imu)
+        if "command" in specs and self.contract.command_size:
+            t = TOPICS["reference"]
+            transport.subscribe(topics["reference"], t.type, t.qos, self._on_reference)
+        transport.subscribe(topics["arm"], TOPICS["arm"].type, TOPICS["arm"].qos, self._on_arm)
+        transport.subscribe(topics["estop"], TOPICS["estop"].type, TOPICS["estop"].qos, self._on_estop)
+        self._cmd_pub = transport.publisher(
+            topics["actuator_command"], TOPICS["actuator_command"].type, TOPICS["actuator_command"].qos
+        )
+        self._diag_pub = transport.publisher(
+            topics["diagnostics"], TOPICS["diagnostics"].type, TOPICS["diagnostics"].qos
+        )
+        self._state_pub = transport.publisher(topics["state"], TOPICS["state"].type, TOPICS["state"].qos)
+        self.loop = RealtimeLoop(self.contract.control_rate_hz, self.runtime.config.loop)
+        self._lock = threading.Lock()
+        self._odom_stamp: Any = None  # builtin_interfaces/Time of the newest odometry
+        self._odom_key: tuple[int, int] | None = None
+        self._odom_rx: dict[tuple[int, int], float] = {}
+        self._cycle_stamp: Any = None
+        self._cycle_key: tuple[int, int] | None = None
+        self._last_state: State | None = None
+        self._stop = threading.Event()
+        self.arm_refusals: list[str] = []
+        # Records for the HIL report (bounded by the run length).
+        self.latency: list[tuple[tuple[int, int], float, float]] = []  # (stamp, odometry rx, command tx)
+        self._seen_keys: set[tuple[int, int]] = set()
+        self.odometry_rx = 0
+        self.odometry_first: tuple[int, int] | None = None
+        self.odometry_last: tuple[int, int] | None = None
+        self.estop_rx_cycle: int | None = None
+        self.estop_first_stop_cycle: int | None = None
+        self.nonfinite_suppressed = 0
+        self.sources: dict[str, int] = {}
+
+    # -- callbacks (transport thread) ---------------------------------------------------------------
+
+    def _on_odometry(self, msg: Any) -> None:
+        now = self.clock()
+        key = convert.stamp_key(msg.header.stamp)
+        self.runtime.put("odometry", convert.odometry_from_msg(msg), now)
+        with self._lock:
+            self._odom_stamp, self._odom_key = msg.header.stamp, key
+            self._odom_rx[key] = now
+            if len(self._odom_rx) > 4096:
+                for k in list(self._odom_rx)[:2048]:
+                    del self._odom_rx[k]
+            if key != (0, 0):  # stamped with simulation/robot time (not a frozen simulator's 0)
+                self.odometry_rx += 1
+                self.odometry_first = self.odometry_first or key
+                self.odometry_last = key
+
+    def _on_imu(self, msg: Any) -> None:
+        self.runtime.put("imu", convert.imu_from_msg(msg), self.clock())
+
+    def _on_reference(self, msg: Any) -> None:
+        self.runtime.put("command", convert.reference_from_msg(msg), self.clock())
+
+    def _on_arm(self, msg: Any) -> None:
+        if msg.data:
+            try:
+                self.runtime.arm(current_action=self._arm_action)
+                log.info("armed")
+            except ArmingRefusedError as exc:
+                self.arm_refusals.append(str(exc))
+                log.warning("%s", exc)
+        else:
+            self.runtime.disarm()
+
+    def _on_estop(self, msg: Any) -> None:
+        if msg.data:
+            self.runtime.estop("e-stop topic")
+            if self.estop_rx_cycle is None:
+                self.estop_rx_cycle = self.runtime.cycles
+        else:
+            self.runtime.release_estop()
+            try:
+                self.runtime.reset_estop()
+            except ArmingRefusedError as exc:
+                log.warning("%s", exc)
+
+    # -- the control loop (main thread) ---------------------------------------------------------------
+
+    def _before(self, info: CycleInfo) -> None:
+        with self._lock:
+            self._cycle_stamp, self._cycle_key = self._odom_stamp, self._odom_key
+
+    def _sink(self, out: RuntimeOutput) -> None:
+        cmd = out.actuator_command
+        if not np.all(np.isfinite(cmd)):  # never happens (the runtime guarantees it); never publish it
+            self.nonfinite_suppressed += 1
+            return
+        stamp = (
+            self._cycle_stamp if self._cycle_stamp is not None else self.t.make("builtin_interfaces/msg/Time")
+        )
+        self._cmd_pub.publish(convert.actuator_command_msg(self.t.make, stamp, out.actuator_names, cmd))
+        tx = self.clock()
+        key = self._cycle_key
+        if key is not None and key not in self._seen_keys:
+            self._seen_keys.add(key)
+            rx = self._odom_rx.get(key)
+            if rx is not None:
+                self.latency.append((key, rx, tx))
+        self.sources[out.source] = self.sources.get(out.source, 0) + 1
+        if (
+            self.estop_rx_cycle is not None
+            and self.estop_first_stop_cycle is None
+            and out.state is State.ESTOP
+        ):
+            self.estop_first_stop_cycle = self.runtime.cycles - 1
+        if out.state is not self._last_state:
+            self._last_state = out.state
+            self._state_pub.publish(self.t.make("std_msgs/msg/String", data=out.state.value))
+
+    def _diagnostics_thread(self) -> None:
+        period = 1.0 / float(self.params["diagnostics_rate_hz"])
+        while not self._stop.wait(period):
+            try:
+                self.publish_diagnostics()
+            except Exception:  # diagnostics must never take the node down
+                log.exception("diagnostics failed")
+
+    def diagnostics_statuses(self) -> list[tuple[int, str, str, str, dict[str, Any]]]:
+        d = self.runtime.diagnostics(self.loop.stats.snapshot())
+        state = d["state"]
+        level = {"RUNNING": convert.OK, "DISARMED": convert.OK, "STARTING": convert.OK}.get(
+            state, convert.ERROR
+        )
+        if d["faults"] and level == convert.OK:
+            level = convert.WARN
+        loop = d["loop"] or {}
+        values: dict[str, Any] = {
+            "state": state,
+            "source": d["source"],
+            "faults": "; ".join(d["faults"]),
+            "cycles": d["cycles"],
+            "policy": d["policy"],
+            "contract_sha256": d["contract_sha256"],
+            "last_arm_refusal": self.arm_refusals[-1] if self.arm_refusals else "",
+        }
+        values.update({f"loop.{k}": v for k, v in loop.items()})
+        for name, st in d["inputs"].items():
+            for k in ("present", "age_s", "stale", "received", "rejected"):
+                values[f"input.{name}.{k}"] = st[k]
+        message = state + (f": {d['faults'][0]}" if d["faults"] else "")
+        return [(level, f"{NODE_NAME}: runtime", message, self.runtime.profile.name, values)]
+
+    def publish_diagnostics(self) -> None:
+        self._diag_pub.publish(
+            convert.diagnostic_array(self.t.make, time.time(), self.diagnostics_statuses())
+        )
+
+    def run(self, seconds: float | None = None) -> None:
+        """The control loop until stop() (or `seconds`); publishes diagnostics alongside."""
+        self.t.start()
+        diag = threading.Thread(target=self._diagnostics_thread, name="diagnostics", daemon=True)
+        diag.start()
+        try:
+            self.runtime.run(self._sink, seconds=seconds, before_step=self._before, loop=self.loop)
+        finally:
+            self._stop.set()
+            diag.join(timeout=2.0)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.loop.stop()
+
+    def report(self) -> dict[str, Any]:
+        """What the HIL suite reads after the run: loop statistics, transitions, latency records."""
+        return {
+            "node": NODE_NAME,
+            "diagnostics": self.runtime.diagnostics(self.loop.stats.snapshot()),
+            "loop": self.loop.stats.snapshot().to_dict(),
+            "sources": self.sources,
+            "latency": [[list(k), rx, tx] for k, rx, tx in self.latency],
+            "odometry_rx": self.odometry_rx,
+            "odometry_first": self.odometry_first,
+            "odometry_last": self.odometry_last,
+            "estop_rx_cycle": self.estop_rx_cycle,
+            "estop_first_stop_cycle": self.estop_first_stop_cycle,
+            "nonfinite_suppressed": self.nonfinite_suppressed,
+            "arm_refusals": self.arm_refusals,
+            "transitions_all": [
+                {
+                    "time_s": t.time_s,
+                    "from": t.before.value,
+                    "to": t.after.value,
+                    "event": t.event.value,
+                    "reason": t.reason,
+                }
+                for t in self.runtime.supervisor.history
+            ],
+            "input_max_age_s": {n: s.max_age_s for n, s in self.runtime.inputs.specs.items()},
+            "control_rate_hz": self.contract.control_rate_hz,
+        }
+
+
+def _airborne(profile: RobotProfile) -> RobotProfile:
+    """The profile with a zero-length start-up (as deploy.sim_bridge.airborne_profile, without
+    importing sim/: the policy node is robot-side code)."""
+    q = profile.quadrotor
+    if q is None:
+        return profile
+    starting = QuadrotorStarting(idle_command=q.starting.idle_command, idle_s=0.0, spinup_s=0.0)
+    return dataclasses.replace(profile, quadrotor=dataclasses.replace(q, starting=starting))
+
+
+def node_main(node_cls: Callable[..., Any], node_name: str, argv: list[str] | None, description: str) -> int:
+    """Shared entry point of Tether's nodes on the DDS transport (here, without ROS 2).
+
+    --params FILE [--set name=value ...] [--domain-id N] [--loopback] [--report out.json] [--seconds S]
+    SIGINT/SIGTERM end the run cleanly (the report is written then).
+    """
+    from deploy.nodes.params import load_node_params, merge, parse_override
+    from deploy.transport.base import make_transport
+
+    ap = argparse.ArgumentParser(prog=f"python -m deploy.nodes.{node_name}", description=description)
+    ap.add_argument("--params", required=True, help="ROS 2 parameter file (launch/config/*.yaml)")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a parameter")
+    ap.add_argument("--domain-id", type=int, default=None, help="DDS domain (ROS_DOMAIN_ID); default 0")
+    ap.add_argument("--loopback", action="store_true", help="keep DDS traffic on 127.0.0.1")
+    ap.add_argument("--report", help="write the node's run report (JSON) here at exit")
+    ap.add_argument("--seconds", type=float, help="run this long, then exit (default: until signalled)")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format=f"[{node_name}] %(levelname)s %(message)s")
+    if args.loopback:
+        from deploy.transport.dds.loopback import use_loopback
+
+        use_loopback()
+    params = load_node_params(args.params, node_name)
+    for o in args.set:
+        merge(params, parse_override(o))
+    transport = make_transport("dds", node_name, args.domain_id)
+    node = node_cls(transport, params)
+
+    def on_signal(signum: int, frame: Any) -> None:
+        node.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        node.run(seconds=args.seconds)
+    finally:
+        if args.report:
+            Path(args.report).write_text(json.dumps(node.report(), default=_json_default))
+        transport.close()
+    return 0
+
+
+def _json_default(x: Any) -> Any:
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return str(x)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return node_main(PolicyNode, NODE_NAME, argv, "Tether policy node on Cyclone DDS (ROS 2 wire format).")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,428 @@
+"""sim_bridge_node: a simulated quadrotor (MuJoCo or PyBullet) impersonating the vehicle on ROS 2.
+
+What a real vehicle's driver and flight controller do, the bridge does:
+
+- publishes the sensors at their own rates (odometry, IMU), each with configurable noise,
+  latency and drop probability, stamped with simulation time; `/clock` for use_sim_time;
+  the noise-free state on /tether/sim/ground_truth (simulator only);
+- applies the newest actuator command it received (matched to its motors by name), held
+  between commands (zero-order hold), at every physics step;
+- has the hardware-side watchdog of a flight controller: no command for watchdog.timeout_s
+  while flying → its own failsafe (onboard PID holds the position for hold_s, then lands at
+  land_speed_m_s, then motors off), latched: commands are ignored from then on.
+
+The vehicle and its initial state are episode (seed, episode_index) of the hover task, exactly
+as `tether eval` draws them, so HIL can be compared with evaluation. With hold_until_armed the
+vehicle is frozen in that state (sensors still published, clock stopped) until the first
+command with thrust arrives, the moment `tether eval` would take its first action.
+
+Faults for HIL (parameters `faults.*`, simulation time; default off): a sensor freeze (no
+odometry for freeze_s from freeze_at_s) and a burst of NaN messages on one sensor.
+This node imports sim/: it is the one part of the robot side allowed to (it is not robot code).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from deploy.nodes.params import with_defaults
+from deploy.nodes.policy_node import node_main
+from deploy.pid import QuadrotorPid
+from deploy.robot_state import RobotState
+from deploy.rotations import quat_from_axis_angle, quat_multiply, quat_to_rotmat
+from deploy.runtime.rt_loop import CycleInfo, RealtimeLoop
+from deploy.transport import convert
+from deploy.transport.base import Transport
+from deploy.transport.names import TOPICS
+from sim.tasks.quadrotor_hover import HoverConfig, QuadrotorHoverEnv
+
+log = logging.getLogger("tether.sim_bridge")
+
+NODE_NAME = "sim_bridge_node"
+GRAVITY_M_S2 = 9.81
+
+_SENSOR = {"latency_s": 0.0, "drop_probability": 0.0}
+DEFAULTS: dict[str, Any] = {
+    "engine": "mujoco",  # mujoco | pybullet
+    "seed": 0,  # the episode is (seed, episode_index) of the hover task, as in `tether eval`
+    "episode_index": 0,
+    "sim_rate_hz": 200.0,  # physics steps per second (each a whole number of engine substeps)
+    "hold_until_armed": True,  # frozen until the first command with thrust
+    "odometry": {
+        "rate_hz": 100.0,
+        "pos_noise_std_m": 0.0,
+        "vel_noise_std_m_s": 0.0,
+        "att_noise_std_rad": 0.0,
+        "gyro_noise_std_rad_s": 0.0,
+        **_SENSOR,
+    },
+    "imu": {"rate_hz": 200.0, "gyro_noise_std_rad_s": 0.0, "accel_noise_std_m_s2": 0.0, **_SENSOR},
+    "watchdog": {"timeout_s": 0.1, "hold_s": 0.5, "land_speed_m_s": 0.5},
+    "clock_rate_hz": 100.0,
+    "ground_truth_rate_hz": 100.0,
+    "faults": {
+        "freeze_at_s": -1.0,  # sim time the odometry stops; negative: never
+        "freeze_s": 0.2,
+        "nan_at_s": -1.0,  # sim time a burst of NaN messages starts; negative: never
+        "nan_count": 10,  # messages in the burst
+        "nan_sensor": "imu",  # imu | odometry
+    },
+    "topics": {
+        role: TOPICS[role].name for role in ("odometry", "imu", "actuator_command", "clock", "ground_truth")
+    },
+}
+
+
+@dataclasses.dataclass
+class _Pending:
+    release_s: float  # monotonic time to publish
+    publisher: Any
+    msg: Any
+    key: tuple[int, int] | None  # odometry stamp (latency bookkeeping)
+    sample_mono_s: float
+
+
+class SimBridgeNode:
+    def __init__(
+        self, transport: Transport, params: dict[str, Any], clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.params = p = with_defaults(DEFAULTS, params, f"{NODE_NAME} parameters")
+        self.t = transport
+        self.clock = clock
+        task = HoverConfig.from_yaml()
+        self.sim_dt_s = 1.0 / float(p["sim_rate_hz"])
+        substeps = self.sim_dt_s / task.physics_dt_s
+        if abs(substeps - round(substeps)) > 1e-9 or round(substeps) < 1:
+            raise ValueError(
+                f"sim_rate_hz {p['sim_rate_hz']} must make its period a whole multiple of the physics step "
+                f"{task.physics_dt_s} s (e.g. 200 or 100)"
+            )
+        self.odom_every = self._every(p["odometry"]["rate_hz"], "odometry.rate_hz")
+        self.imu_every = self._every(p["imu"]["rate_hz"], "imu.rate_hz")
+        self.clock_every = self._every(p["clock_rate_hz"], "clock_rate_hz")
+        self.truth_every = self._every(p["ground_truth_rate_hz"], "ground_truth_rate_hz")
+        config = dataclasses.replace(task, control_rate_hz=float(p["sim_rate_hz"]))
+        self.env = QuadrotorHoverEnv(
+            1, config=config, engine=p["engine"], seed=int(p["seed"]), autoreset=False
+        )
+        self.env.reset(seed=int(p["seed"]), options={"episode_indices": [int(p["episode_index"])]})
+        self.engine = self.env.engine
+        self.motors = tuple(self.engine.actuator_names)
+        self.params_nominal = self.env.nominal
+        self.command = np.full(len(self.motors), self.params_nominal.hover_command)
+        self.rng = np.random.default_rng([int(p["seed"]), int(p["episode_index"]), 0xB1D6E])
+        topics = p["topics"]
+        self._odom_pub = transport.publisher(
+            topics["odometry"], TOPICS["odometry"].type, TOPICS["odometry"].qos
+        )
+        self._imu_pub = transport.publisher(topics["imu"], TOPICS["imu"].type, TOPICS["imu"].qos)
+        self._clock_pub = transport.publisher(topics["clock"], TOPICS["clock"].type, TOPICS["clock"].qos)
+        self._truth_pub = transport.publisher(
+            topics["ground_truth"], TOPICS["ground_truth"].type, TOPICS["ground_truth"].qos
+        )
+        t = TOPICS["actuator_command"]
+        transport.subscribe(topics["actuator_command"], t.type, t.qos, self._on_command)
+        self.loop = RealtimeLoop(float(p["sim_rate_hz"]))
+        self._lock = threading.Lock()
+        self._pending: collections.deque[_Pending] = collections.deque()
+        self.frozen = bool(p["hold_until_armed"])
+        self.step_count = 0
+        self.last_cmd_rx_s: float | None = None
+        self.last_cmd_rx_step: int | None = None
+        self.flying = False  # commands have been flowing with thrust
+        self.watchdog: dict[str, Any] | None = None
+        self._pid: QuadrotorPid | None = None
+        self._fs_target: np.ndarray | None = None
+        # Records for the HIL report.
+        self.published = {"odometry": 0, "imu": 0}
+        self.dropped = {"odometry": 0, "imu": 0}
+        self.frozen_out = 0
+        self.nan_sent = 0
+        self.odom_stamps: list[float] = []  # sim times of odometry actually published (not while frozen)
+        self._odom_sample_mono: dict[tuple[int, int], float] = {}
+        self.latency: list[tuple[tuple[int, int], float, float]] = []  # (stamp, sensor sample, command rx)
+        self.commands_rx = 0
+        self.commands_rejected = 0
+        self.nonfinite_commands = 0
+        self.zero_commands_rx: list[float] = []  # monotonic rx time of all-zero (motors-off) commands
+        self.last_nonzero_rx_s: float | None = None
+        self.crash: dict[str, Any] | None = None
+        self.trajectory: list[list[float]] = []  # [sim t, x, y, z, watchdog active]
+        self.started_mono_s: float | None = None
+
+    def _every(self, rate_hz: float, name: str) -> int:
+        n = float(self.params["sim_rate_hz"]) / float(rate_hz)
+        if abs(n - round(n)) > 1e-9 or round(n) < 1:
+            raise ValueError(f"{name} {rate_hz} Hz must divide sim_rate_hz {self.params['sim_rate_hz']} Hz")
+        return int(round(n))
+
+    @property
+    def sim_time_s(self) -> float:
+        return self.step_count * self.sim_dt_s
+
+    # -- commands (transport thread) -----------------------------------------------------------
+
+    def _on_command(self, msg: Any) -> None:
+        now = self.clock()
+        cmd = convert.actuator_command_from_msg(msg, self.motors)
+        with self._lock:
+            if cmd is None:
+                self.commands_rejected += 1
+                return
+            self.commands_rx += 1
+            if not np.all(np.isfinite(cmd)):
+                self.nonfinite_commands += 1  # a real ESC would reject it too
+                return
+            self.last_cmd_rx_s = now
+            self.last_cmd_rx_step = self.step_count
+            key = convert.stamp_key(msg.header.stamp)
+            sample = self._odom_sample_mono.pop(key, None)
+            if sample is not None and not self.frozen:
+                self.latency.append((key, sample, now))
+            if np.all(cmd == 0.0):
+                self.zero_commands_rx.append(now)
+            else:
+                self.last_nonzero_rx_s = now
+            if self.watchdog is not None:
+                return  # latched onboard failsafe: offboard commands are ignored
+            self.command = np.clip(cmd, 0.0, 1.0)
+            if self.frozen and np.any(cmd > 0.0):
+                self.frozen = False
+                self.started_mono_s = now
+                log.info("motors command thrust: simulation starts")
+            if np.any(cmd > 0.0):
+                self.flying = True
+
+    # -- one physics step (loop thread) ---------------------------------------------------------
+
+    def _state(self) -> RobotState:
+        return self.engine.state()
+
+    def step(self, info: CycleInfo | None = None) -> None:
+        now = self.clock()
+        with self._lock:
+            frozen = self.frozen
+            if not frozen:
+                self._check_watchdog(now)
+                cmd = self._failsafe_command() if self.watchdog is not None else self.command
+                self.engine.step(cmd[None, :])
+                self.step_count += 1
+                self._check_crash()
+        k = self.step_count
+        s = self._state()
+        t = self.sim_time_s
+        if not frozen:
+            self.trajectory.append([t, *s.base_pos_m[0].tolist(), float(self.watchdog is not None)])
+        if k % self.odom_every == 0 or frozen:
+            self._publish_odometry(s, t, now, frozen)
+        if k % self.imu_every == 0 or frozen:
+            self._publish_imu(s, t, now)
+        if k % self.clock_every == 0:
+            self._clock_pub.publish(self.t.make("rosgraph_msgs/msg/Clock", clock=convert.s_to_stamp(t)))
+        if k % self.truth_every == 0:
+            self._truth_pub.publish(
+                convert.odometry_msg(
+                    self.t.make,
+                    t,
+                    s.base_pos_m[0],
+                    s.base_quat_wxyz[0],
+                    s.base_lin_vel_m_s[0],
+                    s.base_ang_vel_rad_s[0],
+                )
+            )
+        self._flush(now)
+
+    def _send(self, publisher: Any, msg: Any, latency_s: float, now: float, key: Any = None) -> None:
+        self._pending.append(_Pending(now + latency_s, publisher, msg, key, now))
+        self._flush(now)
+
+    def _flush(self, now: float) -> None:
+        while self._pending and self._pending[0].release_s <= now + 1e-6:
+            item = self._pending.popleft()
+            if item.key is not None:
+                with self._lock:
+                    self._odom_sample_mono[item.key] = item.sample_mono_s
+                    if len(self._odom_sample_mono) > 2048:
+                        for old in list(self._odom_sample_mono)[:1024]:
+                            del self._odom_sample_mono[old]
+            item.publisher.publish(item.msg)
+
+    def _nan_now(self, sensor: str, t: float) -> bool:
+        f = self.params["faults"]
+        if f["nan_sensor"] != sensor or f["nan_at_s"] < 0 or t < f["nan_at_s"]:
+            return False
+        return self.nan_sent < int(f["nan_count"])
+
+    def _publish_odometry(self, s: RobotState, t: float, now: float, frozen: bool) -> None:
+        p = self.params["odometry"]
+        f = self.params["faults"]
+        if not frozen and f["freeze_at_s"] >= 0 and f["freeze_at_s"] <= t < f["freeze_at_s"] + f["freeze_s"]:
+            self.frozen_out += 1
+            return
+        if not frozen and self.rng.random() < p["drop_probability"]:
+            self.dropped["odometry"] += 1
+            return
+        pos = s.base_pos_m[0] + self.rng.normal(0.0, p["pos_noise_std_m"], 3)
+        vel = s.base_lin_vel_m_s[0] + self.rng.normal(0.0, p["vel_noise_std_m_s"], 3)
+        q = s.base_quat_wxyz[0]
+        if p["att_noise_std_rad"] > 0:
+            small = self.rng.normal(0.0, p["att_noise_std_rad"], 3)
+            angle = float(np.linalg.norm(small))
+            if angle > 0:
+                q = quat_multiply(q, quat_from_axis_angle(small / angle, angle))
+        omega = s.base_ang_vel_rad_s[0] + self.rng.normal(0.0, p["gyro_noise_std_rad_s"], 3)
+        if not frozen and self._nan_now("odometry", t):
+            pos = np.full(3, np.nan)
+            self.nan_sent += 1
+        msg = convert.odometry_msg(self.t.make, t, pos, q, vel, omega)
+        key = None
+        if not frozen:
+            key = convert.stamp_key(msg.header.stamp)
+            self.odom_stamps.append(t)
+            self.published["odometry"] += 1
+        self._send(self._odom_pub, msg, float(p["latency_s"]), now, key)
+
+    def _publish_imu(self, s: RobotState, t: float, now: float) -> None:
+        p = self.params["imu"]
+        if self.rng.random() < p["drop_probability"]:
+            self.dropped["imu"] += 1
+            return
+        q = s.base_quat_wxyz[0]
+        # specific force in the body frame: thrust direction; from the applied collective thrust
+        thrust_n = float(np.sum(self.params_nominal.thrust_from_command(self._applied())))
+        acc = np.array([0.0, 0.0, thrust_n / self.params_nominal.mass_kg])
+        acc = acc + self.rng.normal(0.0, p["accel_noise_std_m_s2"], 3)
+        omega = s.base_ang_vel_rad_s[0] + self.rng.normal(0.0, p["gyro_noise_std_rad_s"], 3)
+        if self._nan_now("imu", t):
+            omega = np.full(3, np.nan)
+            self.nan_sent += 1
+        self._send(self._imu_pub, convert.imu_msg(self.t.make, t, q, omega, acc), float(p["latency_s"]), now)
+
+    def _applied(self) -> np.ndarray:
+        return self.command if self.watchdog is None else self._last_fs_cmd
+
+    # -- watchdog and onboard failsafe ----------------------------------------------------------
+
+    def _check_watchdog(self, now: float) -> None:
+        if self.watchdog is not None or not self.flying or self.last_cmd_rx_s is None:
+            return
+        silent_s = now - self.last_cmd_rx_s
+        if silent_s <= self.params["watchdog"]["timeout_s"]:
+            return
+        s = self._state()
+        self.watchdog = {
+            "sim_time_s": self.sim_time_s,
+            "mono_s": now,
+            "silent_s": silent_s,
+            "last_command_rx_mono_s": self.last_cmd_rx_s,
+            "steps_since_last_command": self.step_count - (self.last_cmd_rx_step or 0),
+            "landed": False,
+        }
+        log.warning(
+            "watchdog: no actuator command for %.0f ms: onboard failsafe (hold, land)", silent_s * 1e3
+        )
+        self._pid = QuadrotorPid(self.params_nominal, 1, self.sim_dt_s)
+        self._fs_target = s.base_pos_m[0].copy()
+        self._fs_start = self.sim_time_s
+        self._landed_steps = 0
+
+    _last_fs_cmd = np.zeros(4)
+
+    def _failsafe_command(self) -> np.ndarray:
+        assert self._pid is not None and self._fs_target is not None and self.watchdog is not None
+        w = self.params["watchdog"]
+        s = self._state()
+        elapsed = self.sim_time_s - self._fs_start
+        target = self._fs_target.copy()
+        descending = elapsed > w["hold_s"]
+        vel = np.zeros(3)
+        if descending:
+            target[2] = max(0.0, self._fs_target[2] - (elapsed - w["hold_s"]) * w["land_speed_m_s"])
+            vel[2] = -w["land_speed_m_s"] if target[2] > 0 else 0.0
+        z = float(s.base_pos_m[0, 2])
+        speed = float(np.linalg.norm(s.base_lin_vel_m_s[0]))
+        if descending and z < 0.1 and speed < 0.3:
+            self._landed_steps += 1
+        if self._landed_steps * self.sim_dt_s >= 0.2 or self.watchdog["landed"]:
+            self.watchdog["landed"] = True
+            self.watchdog.setdefault("landed_sim_time_s", self.sim_time_s)
+            self._last_fs_cmd = np.zeros(len(self.motors))
+            return self._last_fs_cmd
+        s.command = np.concatenate([target, vel])[None]
+        action = self._pid.act(s)[0]
+        self._last_fs_cmd = np.clip(0.5 * action + 0.5, 0.0, 1.0)
+        return self._last_fs_cmd
+
+    def _check_crash(self) -> None:
+        if self.crash is not None:
+            return
+        s = self._state()
+        tilt_cos = float(quat_to_rotmat(s.base_quat_wxyz)[0, 2, 2])
+        speed = float(np.linalg.norm(s.base_lin_vel_m_s[0]))
+        landed_ok = self.watchdog is not None and self.watchdog.get("landed")
+        contact = bool(self.engine.ground_contact()[0])
+        reason = None
+        if not np.all(np.isfinite(s.base_pos_m)):
+            reason = "state not finite"
+        elif tilt_cos < 0.0:
+            reason = "upside down"
+        elif contact and not landed_ok and (speed > 1.0 or tilt_cos < np.cos(np.deg2rad(30.0))):
+            reason = f"hit the ground at {speed:.2f} m/s"
+        if reason is not None:
+            self.crash = {"sim_time_s": self.sim_time_s, "mono_s": self.clock(), "reason": reason}
+            log.warning("crash at %.2f s: %s", self.sim_time_s, reason)
+
+    # -- running -------------------------------------------------------------------------------
+
+    def run(self, seconds: float | None = None) -> None:
+        self.t.start()
+        self.loop.run(self.step, seconds=seconds, realtime=False)
+
+    def stop(self) -> None:
+        self.loop.stop()
+
+    def report(self) -> dict[str, Any]:
+        s = self._state()
+        return {
+            "node": NODE_NAME,
+            "sim_time_s": self.sim_time_s,
+            "started_mono_s": self.started_mono_s,
+            "final_pos_m": s.base_pos_m[0].tolist(),
+            "final_speed_m_s": float(np.linalg.norm(s.base_lin_vel_m_s[0])),
+            "loop": self.loop.stats.snapshot().to_dict(),
+            "published": self.published,
+            "dropped": self.dropped,
+            "frozen_out": self.frozen_out,
+            "nan_sent": self.nan_sent,
+            "odom_stamps": self.odom_stamps,
+            "latency": [[list(k), a, b] for k, a, b in self.latency],
+            "commands_rx": self.commands_rx,
+            "commands_rejected": self.commands_rejected,
+            "nonfinite_commands": self.nonfinite_commands,
+            "zero_commands_rx": self.zero_commands_rx,
+            "last_nonzero_rx_s": self.last_nonzero_rx_s,
+            "watchdog": self.watchdog,
+            "crash": self.crash,
+            "trajectory": self.trajectory,
+            "motors": list(self.motors),
+            "episode": {"seed": int(self.params["seed"]), "index": int(self.params["episode_index"])},
+            "engine": self.params["engine"],
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    return node_main(
+        SimBridgeNode, NODE_NAME, argv, "Tether simulator bridge node on Cyclone DDS (ROS 2 wire format)."
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,194 @@
+"""ROS 2 messages ↔ the runtime's inputs and outputs: the one place frames are converted.
+
+Works on any message object with ROS field names (Cyclone DDS types,
+rclpy classes, rosbags objects); messages are built through a transport's
+`make`, so this module imports neither DDS nor rclpy.
+
+Frame conventions (deploy.transport.names): nav_msgs/Odometry carries the
+pose in odom (world, ENU) and the twist in base_link (body, FLU); Tether's
+Odometry holds the linear velocity in the world frame, so it is rotated here.
+The reference (task command) carries position and velocity both in odom
+(child_frame_id = odom). Quaternions: ROS (x, y, z, w) on the wire, Tether (w, x, y, z).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from deploy.rotations import rotate_body_to_world, rotate_world_to_body
+from deploy.runtime.input_store import Command, Imu, Odometry
+from deploy.transport.names import BASE_FRAME, IMU_FRAME, WORLD_FRAME
+
+Make = Callable[..., Any]
+
+# diagnostic_msgs/DiagnosticStatus levels
+OK, WARN, ERROR, STALE = 0, 1, 2, 3
+
+
+def stamp_to_s(stamp: Any) -> float:
+    return float(stamp.sec) + float(stamp.nanosec) * 1e-9
+
+
+def stamp_key(stamp: Any) -> tuple[int, int]:
+    """An exact, hashable form of a builtin_interfaces/Time (matching stamps across processes)."""
+    return int(stamp.sec), int(stamp.nanosec)
+
+
+def s_to_stamp(t_s: float) -> dict[str, int]:
+    """Seconds → builtin_interfaces/Time fields (nanoseconds rounded, never 1e9)."""
+    ns = int(round(t_s * 1e9))
+    return {"sec": ns // 1_000_000_000, "nanosec": ns % 1_000_000_000}
+
+
+def _xyz(v: Any) -> np.ndarray:
+    return np.array([v.x, v.y, v.z], dtype=np.float64)
+
+
+def _quat_wxyz(q: Any) -> np.ndarray:
+    return np.array([q.w, q.x, q.y, q.z], dtype=np.float64)
+
+
+def _vec(v: Sequence[float]) -> dict[str, float]:
+    return {"x": float(v[0]), "y": float(v[1]), "z": float(v[2])}
+
+
+def _quat(q_wxyz: Sequence[float]) -> dict[str, float]:
+    return {"x": float(q_wxyz[1]), "y": float(q_wxyz[2]), "z": float(q_wxyz[3]), "w": float(q_wxyz[0])}
+
+
+def odometry_from_msg(msg: Any) -> Odometry:
+    """nav_msgs/Odometry (twist in child frame, body) → Tether Odometry (linear velocity in world)."""
+    q = _quat_wxyz(msg.pose.pose.orientation)
+    v_body = _xyz(msg.twist.twist.linear)
+    with np.errstate(all="ignore"):  # non-finite values are rejected by the input store, not here
+        v_world = rotate_body_to_world(q[None], v_body[None])[0]
+    return Odometry(
+        pos_m=_xyz(msg.pose.pose.position),
+        quat_wxyz=q,
+        lin_vel_m_s=v_world,
+        ang_vel_rad_s=_xyz(msg.twist.twist.angular),
+    )
+
+
+def odometry_msg(
+    make: Make,
+    stamp_s: float,
+    pos_m: np.ndarray,
+    quat_wxyz: np.ndarray,
+    lin_vel_world_m_s: np.ndarray,
+    ang_vel_body_rad_s: np.ndarray,
+    frame_id: str = WORLD_FRAME,
+    child_frame_id: str = BASE_FRAME,
+) -> Any:
+    v_body = rotate_world_to_body(np.asarray(quat_wxyz)[None], np.asarray(lin_vel_world_m_s)[None])[0]
+    return make(
+        "nav_msgs/msg/Odometry",
+        header={"stamp": s_to_stamp(stamp_s), "frame_id": frame_id},
+        child_frame_id=child_frame_id,
+        pose={"pose": {"position": _vec(pos_m), "orientation": _quat(quat_wxyz)}},
+        twist={"twist": {"linear": _vec(v_body), "angular": _vec(ang_vel_body_rad_s)}},
+    )
+
+
+def imu_from_msg(msg: Any) -> Imu:
+    return Imu(
+        quat_wxyz=_quat_wxyz(msg.orientation),
+        ang_vel_rad_s=_xyz(msg.angular_velocity),
+        lin_acc_m_s2=_xyz(msg.linear_acceleration),
+    )
+
+
+def imu_msg(
+    make: Make,
+    stamp_s: float,
+    quat_wxyz: np.ndarray,
+    ang_vel_rad_s: np.ndarray,
+    lin_acc_m_s2: np.ndarray,
+    frame_id: str = IMU_FRAME,
+) -> Any:
+    return make(
+        "sensor_msgs/msg/Imu",
+        header={"stamp": s_to_stamp(stamp_s), "frame_id": frame_id},
+        orientation=_quat(quat_wxyz),
+        angular_velocity=_vec(ang_vel_rad_s),
+        linear_acceleration=_vec(lin_acc_m_s2),
+    )
+
+
+def reference_from_msg(msg: Any) -> Command:
+    """The task command (target position, target velocity; both world) from a reference Odometry."""
+    return Command(np.concatenate([_xyz(msg.pose.pose.position), _xyz(msg.twist.twist.linear)]))
+
+
+def reference_msg(make: Make, stamp_s: float, target_pos_m: np.ndarray, target_vel_m_s: np.ndarray) -> Any:
+    return make(
+        "nav_msgs/msg/Odometry",
+        header={"stamp": s_to_stamp(stamp_s), "frame_id": WORLD_FRAME},
+        child_frame_id=WORLD_FRAME,  # the velocity is in the world frame too
+        pose={"pose": {"position": _vec(target_pos_m), "orientation": _quat([1.0, 0.0, 0.0, 0.0])}},
+        twist={"twist": {"linear": _vec(target_vel_m_s)}},
+    )
+
+
+def actuator_command_msg(make: Make, stamp: Any, names: Sequence[str], command: np.ndarray) -> Any:
+    """sensor_msgs/JointState: name = actuators, effort = command (normalized [0, 1] for motors)."""
+    return make(
+        "sensor_msgs/msg/JointState",
+        header={"stamp": stamp, "frame_id": BASE_FRAME},
+        name=list(names),
+        effort=[float(x) for x in command],
+    )
+
+
+def actuator_command_from_msg(msg: Any, names: Sequence[str]) -> np.ndarray | None:
+    """The command in `names` order, matched by name; None when a name is missing or sizes differ."""
+    got = list(msg.name)
+    effort = list(msg.effort)
+    if len(got) != len(effort):
+        return None
+    by_name = dict(zip(got, effort, strict=True))
+    if any(n not in by_name for n in names):
+        return None
+    return np.array([by_name[n] for n in names], dtype=np.float64)
+
+
+def diagnostic_array(
+    make: Make, stamp_s: float, statuses: Sequence[tuple[int, str, str, str, Mapping[str, Any]]]
+) -> Any:
+    """diagnostic_msgs/DiagnosticArray from (level, name, message, hardware_id, key/values) tuples."""
+    return make(
+        "diagnostic_msgs/msg/DiagnosticArray",
+        header={"stamp": s_to_stamp(stamp_s)},
+        status=[
+            make(
+                "diagnostic_msgs/msg/DiagnosticStatus",
+                level=level,
+                name=name,
+                message=message,
+                hardware_id=hw,
+                values=[
+                    make("diagnostic_msgs/msg/KeyValue", key=k, value=_text(v)) for k, v in values.items()
+                ],
+            )
+            for level, name, message, hw, values in statuses
+        ],
+    )
+
+
+def diagnostics_to_dict(msg: Any) -> dict[str, dict[str, Any]]:
+    """DiagnosticArray → {status name: {level, message, values: {key: value}}}."""
+    out = {}
+    for s in msg.status:
+        level = s.level if isinstance(s.level, int) else int.from_bytes(bytes(s.level), "little")
+        out[s.name] = {"level": level, "message": s.message, "values": {kv.key: kv.value for kv in s.values}}
+    return out
+
+
+def _text(v: Any) -> str:
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.6g}"
+    return str(v)
