@@ -134,6 +134,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_hil(args: argparse.Namespace) -> int:
+    from deploy.hil.run import run_hil, summary
+
+    report = run_hil(
+        args.scenario,
+        seconds=args.seconds,
+        domain_id=args.domain_id,
+        faults=args.fault,
+        record=args.record,
+        policy=args.policy,
+        seed=args.seed,
+        episode_index=args.episode_index,
+        work_dir=args.work_dir,
+    )
+    print(summary(report))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2, default=str)
+        print(f"wrote {args.json}")
+    return 0 if report["success"] else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="tether", description="Tether: sim → train → ONNX → ROS 2 robot.")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -229,6 +252,26 @@ def build_parser() -> argparse.ArgumentParser:
     ru.add_argument("--providers", help="ONNX Runtime providers, comma-separated: cpu, cuda, tensorrt")
     ru.add_argument("--json", help="write the report (loop statistics, diagnostics) here")
     ru.set_defaults(func=_cmd_run)
+
+    hi = sub.add_parser(
+        "hil",
+        help="hardware-in-the-loop: policy node and simulator bridge as processes over DDS",
+        description="Start the simulator bridge and the policy node as separate processes over DDS (ROS 2 "
+        "wire format, loopback, private domain), arm, fly the scenario, disarm, and report success, RMSE, "
+        "sensor-to-command latency, loop jitter, dropped messages and each injected fault's outcome. "
+        "Faults: drop, latency, freeze@T, nan@T, kill@T, estop@T (T in simulation seconds).",
+    )
+    hi.add_argument("--scenario", default="quadrotor-hover", help="HIL scenario (default: %(default)s)")
+    hi.add_argument("--seconds", type=float, default=20.0, help="flight time, sim s (default: %(default)s)")
+    hi.add_argument("--domain-id", type=int, help="DDS domain id (default: a private one, 100-199)")
+    hi.add_argument("--fault", action="append", default=[], help="inject a fault (repeatable)")
+    hi.add_argument("--record", help="write every topic to this rosbag2 MCAP file")
+    hi.add_argument("--policy", help="ONNX policy (default: the parameter file's policy_file)")
+    hi.add_argument("--seed", type=int, help="episode seed (default: the parameter file's)")
+    hi.add_argument("--episode-index", type=int, help="episode index (default: the parameter file's)")
+    hi.add_argument("--work-dir", help="keep node logs and reports here (default: a temporary folder)")
+    hi.add_argument("--json", help="write the report here")
+    hi.set_defaults(func=_cmd_hil)
     return ap
 
 

@@ -12,7 +12,7 @@ wire-compatibility tests compare against.
 For each type, `idl_class` builds a Cyclone DDS IdlStruct named as ROS 2 names
 it on the wire (`pkg::msg::dds_::Type_`), with final extensibility, so it
 serializes as plain CDR (XCDR1), as rmw_cyclonedds does. Field names and order
-are the message's; ROS `char` is uint8 and `byte` is octet, as in rosidl's IDL.
+are the message's; ROS `char` and `byte` are unsigned bytes, as in rosidl's IDL.
 
 `make(type, **fields)` builds a message with every field not given set to its
 default (zeros, empty strings/sequences); nested messages may be passed as
@@ -86,10 +86,10 @@ def _idl_type(ft: tuple) -> Any:
             return t.bounded_str[bound] if bound else str
         if name == "bool":
             return bool
-        if name == "char":
+        if name in ("char", "byte"):
+            # rosidl maps char to uint8 and byte to octet: one unsigned byte on the wire either way
+            # (cyclonedds' `byte` packs as signed, which rejects octets above 127)
             return t.uint8
-        if name == "byte":
-            return t.byte
         if name in ("float32", "float64") or name in _INT:
             return getattr(t, name)
         raise ValueError(f"unsupported base type '{name}'")
