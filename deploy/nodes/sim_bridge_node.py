@@ -384,7 +384,9 @@ class SimBridgeNode:
 
     def run(self, seconds: float | None = None) -> None:
         self.t.start()
-        self.loop.run(self.step, seconds=seconds, realtime=False)
+        # realtime=True pauses the cyclic GC (its pauses on the growing records would stall the
+        # sensors for tens of ms) and tightens timer slack, as the policy node's loop does.
+        self.loop.run(self.step, seconds=seconds, realtime=True)
 
     def stop(self) -> None:
         self.loop.stop()
