@@ -80,6 +80,25 @@ def previous_action(state: RobotState, cmd: dict[str, np.ndarray]) -> np.ndarray
     return state.last_action
 
 
+@observation_term("position_error_integral_m_s")
+def position_error_integral_m_s(state: RobotState, cmd: dict[str, np.ndarray]) -> np.ndarray:
+    """Time integral of position_error_m since the policy took over (m·s), world frame.
+
+    A memoryless policy cannot remove a steady-state error it cannot see
+    (a heavier vehicle, a weaker motor, a steady wind); the integral makes
+    that error visible, as the integral path of a PID controller does. The
+    ObservationBuilder accumulates it (see INTEGRATED_TERMS); this function
+    returns the integrand.
+    """
+    return position_error_m(state, cmd)
+
+
+#: Terms whose value is the running time integral of their function, kept by the
+#: ObservationBuilder: zero after reset, then += value · control period each build,
+#: clipped to ±clip/scale (anti-windup).
+INTEGRATED_TERMS = frozenset({"position_error_integral_m_s"})
+
+
 # -- legged terms (quadruped-walk) ---------------------------------------------------------
 # Joint terms read RobotState.joint_* columns in RobotState.joint_names order; the task (and
 # the robot's state assembly) fill them in the contract's action-target order.
@@ -123,10 +142,11 @@ def velocity_command(state: RobotState, cmd: dict[str, np.ndarray]) -> np.ndarra
 
 
 class ObservationBuilder:
-    """Builds contract-ordered observations for a batch, keeping per-term history.
+    """Builds contract-ordered observations for a batch, keeping per-term history and integrals.
 
     `noise_std_scale` (N, terms) multiplies each term's contract noise per
-    environment; leave it None on the robot, where no noise is added.
+    environment; leave it None on the robot, where no noise is added. Call
+    build() once per control step: history and integrals advance on each call.
     """
 
     def __init__(self, contract: Contract, num_envs: int) -> None:
@@ -134,17 +154,22 @@ class ObservationBuilder:
         self.num_envs = num_envs
         self._functions = [term_function(t.name) for t in contract.observations]
         self._history = [np.zeros((num_envs, t.history, t.size)) for t in contract.observations]
+        self._integral = [
+            np.zeros((num_envs, t.size)) if t.name in INTEGRATED_TERMS else None
+            for t in contract.observations
+        ]
         self._fresh = np.ones(num_envs, dtype=bool)
 
     def reset(self, env_ids: np.ndarray | None = None) -> None:
-        """Forget history; the next build fills all history slots with the current value."""
+        """Forget history and integrals; the next build fills all history slots with the current value."""
         if env_ids is None:
             self._fresh[:] = True
         else:
             self._fresh[env_ids] = True
 
     def raw_terms(self, state: RobotState) -> list[np.ndarray]:
-        """The unscaled terms (SI units), each (N, size), in contract order."""
+        """The terms' functions (SI units), each (N, size), in contract order (integrands for
+        integrated terms)."""
         cmd = split_command(self.contract, state.command)
         out = []
         for term, fn in zip(self.contract.observations, self._functions, strict=True):
@@ -162,27 +187,42 @@ class ObservationBuilder:
         state: RobotState,
         rng: np.random.Generator | None = None,
         noise_std_scale: np.ndarray | None = None,
+        env_ids: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Observation (N, contract.observation_size), float32."""
+        """Observation (N, contract.observation_size), float32.
+
+        With `env_ids`, only those environments advance (history, integrals);
+        the other rows repeat their last observation.
+        """
         if state.num_envs != self.num_envs:
             raise ValueError(f"state has {state.num_envs} environments, builder has {self.num_envs}")
+        rows = np.arange(self.num_envs) if env_ids is None else np.asarray(env_ids, dtype=np.int64)
+        fresh = self._fresh[rows]
+        dt = self.contract.control_dt_s
         parts = []
-        fresh = self._fresh
         for k, (term, value) in enumerate(
             zip(self.contract.observations, self.raw_terms(state), strict=True)
         ):
+            value = value[rows]
+            integral = self._integral[k]
+            if integral is not None:
+                limit = np.inf if term.clip is None else term.clip / abs(term.scale)
+                acc = np.where(fresh[:, None], 0.0, integral[rows] + value * dt)
+                value = integral[rows] = np.clip(acc, -limit, limit)
             if rng is not None and term.noise_std > 0:
-                std = term.noise_std * (1.0 if noise_std_scale is None else noise_std_scale[:, k : k + 1])
+                std = term.noise_std
+                if noise_std_scale is not None:
+                    std = std * noise_std_scale[rows, k : k + 1]
                 value = value + rng.standard_normal(value.shape) * std
             value = value * term.scale
             if term.clip is not None:
                 value = np.clip(value, -term.clip, term.clip)
             hist = self._history[k]
             if term.history > 1:
-                hist[:, 1:] = hist[:, :-1].copy()
-            hist[:, 0] = value
+                hist[rows, 1:] = hist[rows, :-1]
+            hist[rows, 0] = value
             if fresh.any():
-                hist[fresh] = value[fresh][:, None, :]
+                hist[rows[fresh]] = value[fresh][:, None, :]
             parts.append(hist.reshape(self.num_envs, -1))
-        self._fresh[:] = False
+        self._fresh[rows] = False
         return np.concatenate(parts, axis=1).astype(np.float32)

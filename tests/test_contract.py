@@ -5,8 +5,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from deploy.contract import Contract, ContractError, ObservationTerm, describe_difference
+from deploy.contract import CommandTerm, Contract, ContractError, ObservationTerm, describe_difference
 from deploy.observations import ObservationBuilder
+from deploy.robot_state import RobotState
 from sim.tasks.quadrotor_hover import HoverConfig, QuadrotorHoverEnv
 from tests.conftest import make_state
 
@@ -24,8 +25,9 @@ def test_layout_matches_the_task(contract):
         "linear_velocity_error_m_s",
         "angular_velocity_rad_s",
         "previous_action",
+        "position_error_integral_m_s",
     ]
-    assert contract.observation_size == 3 + 9 + 3 + 3 + 4 == 22
+    assert contract.observation_size == 3 + 9 + 3 + 3 + 4 + 3 == 25
     assert contract.action_size == 4
     assert contract.action_target_names == ("motor_0", "motor_1", "motor_2", "motor_3")
     slices = contract.observation_slices()
@@ -97,3 +99,58 @@ def test_history_noise_and_clip():
     third = b.build(make_state(2, omega=(0.2, 0.2, 0.2)))
     assert np.allclose(third[1, 3:6], third[1, :3])  # env 1's history restarted
     assert np.allclose(third[0, 3:6], noisy[0, :3])
+
+
+def _integral_contract(clip: float | None = 1.0) -> Contract:
+    return Contract(
+        task="t",
+        robot="r",
+        control_rate_hz=100.0,
+        observations=(
+            ObservationTerm("position_error_m", 3),
+            ObservationTerm("position_error_integral_m_s", 3, scale=2.0, clip=clip),
+        ),
+        actions=(),
+        commands=(CommandTerm("target_pos_m", 3), CommandTerm("target_vel_m_s", 3)),
+    )
+
+
+def _state_at(pos_m: list[list[float]]) -> RobotState:
+    n = len(pos_m)
+    state = make_state(n, command_size=6)
+    state.base_pos_m = np.asarray(pos_m, dtype=float)
+    return state
+
+
+def test_integral_term_starts_at_zero_and_accumulates_error_times_period():
+    builder = ObservationBuilder(_integral_contract(clip=None), 2)
+    state = _state_at([[0.1, 0.0, -0.2], [0.0, 0.0, 0.0]])
+    first = builder.build(state)
+    np.testing.assert_allclose(first[:, 3:], 0.0)
+    for k in range(1, 4):
+        obs = builder.build(state)
+        # scale 2: observed = 2 · Σ e · dt
+        np.testing.assert_allclose(obs[0, 3:], 2.0 * k * np.array([0.1, 0.0, -0.2]) * 0.01, rtol=1e-6)
+        np.testing.assert_allclose(obs[1, 3:], 0.0)
+
+
+def test_integral_term_is_clipped_to_prevent_windup_and_resets_per_environment():
+    builder = ObservationBuilder(_integral_contract(clip=1.0), 2)
+    state = _state_at([[5.0, 0.0, 0.0], [5.0, 0.0, 0.0]])
+    for _ in range(200):  # 5 m · 2 s = 10 m·s unclipped
+        obs = builder.build(state)
+    np.testing.assert_allclose(obs[:, 3], 1.0)  # clip 1.0 on the scaled value: 0.5 m·s internally
+    builder.reset(np.array([1]))
+    obs = builder.build(_state_at([[-1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]]))
+    assert obs[1, 3] == 0.0  # fresh environment starts again from zero
+    # the saturated one unwinds at once, it did not keep accumulating beyond the clip
+    np.testing.assert_allclose(obs[0, 3], 2.0 * (0.5 - 0.01), rtol=1e-6)
+
+
+def test_building_a_subset_advances_only_those_environments():
+    builder = ObservationBuilder(_integral_contract(clip=None), 2)
+    state = _state_at([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+    builder.build(state)
+    builder.build(state)
+    obs = builder.build(state, env_ids=np.array([1]))
+    np.testing.assert_allclose(obs[:, 3], [2.0 * 0.01, 2.0 * 0.02], rtol=1e-6)

@@ -13,13 +13,14 @@ import yaml
 
 import training.export as export_module
 from deploy.contract import Contract
-from sim.tasks.quadrotor_hover import QuadrotorHoverEnv
+from sim.tasks.quadrotor_hover import HoverConfig, QuadrotorHoverEnv
 from training.config import TrainConfig, default_config_path
 from training.export import ParityError, check_parity, export, parity_observations
 from training.policy import load_policy
 from training.train import train
 
 TASK = "quadrotor-hover"
+OBS_SIZE = HoverConfig.from_yaml().contract().observation_size
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,7 @@ def test_default_output_path_and_io_names(run_dir: Path, exported: Path) -> None
     assert [i.name for i in graph.input] == ["obs"]
     assert [o.name for o in graph.output] == ["action"]
     dims = graph.input[0].type.tensor_type.shape.dim
-    assert dims[1].dim_value == 22 and dims[0].dim_param, "batch dimension must be dynamic"
+    assert dims[1].dim_value == OBS_SIZE and dims[0].dim_param, "batch dimension must be dynamic"
     assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
 
 
@@ -78,7 +79,7 @@ def test_onnx_runs_batch_1_and_batched_with_normalization_baked_in(run_dir: Path
     policy, _, _ = load_policy(run_dir)
     assert policy.obs_normalizer.count.item() > 0, "normalizer should have statistics after training"
     session = ort.InferenceSession(str(exported), providers=["CPUExecutionProvider"])
-    obs = np.random.default_rng(0).normal(size=(5, 22)).astype(np.float32)
+    obs = np.random.default_rng(0).normal(size=(5, OBS_SIZE)).astype(np.float32)
     with torch.no_grad():
         expected = policy(torch.from_numpy(obs)).numpy()
     np.testing.assert_allclose(session.run(None, {"obs": obs})[0], expected, atol=1e-5)

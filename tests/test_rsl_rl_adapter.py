@@ -48,7 +48,7 @@ def test_step_shapes_and_dtypes() -> None:
     env = make_adapter()
     try:
         obs, rew, dones, extras = env.step(hover_actions(env))
-        assert obs["policy"].shape == (NUM_ENVS, 22)
+        assert obs["policy"].shape == (NUM_ENVS, env.env.contract.observation_size)
         assert rew.shape == (NUM_ENVS,) and rew.dtype == torch.float32
         assert dones.shape == (NUM_ENVS,) and dones.dtype == torch.long
         assert extras["time_outs"].shape == (NUM_ENVS,) and extras["time_outs"].dtype == torch.bool

@@ -86,8 +86,12 @@ def test_wrong_observation_size_is_refused(tmp_path, contract, profile):
     import numpy as np
 
     w = np.zeros((contract.observation_size, contract.action_size))
-    path = write_linear_policy(tmp_path / "p.onnx", contract, w, np.zeros(4), graph_obs_size=21)
-    with pytest.raises(ContractError, match="the graph takes 21 observations but its contract defines 22"):
+    path = write_linear_policy(tmp_path / "p.onnx", contract, w, np.zeros(4), graph_obs_size=contract.observation_size - 1)
+    message = (
+        f"the graph takes {contract.observation_size - 1} observations but its contract defines "
+        f"{contract.observation_size}"
+    )
+    with pytest.raises(ContractError, match=message):
         PolicyRunner(path, profile)
 
 

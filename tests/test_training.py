@@ -65,7 +65,7 @@ def test_tiny_run_writes_checkpoint_config_and_tensorboard_then_resumes(tmp_path
     assert load_checkpoint(ckpt)["iter"] == 2
     assert [p.name for p in list_checkpoints(run)] == ["model_1.pt", "model_2.pt"]
     record = RunRecord.load(run)
-    assert record.seed == 1 and record.engine == "mujoco"
+    assert record.seed == 1 and record.engine == "analytic"  # the config's env.engine
     assert record.config.env.num_envs == 4 and record.config.runner.max_iterations == 2
     assert yaml.safe_load((run / "config.yaml").read_text())["train"]["task"] == TASK
     assert list(run.glob("events.out.tfevents*")), "TensorBoard event file missing"
@@ -111,9 +111,10 @@ def test_initial_actor_output_is_the_hover_command(tmp_path: Path) -> None:
         hover = 2.0 * env.nominal.hover_command - 1.0
     finally:
         env.close()
-    obs = torch.zeros(1, 22)
-    obs[0, 3:12] = torch.eye(3).flatten()  # level, at the target, at rest
-    obs[0, 18:22] = hover  # previous action: hover
+    slices = env.contract.observation_slices()
+    obs = torch.zeros(1, env.contract.observation_size)
+    obs[0, slices["rotation_matrix"]] = torch.eye(3).flatten()  # level, at the target, at rest
+    obs[0, slices["previous_action"]] = hover  # previous action: hover
     with torch.no_grad():
         action = policy(obs)
     # Small last-layer weights: ≈ hover, whatever the action feedback (its fixed point is hover).
@@ -129,7 +130,7 @@ def test_action_feedback_actor_adds_the_previous_action_and_exports_the_same() -
     index = previous_action_index(contract)
     assert index == contract.observation_slices()["previous_action"].start
     cfg = TrainConfig.from_yaml(default_config_path(TASK)).with_overrides(policy={"action_feedback": 0.5})
-    obs = TensorDict({"policy": torch.randn(6, 22), "critic": torch.randn(6, PRIVILEGED_SIZE)},
+    obs = TensorDict({"policy": torch.randn(6, contract.observation_size), "critic": torch.randn(6, PRIVILEGED_SIZE)},
                      batch_size=[6])
     actor = build_actor(cfg, obs, contract)
     assert isinstance(actor, ActionFeedbackMLPModel)

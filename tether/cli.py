@@ -221,7 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--max-iterations", type=int, help="total PPO iterations (default: the config's)")
     tr.add_argument("--max-seconds", type=float, help="wall-clock budget for this call")
-    tr.add_argument("--engine", default="mujoco", choices=["mujoco", "pybullet"])
+    tr.add_argument(
+        "--engine",
+        default=None,
+        choices=["mujoco", "pybullet", "analytic"],
+        help="physics engine for training (default: the config's env.engine)",
+    )
     tr.add_argument("--resume", action="store_true", help="continue from the run directory's last checkpoint")
     tr.set_defaults(func=_cmd_train)
 

@@ -23,6 +23,10 @@ DEFAULT_CONFIGS = {
 }
 
 
+#: Engines a policy can be trained in (sim/tasks/quadrotor_hover.py make_engine).
+TRAINING_ENGINES = ("mujoco", "pybullet", "analytic")
+
+
 class ConfigError(ValueError):
     """A training configuration is malformed."""
 
@@ -46,10 +50,14 @@ class EnvConfig:
     num_envs: int
     #: Randomization YAML: a path, "default" (sim/randomization/quadrotor_default.yaml) or None (off).
     randomization: str | None
+    #: Physics engine for training rollouts (evaluation gates always run in MuJoCo).
+    engine: str
 
     def __post_init__(self) -> None:
         if self.num_envs < 1:
             raise ConfigError(f"env.num_envs must be ≥ 1, found {self.num_envs}")
+        if self.engine not in TRAINING_ENGINES:
+            raise ConfigError(f"env.engine must be one of {TRAINING_ENGINES}, found '{self.engine}'")
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ def train(
     max_iterations: int | None = None,
     max_seconds: float | None = None,
     resume: bool = False,
-    engine: str = "mujoco",
+    engine: str | None = None,
     *,
     num_envs: int | None = None,
     progress: bool = True,
@@ -106,7 +106,7 @@ def train(
 
 
 def _prepare_run(
-    task: str, run_dir: Path, config_path: str | Path | None, seed: int, engine: str, resume: bool
+    task: str, run_dir: Path, config_path: str | Path | None, seed: int, engine: str | None, resume: bool
 ) -> tuple[RunRecord, Path | None]:
     """The run's record and the checkpoint to resume from (None for a fresh run)."""
     if resume:
@@ -128,7 +128,7 @@ def _prepare_run(
     config = TrainConfig.from_yaml(path)
     if config.task != task:
         raise ConfigError(f"{path} configures task '{config.task}', but training was asked for '{task}'")
-    return RunRecord(config, int(seed), engine, str(path)), None
+    return RunRecord(config, int(seed), engine or config.env.engine, str(path)), None
 
 
 def _without_overrides(record: RunRecord) -> TrainConfig:
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-iterations", type=int, default=None)
     parser.add_argument("--max-seconds", type=float, default=None)
     parser.add_argument("--num-envs", type=int, default=None)
-    parser.add_argument("--engine", default="mujoco")
+    parser.add_argument("--engine", default=None, help="default: the config's env.engine")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)

@@ -203,6 +203,8 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
         self._delay = np.zeros(n, dtype=np.int64)
         self._noise_scale = np.ones((n, len(self.term_names)))
         self._last_action = np.zeros((n, a))
+        self._force_world_n = np.zeros((n, 3))  # each episode's constant disturbance
+        self._torque_world_nm = np.zeros((n, 3))
         self._step_count = np.zeros(n, dtype=np.int64)
         self._finished = np.zeros(n, dtype=bool)
         self._next_episode = 0
@@ -274,6 +276,8 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
         for k, (i, s) in enumerate(zip(env_ids, samples, strict=True)):
             self.samples[i] = s
             self._delay[i] = s.action_delay_steps
+            self._force_world_n[i] = s.force_world_n
+            self._torque_world_nm[i] = s.torque_world_nm
             self._noise_scale[i] = [s.noise_scale.get(t, 1.0) for t in self.term_names]
             self._action_queue[i] = (
                 hover_action[k] if self.config.initial_state.get("motor_command") == "hover" else -1.0
@@ -288,9 +292,7 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
         self.builder.reset(env_ids)
 
     def _apply_disturbances(self) -> None:
-        force = np.array([s.force_world_n if s else (0, 0, 0) for s in self.samples], dtype=np.float64)
-        torque = np.array([s.torque_world_nm if s else (0, 0, 0) for s in self.samples], dtype=np.float64)
-        self.engine.set_external_wrench(force, torque)
+        self.engine.set_external_wrench(self._force_world_n, self._torque_world_nm)
 
     def _robot_state(self) -> RobotState:
         state = self.engine.state()
@@ -304,7 +306,7 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
     def _observe(self, env_ids: np.ndarray | None = None) -> np.ndarray:
         state = self._robot_state()
         rng = self._noise_rng if self.randomization is not None else None
-        return self.builder.build(state, rng=rng, noise_std_scale=self._noise_scale)
+        return self.builder.build(state, rng=rng, noise_std_scale=self._noise_scale, env_ids=env_ids)
 
     def robot_state(self) -> RobotState:
         """The RobotState a controller sees now (same one the observation is built from)."""
@@ -327,7 +329,21 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
         cmd = state.command
         pos_err = state.base_pos_m - cmd[:, 0:3]
         vel_err = state.base_lin_vel_m_s - cmd[:, 3:6]
-        crashed = self._crashed(state, pos_err) & active
+        dt = self.config.control_dt_s
+        with np.errstate(over="ignore", invalid="ignore"):
+            crashed = self._crashed(state, pos_err) & active
+            ctx = StepContext(state, action, prev_action, pos_err, vel_err, crashed)
+            terms = {k: REWARD_TERMS[k](ctx) * s for k, s in self.config.rewards.items()}
+            # A simulation that blew up (non-finite state, or so large that a reward term
+            # overflows) is a crash: the episode ends and only the crash/alive terms count.
+            diverged = ~(state.is_finite() & np.isfinite(sum(terms.values()))) & active
+        if diverged.any():
+            crashed = crashed | diverged
+            ctx = StepContext(state, action, prev_action, pos_err, vel_err, crashed)
+            terms = {
+                k: REWARD_TERMS[k](ctx) * s if k in ("crash", "alive") else np.where(diverged, 0.0, terms[k])
+                for k, s in self.config.rewards.items()
+            }
         truncated = (self._step_count >= self.config.episode_steps) & active & ~crashed
         dist = np.linalg.norm(pos_err, axis=1)
         self._err_window = np.where(
@@ -335,9 +351,6 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
             np.concatenate([self._err_window[:, 1:], dist[:, None]], axis=1),
             self._err_window,
         )
-        ctx = StepContext(state, action, prev_action, pos_err, vel_err, crashed)
-        dt = self.config.control_dt_s
-        terms = {k: REWARD_TERMS[k](ctx) * s for k, s in self.config.rewards.items()}
         reward = sum(terms.values()) * dt
         if "crash" in terms:  # the crash penalty is per event, not per second
             reward = reward + terms["crash"] * (1.0 - dt)
@@ -373,8 +386,7 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
                 new = np.arange(self._next_episode, self._next_episode + len(ids))
                 self._next_episode += len(ids)
                 self._reset_envs(ids, new)
-                fresh = self._observe()
-                obs[ids] = fresh[ids]
+                obs[ids] = self._observe(ids)[ids]
             else:
                 self._finished |= done
         self._obs = obs
@@ -387,6 +399,8 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
         out |= cos_tilt < np.cos(np.deg2rad(term["max_tilt_deg"]))
         if term.get("ground_contact", True):
             out |= self.engine.ground_contact()
+        if "max_body_rate_rad_s" in term:
+            out |= ~(np.linalg.norm(state.base_ang_vel_rad_s, axis=1) <= term["max_body_rate_rad_s"])
         out |= ~state.is_finite()
         return out
 
@@ -396,6 +410,10 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
 
     def close(self, **kwargs: Any) -> None:
         self.engine.close()
+
+
+#: Physics engines a quadrotor task can run on; "analytic" is for training only (gates use MuJoCo).
+ENGINE_NAMES = ("mujoco", "pybullet", "analytic")
 
 
 def make_engine(name: str, params: list[QuadrotorParams], config: HoverConfig) -> Engine:
@@ -409,7 +427,11 @@ def make_engine(name: str, params: list[QuadrotorParams], config: HoverConfig) -
         except ImportError as exc:
             raise ValueError(f"the PyBullet engine is not available: {exc}") from exc
         return PybulletQuadrotorEngine(params, config.control_dt_s, config.physics_dt_s)
-    raise ValueError(f"unknown engine '{name}'; expected 'mujoco' or 'pybullet'")
+    if name == "analytic":
+        from sim.engines.analytic_engine import AnalyticQuadrotorEngine
+
+        return AnalyticQuadrotorEngine(params, config.control_dt_s, config.physics_dt_s)
+    raise ValueError(f"unknown engine '{name}'; expected one of {ENGINE_NAMES}")
 
 
 def _unit(rng: np.random.Generator) -> np.ndarray:
