@@ -208,6 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--plot-episodes", type=int, default=24, help="episodes recorded for plots")
     de.add_argument("--seed", type=int, default=0)
     de.add_argument("--out", default="reports/demo", help="report folder (default: %(default)s)")
+    de.add_argument(
+        "--hil-seconds",
+        type=float,
+        default=10.0,
+        help="closing hardware-in-the-loop flight over DDS, 0 to skip (default: %(default)s)",
+    )
     de.set_defaults(func=_cmd_demo)
 
     tr = sub.add_parser(

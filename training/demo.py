@@ -3,8 +3,9 @@
 train a hover policy (short budget) → export it to ONNX with its contract →
 evaluate it in closed loop (ONNX Runtime, MuJoCo, randomized) against the
 PID baseline on the same episodes → write a report folder with the metrics,
-plots and a rendered image strip. `--pretrained` skips training and uses the
-shipped policy.
+plots and a rendered image strip → fly the policy once more in a short
+hardware-in-the-loop run (policy node and simulator bridge as separate
+processes over DDS). `--pretrained` skips training and uses the shipped policy.
 """
 
 from __future__ import annotations
@@ -19,6 +20,15 @@ from training.gate import GATE_EPISODES, GATE_SUCCESS_RATE
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "policies" / "quadrotor_hover.onnx"
 TASK = "quadrotor-hover"
+#: Figures of the closing HIL run copied into metrics.json (the whole report is hil.json).
+HIL_SUMMARY_FIELDS = (
+    "pos_rmse_m",
+    "latency_us_p50",
+    "latency_us_p99",
+    "jitter_us_p99",
+    "deadline_misses",
+    "messages_dropped",
+)
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -28,8 +38,8 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"Tether demo → {out}/")
     if args.pretrained:
         policy = PRETRAINED
-        print(f"[1/4] using the shipped policy {policy} (training skipped)")
-        print("[2/4] export skipped")
+        print(f"[1/5] using the shipped policy {policy} (training skipped)")
+        print("[2/5] export skipped")
     else:
         from training.export import export
         from training.train import train
@@ -38,15 +48,15 @@ def run_demo(args: argparse.Namespace) -> int:
         if run_dir.exists() and any(run_dir.glob("model_*.pt")):
             raise FileExistsError(f"{run_dir} holds an earlier demo run; remove it or pass --out elsewhere")
         print(
-            f"[1/4] training {TASK} with rsl_rl PPO, domain randomization on, for {args.train_seconds:.0f} s"
+            f"[1/5] training {TASK} with rsl_rl PPO, domain randomization on, for {args.train_seconds:.0f} s"
         )
         train(TASK, run_dir, seed=args.seed, max_seconds=args.train_seconds, max_iterations=10**9)
-        print("[2/4] exporting to ONNX (contract embedded, parity-checked against PyTorch)")
+        print("[2/5] exporting to ONNX (contract embedded, parity-checked against PyTorch)")
         policy = export(run_dir)
         print(f"      {policy}")
 
     print(
-        f"[3/4] evaluating the policy (ONNX Runtime) and the PID baseline on the same {args.episodes} "
+        f"[3/5] evaluating the policy (ONNX Runtime) and the PID baseline on the same {args.episodes} "
         "randomized episodes in MuJoCo"
     )
     reports, trajectories = {}, {}
@@ -65,7 +75,7 @@ def run_demo(args: argparse.Namespace) -> int:
         and reports["policy"]["final_pos_err_m_mean"] <= reports["pid"]["final_pos_err_m_mean"]
     )
 
-    print("[4/4] writing the report")
+    print("[4/5] writing the report")
     from sim.randomization.quadrotor import QuadrotorRandomization
     from sim.tasks.quadrotor_hover import QuadrotorHoverEnv
     from training.report import plot_position_error, plot_trajectories, render_episode_strip
@@ -101,8 +111,20 @@ def run_demo(args: argparse.Namespace) -> int:
         "policy": {k: v for k, v in reports["policy"].items() if k != "per_episode"},
         "pid": {k: v for k, v in reports["pid"].items() if k != "per_episode"},
         "artefacts": artefacts,
-        "wall_time_s": time.perf_counter() - started,
     }
+    if args.hil_seconds > 0:
+        from deploy.hil.run import run_hil
+        from deploy.hil.run import summary as hil_summary
+
+        print(f"[5/5] hardware-in-the-loop: {args.hil_seconds:g} s over DDS (policy node + simulator bridge)")
+        hil = run_hil(seconds=args.hil_seconds, policy=policy, work_dir=out / "hil", progress=False)
+        (out / "hil.json").write_text(json.dumps(hil, indent=2, default=str))
+        flight = hil.get("flight") or {}
+        metrics["hil"] = {"success": flight.get("success"), **{k: hil.get(k) for k in HIL_SUMMARY_FIELDS}}
+        print("      " + hil_summary(hil).replace("\n", "\n      "))
+    else:
+        print("[5/5] hardware-in-the-loop run skipped (--hil-seconds 0)")
+    metrics["wall_time_s"] = time.perf_counter() - started
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     for name in ("policy", "pid"):
         (out / f"eval_{name}.json").write_text(json.dumps(reports[name], indent=2))
