@@ -86,7 +86,9 @@ def test_wrong_observation_size_is_refused(tmp_path, contract, profile):
     import numpy as np
 
     w = np.zeros((contract.observation_size, contract.action_size))
-    path = write_linear_policy(tmp_path / "p.onnx", contract, w, np.zeros(4), graph_obs_size=contract.observation_size - 1)
+    path = write_linear_policy(
+        tmp_path / "p.onnx", contract, w, np.zeros(4), graph_obs_size=contract.observation_size - 1
+    )
     message = (
         f"the graph takes {contract.observation_size - 1} observations but its contract defines "
         f"{contract.observation_size}"

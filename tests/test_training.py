@@ -97,9 +97,7 @@ def test_same_seed_same_weights(tmp_path: Path) -> None:
     c = load_checkpoint(train(TASK, tmp_path / "c", cfg, seed=8, max_iterations=1, progress=False))
     for key, value in a["actor_state_dict"].items():
         assert torch.equal(value, b["actor_state_dict"][key]), key
-    assert any(
-        not torch.equal(v, c["actor_state_dict"][k]) for k, v in a["actor_state_dict"].items()
-    )
+    assert any(not torch.equal(v, c["actor_state_dict"][k]) for k, v in a["actor_state_dict"].items())
 
 
 def test_initial_actor_output_is_the_hover_command(tmp_path: Path) -> None:
@@ -130,12 +128,14 @@ def test_action_feedback_actor_adds_the_previous_action_and_exports_the_same() -
     index = previous_action_index(contract)
     assert index == contract.observation_slices()["previous_action"].start
     cfg = TrainConfig.from_yaml(default_config_path(TASK)).with_overrides(policy={"action_feedback": 0.5})
-    obs = TensorDict({"policy": torch.randn(6, contract.observation_size), "critic": torch.randn(6, PRIVILEGED_SIZE)},
-                     batch_size=[6])
+    obs = TensorDict(
+        {"policy": torch.randn(6, contract.observation_size), "critic": torch.randn(6, PRIVILEGED_SIZE)},
+        batch_size=[6],
+    )
     actor = build_actor(cfg, obs, contract)
     assert isinstance(actor, ActionFeedbackMLPModel)
     with torch.no_grad():
-        expected = actor.mlp(actor.obs_normalizer(obs["policy"])) + 0.5 * obs["policy"][:, index:index + 4]
+        expected = actor.mlp(actor.obs_normalizer(obs["policy"])) + 0.5 * obs["policy"][:, index : index + 4]
         torch.testing.assert_close(actor(obs), expected)
         torch.testing.assert_close(DeterministicPolicy(actor)(obs["policy"]), expected)
     with pytest.raises(ConfigError, match="previous_action_index"):

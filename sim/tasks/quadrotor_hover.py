@@ -144,10 +144,14 @@ class StepContext:
     pos_err_m: np.ndarray
     vel_err_m_s: np.ndarray
     crashed: np.ndarray
+    success_radius_m: float
 
 
 REWARD_TERMS: dict[str, Callable[[StepContext], np.ndarray]] = {
     "position": lambda c: np.linalg.norm(c.pos_err_m, axis=1),
+    # 1 at the target, e^-1 on the success radius, ~0 beyond 2 radii: a steep reward for the last
+    # centimetres, where the linear 'position' term's pull is weak against the alive bonus.
+    "precision": lambda c: np.exp(-np.sum(c.pos_err_m**2, axis=1) / c.success_radius_m**2),
     "velocity": lambda c: np.linalg.norm(c.vel_err_m_s, axis=1),
     "orientation": lambda c: 1.0 - quat_to_rotmat(c.state.base_quat_wxyz)[:, 2, 2],
     "angular_velocity": lambda c: np.linalg.norm(c.state.base_ang_vel_rad_s, axis=1),
@@ -179,6 +183,7 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
         reference: Reference | None = None,
     ) -> None:
         self.config = config or HoverConfig.from_yaml()
+        self._success_radius_m = float(self.config.success["max_pos_err_m"])
         self.contract = self.config.contract()
         self.randomization = randomization
         self.num_envs = num_envs
@@ -332,14 +337,14 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
         dt = self.config.control_dt_s
         with np.errstate(over="ignore", invalid="ignore"):
             crashed = self._crashed(state, pos_err) & active
-            ctx = StepContext(state, action, prev_action, pos_err, vel_err, crashed)
+            ctx = StepContext(state, action, prev_action, pos_err, vel_err, crashed, self._success_radius_m)
             terms = {k: REWARD_TERMS[k](ctx) * s for k, s in self.config.rewards.items()}
             # A simulation that blew up (non-finite state, or so large that a reward term
             # overflows) is a crash: the episode ends and only the crash/alive terms count.
             diverged = ~(state.is_finite() & np.isfinite(sum(terms.values()))) & active
         if diverged.any():
             crashed = crashed | diverged
-            ctx = StepContext(state, action, prev_action, pos_err, vel_err, crashed)
+            ctx = StepContext(state, action, prev_action, pos_err, vel_err, crashed, self._success_radius_m)
             terms = {
                 k: REWARD_TERMS[k](ctx) * s if k in ("crash", "alive") else np.where(diverged, 0.0, terms[k])
                 for k, s in self.config.rewards.items()
