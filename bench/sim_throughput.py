@@ -1,13 +1,13 @@
-"""Environment-steps per second of the batched engines (MuJoCo, PyBullet) vs. a plain Python loop.
+"""Environment-steps per second of the batched engines (MuJoCo, PyBullet, analytic) vs. a plain Python loop.
 
 For each engine, the baseline steps single-environment engines one after
 another (what a naive implementation does: one rollout call, or one PyBullet
 world, per environment per control step). Everything runs in the same
 process, back to back, on the same vehicle and hover command, so the ratios
 (batched vs. naive, PyBullet vs. MuJoCo) are meaningful on a noisy machine.
-Rates are wall-clock: the MuJoCo engine steps on two threads, PyBullet on
-the calling thread.
-Run: `tether bench sim-throughput [--engines mujoco,pybullet] [--env-counts 1,64,1024] [--json FILE]`
+Rates are wall-clock: the MuJoCo engine steps on two threads, PyBullet and
+the analytic engine (numpy, training only) on the calling thread.
+Run: `tether bench sim-throughput [--engines mujoco,pybullet,analytic] [--env-counts 1,64,1024] [--json FILE]`
 or `python -m bench.sim_throughput`.
 """
 
@@ -29,12 +29,14 @@ from sim.engines.base import Engine
 from sim.engines.mujoco_engine import MujocoQuadrotorEngine
 from sim.tasks.quadrotor_hover import HoverConfig
 
-ENGINES = ("mujoco", "pybullet")
+ENGINES = ("mujoco", "pybullet", "analytic")
 ENV_COUNTS = (1, 64, 1024)
 #: Single-environment engines in the naive baseline. PyBullet's are fewer because every
 #: PyBullet client allocates about 35 MB (sim/engines/pybullet_engine.py): 8 keep the
 #: baseline under 300 MB while training runs beside it.
-NAIVE_ENVS = {"mujoco": 64, "pybullet": 8}
+NAIVE_ENVS = {"mujoco": 64, "pybullet": 8, "analytic": 64}
+#: Display names in the ratio lines.
+ENGINE_LABELS = {"mujoco": "MuJoCo", "pybullet": "PyBullet", "analytic": "analytic"}
 
 
 def _hover_state(n: int) -> RobotState:
@@ -55,6 +57,10 @@ def _engine_class(engine: str) -> type[Engine]:
         from sim.engines.pybullet_engine import PybulletQuadrotorEngine
 
         return PybulletQuadrotorEngine
+    if engine == "analytic":
+        from sim.engines.analytic_engine import AnalyticQuadrotorEngine
+
+        return AnalyticQuadrotorEngine
     raise ValueError(f"unknown engine '{engine}'; expected some of {list(ENGINES)}, comma-separated")
 
 
@@ -73,7 +79,8 @@ def _batched(engine: str, n: int, steps: int, config: HoverConfig) -> float:
 def _naive(engine: str, n: int, steps: int, config: HoverConfig) -> float:
     p = config.nominal_params()
     cls = _engine_class(engine)
-    engines = [cls([p], config.control_dt_s, config.physics_dt_s, nthread=1) for _ in range(n)]
+    threads = {} if engine == "analytic" else {"nthread": 1}  # the analytic engine has no thread pool
+    engines = [cls([p], config.control_dt_s, config.physics_dt_s, **threads) for _ in range(n)]
     try:
         for e in engines:
             e.reset(np.arange(1), [p], _hover_state(1), p.hover_command)
@@ -149,11 +156,13 @@ def run(
         result["engines"][engine] = _measure_engine(engine, env_counts, seconds_per_case, config)
     if "mujoco" in result["engines"]:
         result.update(result["engines"]["mujoco"])
-    if {"mujoco", "pybullet"} <= set(result["engines"]):
-        mj, pb = result["engines"]["mujoco"], result["engines"]["pybullet"]
-        for n in env_counts:
-            ratio = pb["env_steps_per_s"][str(n)] / mj["env_steps_per_s"][str(n)]
-            print(f"  PyBullet / MuJoCo at {n:5d} envs: {ratio:5.2f}×")
+    if "mujoco" in result["engines"]:
+        mj = result["engines"]["mujoco"]["env_steps_per_s"]
+        for other in (e for e in result["engines"] if e != "mujoco"):
+            rates = result["engines"][other]["env_steps_per_s"]
+            for n in env_counts:
+                ratio = rates[str(n)] / mj[str(n)]
+                print(f"  {ENGINE_LABELS[other]} / MuJoCo at {n:5d} envs: {ratio:5.2f}×")
     if json_path:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
         with open(json_path, "w") as f:

@@ -103,7 +103,7 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="tether bench time-to-gate", description=__doc__.splitlines()[0])
     ap.add_argument("--task", default="quadrotor-hover")
     ap.add_argument("--budget-s", type=float, default=600.0, help="give up after this much training")
     ap.add_argument("--eval-every-s", type=float, default=20.0, help="training seconds between gate checks")

@@ -13,18 +13,18 @@ ORIGINAL_KEYS = ("env_steps_per_s", "naive_env_steps_per_s", "naive_envs")
 
 @pytest.fixture(autouse=True)
 def small_naive_baseline(monkeypatch):
-    monkeypatch.setattr(sim_throughput, "NAIVE_ENVS", {"mujoco": 2, "pybullet": 2})
+    monkeypatch.setattr(sim_throughput, "NAIVE_ENVS", {"mujoco": 2, "pybullet": 2, "analytic": 2})
 
 
-def test_both_engines_in_one_json_with_mujocos_original_keys(tmp_path):
+def test_all_engines_in_one_json_with_mujocos_original_keys(tmp_path):
     out = tmp_path / "sub" / "throughput.json"
     args = build_parser().parse_args(
         ["bench", "sim-throughput", "--json", str(out), "--env-counts", "1,3", "--seconds-per-case", "0.01"]
     )
     assert args.func(args) == 0
     figures = json.loads(out.read_text())
-    assert list(figures["engines"]) == ["mujoco", "pybullet"]
-    for engine in ("mujoco", "pybullet"):
+    assert list(figures["engines"]) == ["mujoco", "pybullet", "analytic"]
+    for engine in ("mujoco", "pybullet", "analytic"):
         per_engine = figures["engines"][engine]
         assert set(per_engine["env_steps_per_s"]) == {"1", "3"}
         assert all(rate > 0 for rate in per_engine["env_steps_per_s"].values())
