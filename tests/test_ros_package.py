@@ -67,13 +67,14 @@ def test_launch_files_use_the_parameter_files_tether_hil_uses():
 
 
 def _colcon() -> str | None:
-    found = shutil.which("colcon") or os.environ.get("TETHER_COLCON")
+    beside_python = Path(sys.executable).parent / "colcon"  # the project's venv, PATH or not
+    found = os.environ.get("TETHER_COLCON") or shutil.which("colcon") or str(beside_python)
     return found if found and Path(found).exists() else None
 
 
 @pytest.mark.skipif(
     _colcon() is None,
-    reason="colcon is not installed (pip install colcon-core colcon-ros colcon-python-setup-py, "
+    reason="colcon is not installed (`make setup` installs it with the dev extras, "
     "or set TETHER_COLCON to its path)",
 )
 def test_colcon_builds_the_package(tmp_path):
