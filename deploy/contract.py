@@ -78,6 +78,20 @@ class CommandTerm:
 
 
 @dataclass(frozen=True)
+class JointDrive:
+    """How the robot drives one joint from the policy's position target: a PD loop
+    torque = kp (target − q) − kd q̇, clipped to ±torque_limit_nm, at the motor
+    driver's rate. The default pose is what `joint_pos_rel_default_rad` observes
+    against and where the legged start-up interpolates to."""
+
+    name: str
+    default_pos_rad: float
+    kp_nm_per_rad: float
+    kd_nm_s_per_rad: float
+    torque_limit_nm: float
+
+
+@dataclass(frozen=True)
 class Contract:
     task: str
     robot: str
@@ -87,6 +101,7 @@ class Contract:
     commands: tuple[CommandTerm, ...] = ()
     sensors: tuple[str, ...] = ()
     frames: dict[str, str] = field(default_factory=lambda: dict(FRAMES))
+    joints: tuple[JointDrive, ...] = ()  # articulated robots: one per actuated joint, in action order
     format_version: int = CONTRACT_FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -110,6 +125,22 @@ class Contract:
         dup = {n for n in targets if targets.count(n) > 1}
         if dup:
             raise ContractError(f"action targets {sorted(dup)} appear twice; each motor/joint once")
+        names = [j.name for j in self.joints]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ContractError(f"joint drives {sorted(dup)} appear twice; one drive per joint")
+        for j in self.joints:
+            if j.kp_nm_per_rad < 0 or j.kd_nm_s_per_rad < 0 or not j.torque_limit_nm > 0:
+                raise ContractError(
+                    f"joint drive '{j.name}': expected kp ≥ 0, kd ≥ 0 and torque_limit_nm > 0, found "
+                    f"kp {j.kp_nm_per_rad}, kd {j.kd_nm_s_per_rad}, torque limit {j.torque_limit_nm}"
+                )
+        undriven = [n for n in self.action_target_names if names and n not in names]
+        if undriven:
+            raise ContractError(
+                f"action targets {undriven} have no joint drive; a contract with joints lists every "
+                "actuated joint (name, default pose, Kp/Kd, torque limit)"
+            )
 
     # -- sizes and layout -------------------------------------------------
 
@@ -133,6 +164,11 @@ class Contract:
     def control_dt_s(self) -> float:
         return 1.0 / self.control_rate_hz
 
+    @property
+    def joint_default_pos_rad(self) -> tuple[float, ...]:
+        """Default pose of the driven joints, in `joints` order (empty for rotorcraft)."""
+        return tuple(j.default_pos_rad for j in self.joints)
+
     def observation_slices(self) -> dict[str, slice]:
         """Where each term (with its history) sits in the observation vector."""
         out, i = {}, 0
@@ -155,6 +191,7 @@ class Contract:
         for a in d["actions"]:
             a["target_names"] = list(a["target_names"])
         d["sensors"] = list(self.sensors)
+        d["joints"] = [asdict(j) for j in self.joints]
         return d
 
     def to_json(self) -> str:
@@ -184,6 +221,7 @@ class Contract:
                 commands=tuple(CommandTerm(**c) for c in d.get("commands", ())),
                 sensors=tuple(d.get("sensors", ())),
                 frames=dict(d.get("frames", FRAMES)),
+                joints=tuple(JointDrive(**j) for j in d.get("joints", ())),
                 format_version=version,
             )
         except (KeyError, TypeError) as exc:

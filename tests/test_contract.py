@@ -5,7 +5,15 @@ import dataclasses
 import numpy as np
 import pytest
 
-from deploy.contract import CommandTerm, Contract, ContractError, ObservationTerm, describe_difference
+from deploy.contract import (
+    ActionTerm,
+    CommandTerm,
+    Contract,
+    ContractError,
+    JointDrive,
+    ObservationTerm,
+    describe_difference,
+)
 from deploy.observations import ObservationBuilder
 from deploy.robot_state import RobotState
 from sim.tasks.quadrotor_hover import HoverConfig, QuadrotorHoverEnv
@@ -74,6 +82,24 @@ def test_malformed_contracts_are_refused():
         Contract.from_json('{"task": "x"}')
     with pytest.raises(ContractError, match="duplicate"):
         Contract("t", "r", 100.0, (ObservationTerm("a", 1), ObservationTerm("a", 2)), ())
+
+
+def test_joint_drives_round_trip_and_are_validated():
+    joints = (JointDrive("hip", 0.1, 20.0, 0.5, 23.7), JointDrive("knee", -1.5, 20.0, 0.5, 45.4))
+    action = ActionTerm("position_target", ("hip", "knee"), scale=0.25)
+    c = Contract("t", "r", 50.0, (ObservationTerm("a", 2),), (action,), joints=joints)
+    again = Contract.from_json(c.to_json())
+    assert again == c and again.joint_default_pos_rad == (0.1, -1.5)
+    assert (
+        again.sha256()
+        != dataclasses.replace(c, joints=joints[:1] + (JointDrive("knee", -1.5, 25.0, 0.5, 45.4),)).sha256()
+    )
+    with pytest.raises(ContractError, match="appear twice"):
+        Contract("t", "r", 50.0, (), (action,), joints=(joints[0], joints[0], joints[1]))
+    with pytest.raises(ContractError, match="torque_limit_nm > 0"):
+        Contract("t", "r", 50.0, (), (action,), joints=(joints[0], JointDrive("knee", 0.0, 20.0, 0.5, 0.0)))
+    with pytest.raises(ContractError, match=r"\['knee'\] have no joint drive"):
+        Contract("t", "r", 50.0, (), (action,), joints=joints[:1])
 
 
 def test_history_noise_and_clip():

@@ -12,6 +12,7 @@ import mujoco
 import numpy as np
 import pytest
 
+from deploy.contract import Contract
 from deploy.policy_file import PolicyFile
 from deploy.robot_state import RobotState
 from deploy.rotations import quat_to_rotmat
@@ -265,6 +266,13 @@ def test_contract_and_observation_layout(go2):
         ]
         assert c.observation_size == 45 and c.action_size == 12
         assert not any("lin_vel" in t.name for t in c.observations)  # the actor sees no true velocity
+        # What the robot needs beyond the policy: per joint, default pose, PD gains, torque limit.
+        assert [j.name for j in c.joints] == list(JOINT_NAMES)
+        np.testing.assert_allclose(c.joint_default_pos_rad, go2.default_joint_pos_rad)
+        np.testing.assert_allclose([j.kp_nm_per_rad for j in c.joints], go2.kp_nm_per_rad)
+        np.testing.assert_allclose([j.kd_nm_s_per_rad for j in c.joints], go2.kd_nm_s_per_rad)
+        np.testing.assert_allclose([j.torque_limit_nm for j in c.joints], go2.torque_limits_nm)
+        assert Contract.from_json(c.to_json()) == c
         obs, _ = env.reset(seed=1)
         action = np.full((3, 12), 0.2)
         obs, *_ = env.step(action)

@@ -1,5 +1,6 @@
 """Safety supervisor, command limiter, input store, and the legged start-up / damping path."""
 
+import dataclasses
 import re
 
 import numpy as np
@@ -208,6 +209,34 @@ def test_legged_starts_by_interpolating_to_the_default_pose_then_damps_on_a_join
         out = rt.step(now + k * dt)
     assert out.state is State.DISARMED and out.source == "stop"
     assert np.all(out.kp == 0.0) and np.all(out.kd == 3.0)  # DISARMED keeps damping on a legged robot
+
+
+def test_joint_drives_in_the_contract_give_the_runtime_its_default_pose(legged):
+    from deploy.contract import JointDrive
+    from deploy.runtime.input_store import Sample
+    from deploy.runtime.robot_profile import problems
+    from deploy.runtime.state_assembly import StateAssembler
+
+    base, profile, _ = legged
+    pose = profile.legged.default_pose_rad
+    drives = tuple(JointDrive(n, pose[n], 20.0, 0.5, 23.7) for n in JOINTS)
+    observations = base.observations + (ObservationTerm("joint_pos_rel_default_rad", 12),)
+    contract = dataclasses.replace(base, observations=observations, joints=drives)
+    assert problems(contract, profile) == []
+    q = np.linspace(-0.5, 0.5, 12)
+    samples = {
+        "imu": Sample(Imu(np.array([1.0, 0, 0, 0]), np.zeros(3)), 0.0),
+        "joint_states": Sample(JointStates(tuple(reversed(JOINTS)), q[::-1].copy(), np.zeros(12)), 0.0),
+    }
+    state = StateAssembler(contract, profile).assemble(samples, 0.0, np.zeros(12)).state
+    np.testing.assert_array_equal(state.joint_default_pos_rad[0], [pose[n] for n in profile.joints])
+    np.testing.assert_array_equal(
+        state.joint_pos_rad[0] - state.joint_default_pos_rad[0], q - [pose[n] for n in JOINTS]
+    )
+
+    moved = dataclasses.replace(contract, joints=(JointDrive(JOINTS[0], 0.3, 20.0, 0.5, 23.7),) + drives[1:])
+    (message,) = problems(moved, profile)
+    assert "default_pose_rad differs" in message and f"'{JOINTS[0]}': (0.0, 0.3)" in message
 
 
 # -- quadrotor start-up ----------------------------------------------------------------------------------

@@ -39,6 +39,8 @@ KINDS = ("quadrotor", "legged")
 SENSORS = ("odometry", "imu", "joint_states")
 PROFILE_DIR = Path(__file__).parent
 DEFAULT_PROFILE = PROFILE_DIR / "profile_crazyflie_2_1.yaml"
+#: How far (rad) a profile's default pose may sit from the contract's before start-up is refused.
+DEFAULT_POSE_TOLERANCE_RAD = 1e-6
 
 
 @dataclass(frozen=True)
@@ -346,6 +348,25 @@ def problems(contract: Contract, profile: RobotProfile) -> list[str]:
             out.append(
                 f"legged: a legged robot needs the joint_states sensor; add it to `sensors:` in {where}"
             )
+        drives = {j.name: j.default_pos_rad for j in contract.joints}
+        if drives:
+            undriven = [n for n in profile.joints if n not in drives]
+            if undriven:
+                out.append(
+                    f"legged: joints {undriven} of `joints:` in {where} have no drive in the policy's "
+                    f"contract (it drives {sorted(drives)}); list only the joints the policy commands"
+                )
+            differ = {
+                n: (profile.legged.default_pose_rad[n], q0)
+                for n, q0 in drives.items()
+                if n in profile.legged.default_pose_rad
+                and abs(profile.legged.default_pose_rad[n] - q0) > DEFAULT_POSE_TOLERANCE_RAD
+            }
+            if differ:
+                out.append(
+                    "legged: default_pose_rad differs from the pose the policy was trained around "
+                    f"(joint: profile, contract) {differ}; copy the contract's pose into {where}"
+                )
     return out
 
 

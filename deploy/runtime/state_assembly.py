@@ -34,6 +34,18 @@ class StateAssembler:
         self.joints = profile.joints
         self.attitude_from_imu = "imu" in contract.sensors
         self._zeros3 = np.zeros((1, 3))
+        # Default pose from the contract's joint drives, in the profile's joint order; observation
+        # terms relative to the default pose read it from RobotState.joint_default_pos_rad.
+        self._joint_default = np.zeros((1, 0))
+        if contract.joints:
+            drives = {j.name: j.default_pos_rad for j in contract.joints}
+            undriven = [n for n in self.joints if n not in drives]
+            if undriven:
+                raise ValueError(
+                    f"robot profile joints {undriven} have no drive in the policy's contract (it drives "
+                    f"{sorted(drives)}); the profile lists exactly the joints the policy commands"
+                )
+            self._joint_default = np.array([[drives[n] for n in self.joints]], dtype=np.float64)
 
     def assemble(self, samples: dict[str, Sample], now_s: float, last_action: np.ndarray) -> Assembled:
         odo = samples.get("odometry")
@@ -94,6 +106,7 @@ class StateAssembler:
             joint_names=self.joints,
             joint_pos_rad=joint_pos,
             joint_vel_rad_s=joint_vel,
+            joint_default_pos_rad=self._joint_default.copy(),
             time_s=np.array([now_s]),
         )
         # Stored inputs are checked finite and the previous command is finite by construction;
