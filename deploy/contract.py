@@ -191,7 +191,12 @@ class Contract:
         for a in d["actions"]:
             a["target_names"] = list(a["target_names"])
         d["sensors"] = list(self.sensors)
-        d["joints"] = [asdict(j) for j in self.joints]
+        if self.joints:
+            d["joints"] = [asdict(j) for j in self.joints]
+        else:
+            # Contracts without joint drives (rotorcraft) serialize, and so hash, exactly as they
+            # did before joint drives existed: policies exported then still load.
+            del d["joints"]
         return d
 
     def to_json(self) -> str:

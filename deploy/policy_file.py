@@ -228,9 +228,15 @@ def read_contract(metadata: dict[str, str], where: str | Path = "policy") -> Con
     contract = Contract.from_json(text)
     recorded = metadata.get(META_CONTRACT_SHA256)
     actual = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    if recorded is None or recorded != actual or contract.sha256() != actual:
+    if recorded is None or recorded != actual:
         raise ContractError(
             f"{where}: the embedded contract does not match its recorded SHA-256 "
             f"(recorded {recorded}, computed {actual}); the metadata was altered, re-export the policy"
+        )
+    if contract.sha256() != actual:
+        raise ContractError(
+            f"{where}: the embedded contract is intact but this Tether version reads it differently "
+            f"(its canonical form hashes to {contract.sha256()}, the file's to {actual}); re-export the "
+            "policy with this version"
         )
     return contract

@@ -1,6 +1,7 @@
 """ONNX policy files: the contract is read back, verified, and a mismatching policy is refused."""
 
 import dataclasses
+import hashlib
 import json
 import subprocess
 import sys
@@ -38,6 +39,21 @@ def test_tampered_metadata_is_refused(tmp_path, contract):
     path = write_policy(tmp_path / "p.onnx", contract, contract_json=tampered, sha256=contract.sha256())
     with pytest.raises(ContractError, match="does not match its recorded SHA-256"):
         PolicyFile(path)
+
+
+def test_intact_contract_in_another_canonical_form_is_refused_with_re_export_advice(tmp_path, contract):
+    # What a file exported by a Tether version that serialized contracts differently looks like:
+    # text and recorded hash agree, but this version's canonical form of the same contract does not.
+    text = json.dumps(contract.to_dict(), sort_keys=True, indent=1)
+    recorded = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    path = write_policy(tmp_path / "p.onnx", contract, contract_json=text, sha256=recorded)
+    with pytest.raises(ContractError, match="reads it differently.*re-export the policy with this version"):
+        PolicyFile(path)
+
+
+def test_rotorcraft_contracts_serialize_without_joint_drives(contract):
+    # Policies exported before contracts carried joint drives must keep their hash.
+    assert contract.joints == () and "joints" not in json.loads(contract.to_json())
 
 
 def test_file_without_contract_is_refused(tmp_path):
