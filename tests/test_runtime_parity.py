@@ -10,7 +10,10 @@ import pytest
 from deploy.runtime.robot_profile import DEFAULT_PROFILE, Limits, RobotProfile
 from deploy.sim_bridge import make_sim_runtime
 from tests.runtime_helpers import SHIPPED_POLICY, hover_policy
+from training.config import TrainConfig, default_config_path
 from training.evaluation import evaluate, policy_factory
+from training.export import export
+from training.train import train
 
 SEED = 0
 
@@ -18,6 +21,21 @@ SEED = 0
 @pytest.fixture(scope="module")
 def fixture_policy(tmp_path_factory):
     return hover_policy(tmp_path_factory.mktemp("parity") / "hover.onnx")
+
+
+@pytest.fixture(scope="module")
+def trained_policy(tmp_path_factory):
+    """An MLP policy out of `tether train` + `tether export` (3 tiny iterations): normalization baked
+    into the graph, ELU layers, the real export path; what it flies like does not matter here."""
+    root = tmp_path_factory.mktemp("parity-trained")
+    cfg = TrainConfig.from_yaml(default_config_path("quadrotor-hover")).with_overrides(
+        env={"num_envs": 16},
+        runner={"num_steps_per_env": 8, "torch_threads": 1},
+        algorithm={"num_mini_batches": 2, "num_learning_epochs": 1},
+    )
+    (root / "tiny.yaml").write_text(cfg.to_yaml())
+    train("quadrotor-hover", root / "run", root / "tiny.yaml", seed=0, max_iterations=3, progress=False)
+    return export(root / "run", parity_envs=2, parity_steps=20)
 
 
 def _fly(policy, episode, steps, profile):
@@ -77,6 +95,14 @@ def test_parity_holds_up_to_an_evaluation_crash(fixture_policy):
         fixture_policy, 1, _unlimited(RobotProfile.from_yaml(DEFAULT_PROFILE))
     )
     assert episode["crashed"] and compared == flown > 50
+
+
+@pytest.mark.parametrize("episode", [0, 3])
+def test_runtime_flies_a_trained_and_exported_mlp_like_eval(trained_policy, episode):
+    _, compared, flown = _compare(
+        trained_policy, episode, _unlimited(RobotProfile.from_yaml(DEFAULT_PROFILE))
+    )
+    assert compared == flown > 0
 
 
 @pytest.mark.skipif(
