@@ -1,11 +1,14 @@
 """Wall-clock seconds of training from scratch until the exported policy first passes the gate.
 
-Trains quadrotor-hover with the default PPO config in chunks; after each
-chunk the latest checkpoint is exported to ONNX and evaluated with the gate
-of training.gate (MuJoCo, randomized, 200 episodes, vs. the PID baseline on
-the same episodes). The clock counts training calls only (environment
-construction included), not export or evaluation.
-Run: `tether bench time-to-gate --task quadrotor-hover [--json FILE]`.
+Trains the task with its default PPO config in chunks; after each chunk the
+latest checkpoint is exported to ONNX and evaluated with the task's gate:
+quadrotor-hover with training.gate (MuJoCo, randomized, 200 episodes, vs. the
+PID baseline on the same episodes), quadruped-walk with the thresholds of its
+task config (MuJoCo, randomized, 200 episodes: fall rate, linear-velocity and
+yaw-rate tracking error). The clock counts training calls only (environment
+construction included), not export or evaluation; the training throughput
+(env steps per second of training, PPO updates included) is reported too.
+Run: `tether bench time-to-gate --task quadrotor-hover|quadruped-walk [--json FILE]`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import argparse
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,42 @@ from training.export import export
 from training.gate import GATE_EPISODES, GATE_SEED, check_gate
 from training.train import train
 
+TASKS = ("quadrotor-hover", "quadruped-walk")
+#: A gate check: policy file → (passed, figures for the JSON, one line for the log).
+GateCheck = Callable[[Path], tuple[bool, dict[str, Any], str]]
+
+
+def _hover_gate() -> tuple[GateCheck, dict[str, Any]]:
+    pid, _ = evaluate(
+        pid_factory, "pid", episodes=GATE_EPISODES, seed=GATE_SEED, randomize=True, progress=False
+    )
+    print(f"  PID baseline: final error {pid['final_pos_err_m_mean'] * 100:.2f} cm")
+
+    def check(policy: Path) -> tuple[bool, dict[str, Any], str]:
+        gate = check_gate(policy, pid_report=pid)
+        figures = {k: gate.policy[k] for k in ("success_rate", "final_pos_err_m_mean")}
+        return gate.passed, figures, gate.describe()
+
+    return check, {"pid_final_pos_err_m_mean": pid["final_pos_err_m_mean"]}
+
+
+def _walk_gate() -> tuple[GateCheck, dict[str, Any]]:
+    from training.evaluation_quadruped import evaluate_walk, policy_factory, summary_line
+
+    def check(policy: Path) -> tuple[bool, dict[str, Any], str]:
+        report = evaluate_walk(
+            policy_factory(policy), policy.name, episodes=GATE_EPISODES, seed=GATE_SEED, randomize=True,
+            progress=False,
+        )  # fmt: skip
+        keys = ("fall_rate", "lin_vel_err_m_s_mean", "yaw_rate_err_rad_s_mean")
+        return bool(report["gate_passed"]), {k: report[k] for k in keys}, summary_line(report)
+
+    from sim.tasks.quadruped_walk import WalkConfig
+
+    gate = dict(WalkConfig.from_yaml().gate)
+    print(f"  gate: {gate}")
+    return check, {"gate": gate}
+
 
 def run(
     task: str = "quadrotor-hover",
@@ -34,14 +74,13 @@ def run(
     json_path: str | None = None,
     config: str | None = None,
 ) -> dict[str, Any]:
+    if task not in TASKS:
+        raise ValueError(f"--task: expected one of {list(TASKS)}, found '{task}'")
     print(
         f"time-to-gate: {task}, training seed {seed}, gate checked every {eval_every_s:.0f} s of training, "
         f"budget {budget_s:.0f} s, on {machine_description()}"
     )
-    pid, _ = evaluate(
-        pid_factory, "pid", episodes=GATE_EPISODES, seed=GATE_SEED, randomize=True, progress=False
-    )
-    print(f"  PID baseline: final error {pid['final_pos_err_m_mean'] * 100:.2f} cm")
+    check, reference = _hover_gate() if task == "quadrotor-hover" else _walk_gate()
     trained_s, seconds_to_gate, env_steps, checks = 0.0, None, 0, []
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
@@ -65,36 +104,29 @@ def run(
                 break  # the budget's remainder did not fit one more iteration: nothing new to check
             env_steps = int(summary["env_steps"])
             policy = export(run_dir, Path(tmp) / "policy.onnx")
-            gate = check_gate(policy, pid_report=pid)
+            passed, figures, line = check(policy)
             checks.append(
-                {
-                    "train_s": trained_s,
-                    "iterations": summary["iterations"],
-                    "env_steps": env_steps,
-                    "success_rate": gate.policy["success_rate"],
-                    "final_pos_err_m_mean": gate.policy["final_pos_err_m_mean"],
-                }
+                {"train_s": trained_s, "iterations": summary["iterations"], "env_steps": env_steps, **figures}
             )
-            print(
-                f"  {trained_s:6.1f} s, {summary['iterations']:5d} it, {env_steps:>10,} env steps: "
-                f"{gate.describe()}",
-                flush=True,
-            )
-            if gate.passed:
+            print(f"  {trained_s:6.1f} s, {summary['iterations']:5d} it, {env_steps:>10,} env steps: {line}")
+            if passed:
                 seconds_to_gate = trained_s
                 break
+    rate = env_steps / trained_s if trained_s > 0 else 0.0
     if seconds_to_gate is None:
         print(f"gate not met within {budget_s:.0f} s of training")
     else:
         print(f"seconds to gate: {seconds_to_gate:.1f} s ({env_steps:,} env steps)")
+    print(f"training throughput: {rate:,.0f} env steps/s (simulation, policy and PPO update together)")
     result = {
         "task": task,
         "seconds_to_gate": seconds_to_gate,
         "env_steps": env_steps,
+        "training_env_steps_per_s": rate,
         "budget_s": budget_s,
         "eval_every_s": eval_every_s,
         "machine": machine_description(),
-        "pid_final_pos_err_m_mean": pid["final_pos_err_m_mean"],
+        **reference,
         "checks": checks,
     }
     if json_path:
@@ -106,12 +138,7 @@ def run(
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="tether bench time-to-gate", description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "--task",
-        default="quadrotor-hover",
-        choices=["quadrotor-hover"],
-        help="the task whose gate is timed (the quadruped's gate check is not wired in yet)",
-    )
+    ap.add_argument("--task", default="quadrotor-hover", choices=list(TASKS), help="task whose gate is timed")
     ap.add_argument("--budget-s", type=float, default=600.0, help="give up after this much training")
     ap.add_argument("--eval-every-s", type=float, default=20.0, help="training seconds between gate checks")
     ap.add_argument("--seed", type=int, default=0)

@@ -59,3 +59,25 @@ def test_time_to_gate_reports_null_when_the_gate_is_not_met(tmp_path, monkeypatc
     assert result["env_steps"] > 0 and len(result["checks"]) >= 1
     assert json.loads(out.read_text())["seconds_to_gate"] is None
     assert "gate not met within 2 s" in capsys.readouterr().out
+
+
+def test_time_to_gate_times_the_quadruped_against_its_task_gate(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(time_to_gate, "GATE_EPISODES", 2)
+    config = yaml.safe_load(default_config_path("quadruped-walk").read_text())
+    config["env"]["num_envs"] = 16
+    config["runner"]["num_steps_per_env"] = 8
+    (tmp_path / "ppo.yaml").write_text(yaml.safe_dump(config))
+    result = time_to_gate.run(
+        "quadruped-walk", budget_s=3.0, eval_every_s=3.0, config=str(tmp_path / "ppo.yaml")
+    )
+    assert result["seconds_to_gate"] is None and result["training_env_steps_per_s"] > 0
+    assert set(result["gate"]) == {"max_fall_rate", "max_lin_vel_err_m_s", "max_yaw_rate_err_rad_s"}
+    check = result["checks"][0]
+    assert 0.0 <= check["fall_rate"] <= 1.0 and "lin_vel_err_m_s_mean" in check
+    out = capsys.readouterr().out
+    assert "quadruped-walk" in out and "training throughput" in out
+
+
+def test_time_to_gate_refuses_an_unknown_task():
+    with pytest.raises(ValueError, match="expected one of"):
+        time_to_gate.run("hexapod-dance", budget_s=1.0)
