@@ -21,6 +21,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         from training.evaluation_quadruped import run_cli
 
         return run_cli(args)
+    if args.plot_tracking:
+        print(
+            "error: --plot-tracking is for --task quadruped-walk; quadrotor plots come from `tether demo`",
+            file=sys.stderr,
+        )
+        return 2
     from training.evaluation import evaluate, pid_factory, policy_factory, summary_line
 
     if args.policy:
@@ -180,6 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--episode-index", type=int, help="replay only this episode of the seed")
     ev.add_argument("--json", help="write the report (with every episode's sampled parameters) here")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
+    ev.add_argument(
+        "--plot-tracking",
+        metavar="PNG",
+        help="quadruped-walk: also plot commanded vs measured velocity over one episode (--episode-index, "
+        "default 0) to this file",
+    )
     ev.set_defaults(func=_cmd_eval)
 
     be = sub.add_parser(

@@ -210,6 +210,16 @@ def run_cli(args: argparse.Namespace) -> int:
         randomize=args.randomize, episode_indices=indices, progress=not args.quiet,
     )
     print(summary_line(report))
+    if getattr(args, "plot_tracking", None):
+        from training.walk_tracking import plot_velocity_tracking, record_tracking
+
+        episode = args.episode_index if args.episode_index is not None else 0
+        record = record_tracking(
+            factory, episode, seed=args.seed, randomize=args.randomize, engine=args.engine
+        )
+        randomized = "on" if args.randomize else "off"
+        title = f"{name} · episode {episode} (seed {args.seed}, randomize={randomized})"
+        print(f"wrote {plot_velocity_tracking(record, args.plot_tracking, title)}")
     if args.episode_index is not None:
         print(json.dumps(_json_safe(report["per_episode"][0]), indent=2))
     if args.json:
