@@ -106,6 +106,18 @@ def test_sensor_freeze_sends_the_policy_node_to_failsafe(fixture_policy, tmp_pat
     assert r["flight"]["crash"] is None and r["success"]
 
 
+@pytest.mark.parametrize(("fault", "domain"), [("drop", 160), ("latency", 161)])
+def test_flight_still_succeeds_with_sensor_drops_or_added_latency(fixture_policy, tmp_path, fault, domain):
+    r = _run(fixture_policy, domain, tmp_path, faults=[fault])
+    o = _outcome(r, fault)
+    assert o["met"], o
+    assert r["success"] and r["flight"]["crash"] is None, json.dumps(r["flight"], default=str)
+    if fault == "drop":
+        assert r["messages_dropped_detail"]["injected"] > 0
+    else:
+        assert r["latency_us_p50"] > 20_000  # the 20 ms the bridge adds are seen end to end
+
+
 def test_killing_the_policy_process_hands_over_to_the_bridge_watchdog(fixture_policy, tmp_path):
     r = _run(fixture_policy, 154, tmp_path, faults=["kill@7"])
     o = _outcome(r, "kill")
