@@ -63,19 +63,8 @@ class WalkConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> WalkConfig:
         required = {
-            "robot",
-            "control_rate_hz",
-            "physics_dt_s",
-            "episode_length_s",
-            "commands",
-            "initial_state",
-            "termination",
-            "metrics",
-            "gate",
-            "observations",
-            "action_clip",
-            "rewards",
-            "reward_params",
+            "robot", "control_rate_hz", "physics_dt_s", "episode_length_s", "commands", "initial_state",
+            "termination", "metrics", "gate", "observations", "action_clip", "rewards", "reward_params",
         }
         missing, unknown = required - set(d), set(d) - required
         if missing or unknown:
@@ -85,37 +74,22 @@ class WalkConfig:
             )
         unknown_rewards = set(d["rewards"]) - set(REWARD_TERMS)
         if unknown_rewards:
-            raise ValueError(f"unknown reward terms {sorted(unknown_rewards)}; known: {sorted(REWARD_TERMS)}")
-        _expect_keys(
-            "commands",
-            d["commands"],
-            {
-                "lin_vel_x_m_s",
-                "lin_vel_y_m_s",
-                "yaw_rate_rad_s",
-                "resampling_interval_s",
-                "standing_fraction",
-            },
-        )
-        _expect_keys(
-            "initial_state",
-            d["initial_state"],
-            {"height_offset_m", "joint_pos_noise_rad", "max_lin_vel_m_s", "max_ang_vel_rad_s"},
-        )
+            raise ValueError(
+                f"unknown reward terms {sorted(unknown_rewards)}; known: {sorted(REWARD_TERMS)}"
+            )
+        _expect_keys("commands", d["commands"], {
+            "lin_vel_x_m_s", "lin_vel_y_m_s", "yaw_rate_rad_s", "resampling_interval_s", "standing_fraction"
+        })
+        _expect_keys("initial_state", d["initial_state"], {
+            "height_offset_m", "joint_pos_noise_rad", "max_lin_vel_m_s", "max_ang_vel_rad_s"
+        })
         _expect_keys("termination", d["termination"], {"trunk_contact", "max_tilt_deg"})
         _expect_keys("metrics", d["metrics"], {"settle_s"})
         _expect_keys("gate", d["gate"], {"max_fall_rate", "max_lin_vel_err_m_s", "max_yaw_rate_err_rad_s"})
-        _expect_keys(
-            "reward_params",
-            d["reward_params"],
-            {
-                "tracking_sigma",
-                "base_height_target_m",
-                "feet_air_time_threshold_s",
-                "soft_joint_limit_fraction",
-                "only_positive_rewards",
-            },
-        )
+        _expect_keys("reward_params", d["reward_params"], {
+            "tracking_sigma", "base_height_target_m", "feet_air_time_threshold_s",
+            "soft_joint_limit_fraction", "only_positive_rewards",
+        })
         return cls(
             robot=str(d["robot"]),
             control_rate_hz=float(d["control_rate_hz"]),
@@ -429,17 +403,15 @@ class QuadrupedWalkEnv(gym.vector.VectorEnv):
 
     def _static_privileged(self, p: QuadrupedParams) -> np.ndarray:
         nom = self.nominal
-        return np.concatenate(
-            [
-                [p.friction_coefficient],
-                [p.trunk_mass_kg - nom.trunk_mass_kg],
-                np.asarray(p.trunk_com_m) - np.asarray(nom.trunk_com_m),
-                np.asarray(p.motor_strength),
-                [np.mean(np.asarray(p.kp_nm_per_rad) / np.asarray(nom.kp_nm_per_rad))],
-                [np.mean(np.asarray(p.kd_nm_s_per_rad) / np.asarray(nom.kd_nm_s_per_rad))],
-                [p.action_delay_s],
-            ]
-        )
+        return np.concatenate([
+            [p.friction_coefficient],
+            [p.trunk_mass_kg - nom.trunk_mass_kg],
+            np.asarray(p.trunk_com_m) - np.asarray(nom.trunk_com_m),
+            np.asarray(p.motor_strength),
+            [np.mean(np.asarray(p.kp_nm_per_rad) / np.asarray(nom.kp_nm_per_rad))],
+            [np.mean(np.asarray(p.kd_nm_s_per_rad) / np.asarray(nom.kd_nm_s_per_rad))],
+            [p.action_delay_s],
+        ])
 
     def command_schedule(self) -> np.ndarray:
         """(N, K, 3) each environment's commands; command k holds from k · resampling_interval_s."""
@@ -515,21 +487,12 @@ class QuadrupedWalkEnv(gym.vector.VectorEnv):
         self._last_joint_vel = state.joint_vel_rad_s.copy()
 
         ctx = StepContext(
-            lin_vel_body_m_s=v_body,
-            ang_vel_body_rad_s=w_body,
-            gravity_body=gravity,
-            command=command,
-            height_m=state.base_pos_m[:, 2],
-            torque_sq=self.engine.joint_torque_sq_mean(),
-            joint_acc_rad_s2=joint_acc,
-            joint_pos_rad=state.joint_pos_rad,
+            lin_vel_body_m_s=v_body, ang_vel_body_rad_s=w_body, gravity_body=gravity, command=command,
+            height_m=state.base_pos_m[:, 2], torque_sq=self.engine.joint_torque_sq_mean(),
+            joint_acc_rad_s2=joint_acc, joint_pos_rad=state.joint_pos_rad,
             soft_limits_rad=self.soft_limits_rad,
-            action=action,
-            prev_action=prev_action,
-            air_time_reward_s=air_reward,
-            collisions=self.engine.leg_collisions(),
-            fell=fell,
-            params=cfg.reward_params,
+            action=action, prev_action=prev_action, air_time_reward_s=air_reward,
+            collisions=self.engine.leg_collisions(), fell=fell, params=cfg.reward_params,
         )
         terms = {k: REWARD_TERMS[k](ctx) * s for k, s in cfg.rewards.items()}
         shaped = sum((v for k, v in terms.items() if k != "termination"), np.zeros(self.num_envs)) * dt
