@@ -156,7 +156,6 @@ def run(
         result["engines"][engine] = _measure_engine(engine, env_counts, seconds_per_case, config)
     if "mujoco" in result["engines"]:
         result.update(result["engines"]["mujoco"])
-    if "mujoco" in result["engines"]:
         mj = result["engines"]["mujoco"]["env_steps_per_s"]
         for other in (e for e in result["engines"] if e != "mujoco"):
             rates = result["engines"][other]["env_steps_per_s"]

@@ -49,6 +49,7 @@ def _hover_gate() -> tuple[GateCheck, dict[str, Any]]:
 
 
 def _walk_gate() -> tuple[GateCheck, dict[str, Any]]:
+    from sim.tasks.quadruped_walk import WalkConfig
     from training.evaluation_quadruped import evaluate_walk, policy_factory, summary_line
 
     def check(policy: Path) -> tuple[bool, dict[str, Any], str]:
@@ -58,8 +59,6 @@ def _walk_gate() -> tuple[GateCheck, dict[str, Any]]:
         )  # fmt: skip
         keys = ("fall_rate", "lin_vel_err_m_s_mean", "yaw_rate_err_rad_s_mean")
         return bool(report["gate_passed"]), {k: report[k] for k in keys}, summary_line(report)
-
-    from sim.tasks.quadruped_walk import WalkConfig
 
     gate = dict(WalkConfig.from_yaml().gate)
     print(f"  gate: {gate}")

@@ -237,6 +237,8 @@ def test_joint_drives_in_the_contract_give_the_runtime_its_default_pose(legged):
     moved = dataclasses.replace(contract, joints=(JointDrive(JOINTS[0], 0.3, 20.0, 0.5, 23.7),) + drives[1:])
     (message,) = problems(moved, profile)
     assert "default_pose_rad differs" in message and f"'{JOINTS[0]}': (0.0, 0.3)" in message
+    extra = dataclasses.replace(profile, joints=profile.joints + ("tail_joint",))
+    assert any("['tail_joint'] of `joints:`" in m and "have no drive" in m for m in problems(contract, extra))
 
 
 # -- quadrotor start-up ----------------------------------------------------------------------------------

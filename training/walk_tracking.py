@@ -62,9 +62,6 @@ def record_tracking(
             measured[k] = (v_body[0], v_body[1], state.base_ang_vel_rad_s[0, 2])
             if terminated[0]:
                 fell_at = (k + 1) * config.control_dt_s
-                command[k + 1 :] = np.nan
-                break
-            if env.finished.all():
                 break
         return TrackingRecord(
             time_s=np.arange(1, steps + 1) * config.control_dt_s,

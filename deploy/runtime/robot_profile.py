@@ -334,6 +334,13 @@ def problems(contract: Contract, profile: RobotProfile) -> list[str]:
                 f"quadrotor: the failsafe PID's vehicle has motors {list(motors)}, the policy commands "
                 f"{list(targets)}; point quadrotor.params_file in {where} at this vehicle's parameters"
             )
+    drives = {j.name: j.default_pos_rad for j in contract.joints}
+    undriven = [n for n in profile.joints if drives and n not in drives]
+    if undriven:
+        out.append(
+            f"joints: {undriven} of `joints:` in {where} have no drive in the policy's contract (it "
+            f"drives {sorted(drives)}); list only the joints the policy commands"
+        )
     if profile.kind == "legged" and profile.legged is not None:
         no_pose = [n for n in targets if n not in profile.legged.default_pose_rad]
         if no_pose:
@@ -348,25 +355,17 @@ def problems(contract: Contract, profile: RobotProfile) -> list[str]:
             out.append(
                 f"legged: a legged robot needs the joint_states sensor; add it to `sensors:` in {where}"
             )
-        drives = {j.name: j.default_pos_rad for j in contract.joints}
-        if drives:
-            undriven = [n for n in profile.joints if n not in drives]
-            if undriven:
-                out.append(
-                    f"legged: joints {undriven} of `joints:` in {where} have no drive in the policy's "
-                    f"contract (it drives {sorted(drives)}); list only the joints the policy commands"
-                )
-            differ = {
-                n: (profile.legged.default_pose_rad[n], q0)
-                for n, q0 in drives.items()
-                if n in profile.legged.default_pose_rad
-                and abs(profile.legged.default_pose_rad[n] - q0) > DEFAULT_POSE_TOLERANCE_RAD
-            }
-            if differ:
-                out.append(
-                    "legged: default_pose_rad differs from the pose the policy was trained around "
-                    f"(joint: profile, contract) {differ}; copy the contract's pose into {where}"
-                )
+        differ = {
+            n: (profile.legged.default_pose_rad[n], q0)
+            for n, q0 in drives.items()
+            if n in profile.legged.default_pose_rad
+            and abs(profile.legged.default_pose_rad[n] - q0) > DEFAULT_POSE_TOLERANCE_RAD
+        }
+        if differ:
+            out.append(
+                "legged: default_pose_rad differs from the pose the policy was trained around "
+                f"(joint: profile, contract) {differ}; copy the contract's pose into {where}"
+            )
     return out
 
 

@@ -34,17 +34,12 @@ class StateAssembler:
         self.joints = profile.joints
         self.attitude_from_imu = "imu" in contract.sensors
         self._zeros3 = np.zeros((1, 3))
-        # Default pose from the contract's joint drives, in the profile's joint order; observation
-        # terms relative to the default pose read it from RobotState.joint_default_pos_rad.
+        # Default pose from the contract's joint drives, in the profile's joint order (check_profile
+        # has made sure every profile joint has a drive); observation terms relative to the default
+        # pose read it from RobotState.joint_default_pos_rad.
         self._joint_default = np.zeros((1, 0))
         if contract.joints:
             drives = {j.name: j.default_pos_rad for j in contract.joints}
-            undriven = [n for n in self.joints if n not in drives]
-            if undriven:
-                raise ValueError(
-                    f"robot profile joints {undriven} have no drive in the policy's contract (it drives "
-                    f"{sorted(drives)}); the profile lists exactly the joints the policy commands"
-                )
             self._joint_default = np.array([[drives[n] for n in self.joints]], dtype=np.float64)
 
     def assemble(self, samples: dict[str, Sample], now_s: float, last_action: np.ndarray) -> Assembled:
