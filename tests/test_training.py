@@ -26,6 +26,7 @@ def tiny_config(tmp_path: Path) -> Path:
         env={"num_envs": 4},
         runner={"num_steps_per_env": 8, "save_interval": 1, "torch_threads": 1},
         algorithm={"num_mini_batches": 2, "num_learning_epochs": 1},
+        validation={"episodes": 4, "interval": 2},
     )
     path = tmp_path / "tiny.yaml"
     path.write_text(cfg.to_yaml())

@@ -10,7 +10,7 @@ embedded in the exported ONNX file.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,8 @@ def _build(cls: type, section: str, d: Any) -> Any:
     if not isinstance(d, dict):
         raise ConfigError(f"training config section '{section}': expected a mapping, found {d!r}")
     names = {f.name for f in fields(cls)}
-    unknown, missing = set(d) - names, names - set(d)
+    required = {f.name for f in fields(cls) if f.default is MISSING}
+    unknown, missing = set(d) - names, required - set(d)
     if unknown or missing:
         raise ConfigError(
             f"training config section '{section}': unknown keys {sorted(unknown)}, missing keys "
@@ -52,8 +53,15 @@ class EnvConfig:
     randomization: str | None
     #: Physics engine for training rollouts (evaluation gates always run in MuJoCo).
     engine: str
+    #: Fraction of training episodes that start at the goal at rest (hover: at the target, level);
+    #: evaluation never does. Optional in YAML (0 when absent), so older run records still load.
+    start_at_target_fraction: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.start_at_target_fraction <= 1.0:
+            raise ConfigError(
+                f"env.start_at_target_fraction must be in [0, 1], found {self.start_at_target_fraction}"
+            )
         if self.num_envs < 1:
             raise ConfigError(f"env.num_envs must be ≥ 1, found {self.num_envs}")
         if self.engine not in TRAINING_ENGINES:
@@ -140,19 +148,44 @@ class AlgorithmConfig:
 
 
 @dataclass(frozen=True)
+class ValidationConfig:
+    """Best-checkpoint selection (training/validation.py): every `interval` iterations the
+    deterministic actor flies `episodes` randomized episodes drawn from `seed` on the training
+    engine; the best by (success − crash, then final error) is kept as model_best.pt."""
+
+    episodes: int
+    seed: int
+    interval: int
+
+    def __post_init__(self) -> None:
+        if self.episodes < 1 or self.interval < 1:
+            raise ConfigError(
+                f"validation.episodes and validation.interval must be ≥ 1, found {self.episodes}, "
+                f"{self.interval}"
+            )
+        if self.seed in (0, 23):
+            raise ConfigError(
+                f"validation.seed {self.seed} is a gate evaluation seed (0, 23); choosing the checkpoint "
+                "on the episodes it is judged on would overstate it; pick another seed"
+            )
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     task: str
     env: EnvConfig
     runner: RunnerConfig
     policy: PolicyConfig
     algorithm: AlgorithmConfig
+    #: Optional section; None keeps only the checkpoints (no best-checkpoint selection).
+    validation: ValidationConfig | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         if not isinstance(d, dict):
             raise ConfigError(f"training config: expected a mapping at the top level, found {d!r}")
         sections = {"task", "env", "runner", "policy", "algorithm"}
-        unknown, missing = set(d) - sections, sections - set(d)
+        unknown, missing = set(d) - sections - {"validation"}, sections - set(d)
         if unknown or missing:
             raise ConfigError(
                 f"training config: unknown sections {sorted(unknown)}, missing sections "
@@ -164,6 +197,10 @@ class TrainConfig:
             runner=_build(RunnerConfig, "runner", d["runner"]),
             policy=_build(PolicyConfig, "policy", d["policy"]),
             algorithm=_build(AlgorithmConfig, "algorithm", d["algorithm"]),
+            validation=(
+                None if d.get("validation") is None
+                else _build(ValidationConfig, "validation", d["validation"])
+            ),
         )
 
     @classmethod
@@ -190,6 +227,9 @@ class TrainConfig:
         """A copy with some keys replaced, e.g. with_overrides(env={"num_envs": 8})."""
         d = self.to_dict()
         for section, values in sections.items():
+            if section == "validation" and values is None:
+                d[section] = None
+                continue
             if section not in d or not isinstance(d[section], dict):
                 raise ConfigError(f"cannot override unknown section '{section}'")
             d[section].update(values)

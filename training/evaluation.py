@@ -22,6 +22,9 @@ from sim.tasks.quadrotor_hover import HoverConfig, QuadrotorHoverEnv
 
 TASKS = ("quadrotor-hover",)
 ENGINES = ("mujoco", "pybullet")
+#: Besides ENGINES, evaluate() also accepts the analytic training engine, for in-training
+#: validation (training/validation.py); reported gates use ENGINES only.
+_EVALUATE_ENGINES = (*ENGINES, "analytic")
 
 
 class Controller(Protocol):
@@ -68,8 +71,8 @@ def evaluate(
     """Run the episodes; return the JSON-ready report and (optionally) trajectories."""
     if task not in TASKS:
         raise ValueError(f"unknown task '{task}'; available tasks: {list(TASKS)}")
-    if engine not in ENGINES:
-        raise ValueError(f"unknown engine '{engine}'; available engines: {list(ENGINES)}")
+    if engine not in _EVALUATE_ENGINES:
+        raise ValueError(f"unknown engine '{engine}'; available engines: {list(_EVALUATE_ENGINES)}")
     indices = np.arange(episodes) if episode_indices is None else np.asarray(episode_indices, dtype=np.int64)
     if len(indices) == 0:
         raise ValueError("nothing to evaluate: need at least one episode")

@@ -96,12 +96,18 @@ class DeterministicPolicy(nn.Module):
 def load_policy(
     run_dir: str | Path, checkpoint: str | Path | None = None
 ) -> tuple[DeterministicPolicy, RunRecord, Path]:
-    """The deterministic policy of a run (latest checkpoint unless one is named)."""
+    """The deterministic policy of a run: the named checkpoint, else the best one by validation
+    (model_best.pt, training/validation.py) when the run kept one, else the latest."""
     from training.rsl_rl_env import PRIVILEGED_SIZE
     from training.tasks import make_env
+    from training.validation import BEST_CHECKPOINT_NAME
 
     record = RunRecord.load(run_dir)
-    path = Path(checkpoint) if checkpoint is not None else latest_checkpoint(run_dir)
+    best = Path(run_dir) / BEST_CHECKPOINT_NAME
+    if checkpoint is not None:
+        path = Path(checkpoint)
+    else:
+        path = best if best.exists() else latest_checkpoint(run_dir)
     env = make_env(record.config.task, 1, None, record.engine, record.seed)
     try:
         contract = env.contract

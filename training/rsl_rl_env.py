@@ -8,8 +8,15 @@ but the actor never sees, since no robot can measure them.
 
 Observation groups (each (N, size) float32 on the CPU):
   "policy": the contract observation, exactly what the exported policy gets.
-  "critic": the privileged state only (PRIVILEGED_TERMS); the runner's
-            obs_groups give the critic "policy" + "critic".
+  "critic": the privileged state only: the episode's vehicle (PRIVILEGED_TERMS)
+            followed by the actuator state (rotor speeds and the actions already
+            issued but still in the delay queue, QuadrotorHoverEnv.actuator_state);
+            the runner's obs_groups give the critic "policy" + "critic".
+
+Why the actuator state: the rotors lag the command by 5-8 control steps and
+the action delay adds up to 2 more, so the value of a state depends on what the
+motors are about to do. Every working quadrotor recipe lets the critic see it
+(Learning to Fly: rotor speeds; RAPTOR's teachers: rotor speeds).
 """
 
 from __future__ import annotations
@@ -43,6 +50,12 @@ PRIVILEGED_TERMS: tuple[tuple[str, int], ...] = (
     ("disturbance_ang_accel_rad_s2", 3),
 )
 PRIVILEGED_SIZE = sum(size for _, size in PRIVILEGED_TERMS)
+
+
+def critic_group_size(env: QuadrotorHoverEnv) -> int:
+    """Size of the "critic" group: vehicle terms + rotor speeds + pending delayed actions."""
+    a = env.contract.action_size
+    return PRIVILEGED_SIZE + env.nominal.num_motors + env.max_delay * a
 
 
 def privileged_state(sample: EpisodeSample, nominal: QuadrotorParams) -> np.ndarray:
@@ -166,8 +179,12 @@ class RslRlHoverEnv(VecEnv):
             self._privileged[i] = privileged_state(self.env.samples[i], self.env.nominal)
 
     def _pack(self, obs: np.ndarray) -> TensorDict:
+        rotors, pending = self.env.actuator_state()
+        critic = np.concatenate(
+            [self._privileged, rotors, pending.reshape(self.num_envs, -1)], axis=1
+        ).astype(np.float32)
         return TensorDict(
-            {"policy": torch.from_numpy(obs), "critic": torch.from_numpy(self._privileged.copy())},
+            {"policy": torch.from_numpy(obs), "critic": torch.from_numpy(critic)},
             batch_size=[self.num_envs],
         )
 

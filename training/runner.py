@@ -25,6 +25,12 @@ from tqdm import tqdm
 
 from training.checkpoints import checkpoint_path, load_checkpoint, save_atomic
 from training.rsl_rl_env import RslRlHoverEnv
+from training.validation import (
+    BEST_CHECKPOINT_NAME,
+    ValidationScore,
+    Validator,
+    write_best_record,
+)
 
 #: The linear schedule never goes below this fraction of the initial learning rate.
 MIN_LR_FRACTION = 0.02
@@ -58,6 +64,9 @@ class TetherRunner(OnPolicyRunner):
         self.log_dir = Path(log_dir)
         self.env_steps = 0
         self.elapsed_s = 0.0
+        self.validator: Validator | None = None
+        self.best: ValidationScore | None = None
+        self.validation_history: list[ValidationScore] = []
 
     def learn_until(
         self,
@@ -112,12 +121,19 @@ class TetherRunner(OnPolicyRunner):
                 self._log(it - 1, start_it, max_iterations, collect_s, learn_s, loss, batch)
                 if it % self.cfg["save_interval"] == 0:
                     self.save_checkpoint()
+                if self.validator is not None and it % self.validator.interval == 0:
+                    self.validate()
                 self._update_bar(bar, max_iterations, deadline, recent_iter_s, batch)
         except KeyboardInterrupt:
             stopped_by = "interrupt"
         finally:
             bar.close()
         path = self.save_checkpoint()
+        validated = bool(self.validation_history) and (
+            self.validation_history[-1].iteration == self.current_learning_iteration
+        )
+        if self.validator is not None and not validated and stopped_by != "interrupt":
+            self.validate()
         if self.logger.writer is not None:
             self.logger.writer.flush()
             self.logger.writer.close()
@@ -180,13 +196,39 @@ class TetherRunner(OnPolicyRunner):
         if summary is not None:
             figures["success"] = f"{summary.success_rate:.3f}"
             figures["err_m"] = f"{summary.final_pos_err_m:.3f}"
+        if self.best is not None:
+            figures["best"] = f"{self.best.success_rate:.3f}@{self.best.iteration}"
         figures["steps/s"] = f"{batch / max(recent_iter_s[-1], 1e-9):.0f}"
         bar.set_postfix(figures, refresh=True)
 
+    # -- best checkpoint --------------------------------------------------------------
+
+    def validate(self) -> ValidationScore:
+        """Score the current actor on the validation episodes; keep it as model_best.pt if best."""
+        actor = self.alg.get_policy()
+        was_training = actor.training
+        actor.eval()
+        try:
+            score = self.validator.score(actor, self.current_learning_iteration)
+        finally:
+            actor.train(was_training)
+        self.validation_history.append(score)
+        writer = self.logger.writer
+        if writer is not None:
+            it = self.current_learning_iteration
+            writer.add_scalar("Validation/success_rate", score.success_rate, it)
+            writer.add_scalar("Validation/crash_rate", score.crash_rate, it)
+            writer.add_scalar("Validation/final_pos_err_m", score.final_pos_err_m_mean, it)
+        if score.better_than(self.best):
+            self.best = score
+            self.save_checkpoint(self.log_dir / BEST_CHECKPOINT_NAME)
+        write_best_record(self.log_dir, self.best, self.validation_history)
+        return score
+
     # -- checkpoints ----------------------------------------------------------------
 
-    def save_checkpoint(self) -> Path:
-        path = checkpoint_path(self.log_dir, self.current_learning_iteration)
+    def save_checkpoint(self, path: Path | None = None) -> Path:
+        path = path or checkpoint_path(self.log_dir, self.current_learning_iteration)
         data = self.alg.save()
         data["iter"] = self.current_learning_iteration
         data["infos"] = {
@@ -194,6 +236,8 @@ class TetherRunner(OnPolicyRunner):
             "elapsed_s": self.elapsed_s,
             "next_episode_index": self.env.next_episode_index,
             "torch_rng_state": torch.get_rng_state(),
+            "best": None if self.best is None else vars(self.best),
+            "validation_history": [vars(v) for v in self.validation_history],
         }
         save_atomic(data, path)
         return path
@@ -208,3 +252,6 @@ class TetherRunner(OnPolicyRunner):
         self.elapsed_s = float(infos.get("elapsed_s", 0.0))
         if "torch_rng_state" in infos:
             torch.set_rng_state(infos["torch_rng_state"])
+        if infos.get("best") is not None:
+            self.best = ValidationScore(**infos["best"])
+        self.validation_history = [ValidationScore(**v) for v in infos.get("validation_history", [])]

@@ -34,15 +34,28 @@ def make_env(
     engine: str = "mujoco",
     seed: int = 0,
     autoreset: bool = True,
+    start_at_target_fraction: float = 0.0,
 ) -> QuadrotorHoverEnv | QuadrupedWalkEnv:
-    """The vector environment of `task` with `num_envs` copies."""
+    """The vector environment of `task` with `num_envs` copies.
+
+    `start_at_target_fraction` (training only) is the share of episodes that start at the
+    hover target at rest; the quadruped has no target and refuses anything but 0.
+    """
     if task == "quadruped-walk":
+        if start_at_target_fraction != 0.0:
+            raise ValueError(
+                "env.start_at_target_fraction applies to quadrotor-hover only; set it to 0 (or leave "
+                f"it out) for quadruped-walk, found {start_at_target_fraction}"
+            )
         return _make_quadruped_env(num_envs, randomization, engine, seed, autoreset)
     if task != HOVER_TASK:
         raise ValueError(f"unknown task '{task}'; known tasks: {list(KNOWN_TASKS)}")
     path = resolve_randomization_path(randomization)
     rand = None if path is None else QuadrotorRandomization.from_yaml(path)
-    return QuadrotorHoverEnv(num_envs, randomization=rand, engine=engine, seed=seed, autoreset=autoreset)
+    return QuadrotorHoverEnv(
+        num_envs, randomization=rand, engine=engine, seed=seed, autoreset=autoreset,
+        start_at_target_fraction=start_at_target_fraction,
+    )
 
 
 def _make_quadruped_env(

@@ -27,6 +27,7 @@ from training.policy import init_actor_output, previous_action_index
 from training.rsl_rl_env import RslRlHoverEnv
 from training.runner import LearnResult, TetherRunner
 from training.tasks import make_env, make_rsl_rl_env
+from training.validation import Validator
 
 
 def seed_everything(seed: int) -> None:
@@ -82,7 +83,10 @@ def train(
     seed_everything(record.seed)
     torch.set_num_threads(cfg.runner.torch_threads)
     infos = (load_checkpoint(checkpoint).get("infos") or {}) if checkpoint is not None else {}
-    env = make_env(task, cfg.env.num_envs, cfg.env.randomization, record.engine, record.seed)
+    env = make_env(
+        task, cfg.env.num_envs, cfg.env.randomization, record.engine, record.seed,
+        start_at_target_fraction=cfg.env.start_at_target_fraction,
+    )
     vec_env = make_rsl_rl_env(env, seed=record.seed, first_episode=int(infos.get("next_episode_index", 0)))
     try:
         runner = TetherRunner(vec_env, cfg.to_rsl_rl(previous_action_index(env.contract)), run_dir)
@@ -94,12 +98,19 @@ def train(
             # With action feedback λ the fixed point of a = λ·a + bias is bias / (1 − λ).
             bias = mean * (1.0 - cfg.policy.action_feedback)
             init_actor_output(runner.alg.get_policy(), bias, cfg.policy.last_layer_init_gain)
+        if cfg.validation is not None:
+            if task != "quadrotor-hover":
+                raise ConfigError(f"the validation section is implemented for quadrotor-hover, not '{task}'")
+            runner.validator = Validator(
+                cfg.validation.episodes, cfg.validation.seed, record.engine, cfg.env.randomization,
+                cfg.validation.interval,
+            )
         (run_dir / "model.txt").write_text(runner.model_summary)
         result = runner.learn_until(
             cfg.runner.max_iterations, deadline, progress, cfg.algorithm.schedule,
             cfg.algorithm.lr_anneal_iterations,
         )
-        _write_summary(run_dir, result, vec_env, time.monotonic() - t_start)
+        _write_summary(run_dir, result, vec_env, runner, time.monotonic() - t_start)
     finally:
         vec_env.close()
     return result.checkpoint
@@ -143,7 +154,9 @@ def _without_overrides(record: RunRecord) -> TrainConfig:
     )
 
 
-def _write_summary(run_dir: Path, result: LearnResult, vec_env: RslRlHoverEnv, wall_s: float) -> None:
+def _write_summary(
+    run_dir: Path, result: LearnResult, vec_env: RslRlHoverEnv, runner: TetherRunner, wall_s: float
+) -> None:
     episodes = vec_env.recent_episodes()
     summary = {
         "iterations": result.iterations_done,
@@ -151,6 +164,7 @@ def _write_summary(run_dir: Path, result: LearnResult, vec_env: RslRlHoverEnv, w
         "stopped_by": result.stopped_by,
         "wall_clock_s_this_call": round(wall_s, 2),
         "checkpoint": result.checkpoint.name,
+        "best": None if runner.best is None else vars(runner.best),
         "recent_episodes": None if episodes is None else {
             k: (round(v, 5) if isinstance(v, float) else v) for k, v in vars(episodes).items()
         },

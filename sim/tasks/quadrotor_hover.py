@@ -181,8 +181,17 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
         seed: int = 0,
         autoreset: bool = True,
         reference: Reference | None = None,
+        start_at_target_fraction: float = 0.0,
     ) -> None:
+        if not 0.0 <= start_at_target_fraction <= 1.0:
+            raise ValueError(
+                f"start_at_target_fraction must be in [0, 1], found {start_at_target_fraction}"
+            )
         self.config = config or HoverConfig.from_yaml()
+        #: Training only: this fraction of episodes starts at the target, level and at rest
+        #: (Learning to Fly, RAPTOR: 10 %), so the policy practises holding, not only arriving.
+        #: Evaluation leaves it at 0: every gate episode starts from the task's initial-state ranges.
+        self.start_at_target_fraction = float(start_at_target_fraction)
         self._success_radius_m = float(self.config.success["max_pos_err_m"])
         self.contract = self.config.contract()
         self.randomization = randomization
@@ -245,6 +254,12 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
         q = quat_multiply(q_tilt, quat_from_axis_angle(np.array([0.0, 0.0, 1.0]), yaw))
         vel = _unit(rng) * rng.uniform(0.0, ini["max_lin_vel_m_s"])
         omega = _unit(rng) * rng.uniform(0.0, ini["max_ang_vel_rad_s"])
+        # Drawn after everything else, and only when enabled, so that episodes that do not start
+        # at the target are the same draws as without this option.
+        if self.start_at_target_fraction > 0.0 and rng.uniform() < self.start_at_target_fraction:
+            pos = np.asarray(self.config.target_pos_m, dtype=np.float64)
+            q = quat_from_axis_angle(np.array([0.0, 0.0, 1.0]), yaw)
+            vel, omega = np.zeros(3), np.zeros(3)
         return RobotState(
             base_pos_m=pos[None],
             base_quat_wxyz=q[None],
@@ -408,6 +423,25 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
             out |= ~(np.linalg.norm(state.base_ang_vel_rad_s, axis=1) <= term["max_body_rate_rad_s"])
         out |= ~state.is_finite()
         return out
+
+    def actuator_state(self) -> tuple[np.ndarray, np.ndarray]:
+        """What the motors are doing, in action units ([-1, 1] ↔ command [0, 1]); simulation only.
+
+        Returns (rotor speeds (N, M) as the steady-state action that would hold them,
+        pending actions (N, max_delay, A)): pending[:, k] is the action that reaches the
+        motors k + 1 steps from now if it was already issued (the action delay), else 0.
+        For asymmetric critics: no robot measures these, so they never enter the contract.
+        """
+        rotors = self.engine.rotors
+        fraction = (rotors.speed_rad_s - rotors.w_min) / (rotors.w_max - rotors.w_min)
+        pending = np.zeros((self.num_envs, self.max_delay, self.contract.action_size))
+        for k in range(self.max_delay):
+            waiting = self._delay > k  # the action applied k+1 steps from now is already queued
+            slot = np.clip(self._delay - 1 - k, 0, self.max_delay)
+            pending[:, k] = np.where(
+                waiting[:, None], self._action_queue[np.arange(self.num_envs), slot], 0.0
+            )
+        return 2.0 * fraction - 1.0, pending
 
     @property
     def finished(self) -> np.ndarray:

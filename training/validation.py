@@ -1,0 +1,108 @@
+"""Keep the best checkpoint by an evaluated gate metric, not the last one.
+
+PPO's last iterate is not its best: a hover policy can gain precision and then
+lose it to a few crashes within tens of iterations. Every `interval`
+iterations the runner flies the current deterministic actor on a fixed set of
+randomized validation episodes and keeps the best one as model_best.pt.
+
+The validation seed differs from the gate's evaluation seeds (0 and 23), so
+choosing a checkpoint never looks at the episodes it is judged on. Validation
+runs on the training engine (the analytic engine's trajectories equal
+MuJoCo's to 1e-5); gates are always measured in MuJoCo.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from deploy.robot_state import RobotState
+from training.policy import DeterministicPolicy
+
+BEST_CHECKPOINT_NAME = "model_best.pt"
+BEST_RECORD_NAME = "best.yaml"
+
+
+@dataclass(frozen=True)
+class ValidationScore:
+    """The gate's figures on the validation episodes, ordered so that larger is better."""
+
+    iteration: int
+    success_rate: float
+    crash_rate: float
+    final_pos_err_m_mean: float
+
+    def key(self) -> tuple[float, float]:
+        # Success net of crashes first (a crash is worse than a miss), then precision.
+        return (round(self.success_rate - self.crash_rate, 4), -self.final_pos_err_m_mean)
+
+    def better_than(self, other: ValidationScore | None) -> bool:
+        return other is None or self.key() > other.key()
+
+    def describe(self) -> str:
+        return (
+            f"it {self.iteration}: success {self.success_rate:.3f}, crash {self.crash_rate:.3f}, "
+            f"final error {self.final_pos_err_m_mean * 100:.2f} cm"
+        )
+
+
+class _TorchController:
+    name = "actor"
+
+    def __init__(self, policy: DeterministicPolicy) -> None:
+        self.policy = policy
+
+    def reset(self, env_ids: np.ndarray | None = None) -> None:
+        pass
+
+    def act(self, state: RobotState, observation: np.ndarray | None = None) -> np.ndarray:
+        with torch.inference_mode():
+            return self.policy(torch.from_numpy(np.asarray(observation, dtype=np.float32))).numpy()
+
+
+@dataclass(frozen=True)
+class Validator:
+    """Flies `episodes` randomized hover episodes (seed `seed`) with the current actor."""
+
+    episodes: int
+    seed: int
+    engine: str
+    randomization: str | None
+    interval: int
+
+    def __post_init__(self) -> None:
+        if self.episodes < 1 or self.interval < 1:
+            raise ValueError(
+                f"validation needs episodes ≥ 1 and interval ≥ 1, found {self.episodes}, {self.interval}"
+            )
+
+    def score(self, actor: torch.nn.Module, iteration: int) -> ValidationScore:
+        from sim.randomization.quadrotor import QuadrotorRandomization
+        from training.evaluation import evaluate
+        from training.tasks import resolve_randomization_path
+
+        path = resolve_randomization_path(self.randomization)
+        rand = None if path is None else QuadrotorRandomization.from_yaml(path)
+        policy = DeterministicPolicy(actor)
+        report, _ = evaluate(
+            lambda env: _TorchController(policy), "actor", engine=self.engine, episodes=self.episodes,
+            seed=self.seed, randomize=rand is not None, randomization=rand, batch_size=self.episodes,
+            progress=False,
+        )
+        return ValidationScore(
+            iteration, report["success_rate"], report["crash_rate"], report["final_pos_err_m_mean"]
+        )
+
+
+def write_best_record(run_dir: Path, best: ValidationScore, history: list[ValidationScore]) -> None:
+    record: dict[str, Any] = {
+        "checkpoint": BEST_CHECKPOINT_NAME,
+        "best": dict(vars(best)),
+        "history": [dict(vars(s)) for s in history],
+    }
+    (Path(run_dir) / BEST_RECORD_NAME).write_text(yaml.safe_dump(record, sort_keys=False))
