@@ -13,6 +13,7 @@ BENCHMARKS = {
     "time-to-gate": "bench.time_to_gate",
     "loop": "bench.loop",
     "sim2sim": "bench.sim2sim",
+    "robustness": "bench.robustness",
 }
 
 
