@@ -11,6 +11,8 @@ from pathlib import Path
 
 import onnx
 
+from training.demo import PRETRAINED
+
 
 def test_demo_writes_the_whole_report(tmp_path: Path) -> None:
     out = tmp_path / "demo"
@@ -29,17 +31,31 @@ def test_demo_writes_the_whole_report(tmp_path: Path) -> None:
     policy_file = Path(metrics["policy_file"])
     assert policy_file.is_file()
     assert "tether_contract" in {p.key for p in onnx.load(policy_file).metadata_props}
-    for name in ("policy", "pid"):
-        assert metrics[name]["episodes"] == 6
-        assert 0.0 <= metrics[name]["success_rate"] <= 1.0
-        assert json.loads((out / f"eval_{name}.json").read_text())["episodes"] == 6
+    trained = metrics["trained"]
+    assert Path(trained["policy_file"]).is_file() and trained["train_seconds"] == 20
+    # 20 s of training cannot pass the gate: the demo flies the shipped policy when there is one
+    assert trained["gate_passed"] is False
+    if PRETRAINED.exists():
+        assert metrics["policy_source"] == "shipped" and policy_file == PRETRAINED
+        assert "flies the shipped policy" in done.stdout
+        assert "freshly trained (20 s)" in done.stdout
+    else:
+        assert metrics["policy_source"] == "trained" and policy_file == Path(trained["policy_file"])
+    for name in ("policy", "pid", "trained"):
+        report = json.loads((out / f"eval_{name}.json").read_text())
+        assert report["episodes"] == 6 and len(report["per_episode"]) == 6
+        assert report["success_rate"] == sum(e["success"] for e in report["per_episode"]) / 6
+    assert metrics["trained"]["success_rate"] == json.loads((out / "eval_trained.json").read_text())[
+        "success_rate"
+    ]
     assert metrics["pid"]["success_rate"] == 1.0  # the baseline hovers on every randomized vehicle
     assert metrics["gate"]["episodes"] == 6
     for plot in ("trajectories", "position_error"):
         assert Path(metrics["artefacts"][plot]).stat().st_size > 10_000
 
     hil = metrics["hil"]
-    assert isinstance(hil["success"], bool)
     assert hil["latency_us_p50"] > 0
     assert (out / "hil.json").is_file()
     assert json.loads((out / "hil.json").read_text())["policy"] == str(policy_file)
+    if metrics["policy_source"] == "shipped":
+        assert hil["success"] is True and hil["eval_agreement"] is True

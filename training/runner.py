@@ -64,6 +64,9 @@ class TetherRunner(OnPolicyRunner):
         self.log_dir = Path(log_dir)
         self.env_steps = 0
         self.elapsed_s = 0.0
+        #: Where the training time went, summed over the run (s): rollouts (simulation, task
+        #: step and policy inference), PPO updates, and best-checkpoint validation.
+        self.time_s = {"collection": 0.0, "update": 0.0, "validation": 0.0}
         self.validator: Validator | None = None
         self.best: ValidationScore | None = None
         self.validation_history: list[ValidationScore] = []
@@ -117,6 +120,8 @@ class TetherRunner(OnPolicyRunner):
                 self.current_learning_iteration += 1
                 self.env_steps += batch
                 self.elapsed_s += collect_s + learn_s
+                self.time_s["collection"] += collect_s
+                self.time_s["update"] += learn_s
                 it = self.current_learning_iteration
                 self._log(it - 1, start_it, max_iterations, collect_s, learn_s, loss, batch)
                 if it % self.cfg["save_interval"] == 0:
@@ -208,10 +213,12 @@ class TetherRunner(OnPolicyRunner):
         actor = self.alg.get_policy()
         was_training = actor.training
         actor.eval()
+        started = time.perf_counter()
         try:
             score = self.validator.score(actor, self.current_learning_iteration)
         finally:
             actor.train(was_training)
+            self.time_s["validation"] += time.perf_counter() - started
         self.validation_history.append(score)
         writer = self.logger.writer
         if writer is not None:
@@ -234,6 +241,7 @@ class TetherRunner(OnPolicyRunner):
         data["infos"] = {
             "env_steps": self.env_steps,
             "elapsed_s": self.elapsed_s,
+            "time_s": dict(self.time_s),
             "next_episode_index": self.env.next_episode_index,
             "torch_rng_state": torch.get_rng_state(),
             "best": None if self.best is None else vars(self.best),
@@ -250,6 +258,7 @@ class TetherRunner(OnPolicyRunner):
         infos = data.get("infos") or {}
         self.env_steps = int(infos.get("env_steps", 0))
         self.elapsed_s = float(infos.get("elapsed_s", 0.0))
+        self.time_s.update(infos.get("time_s", {}))
         if "torch_rng_state" in infos:
             torch.set_rng_state(infos["torch_rng_state"])
         if infos.get("best") is not None:

@@ -5,7 +5,10 @@ A run directory holds everything about one run:
   model_<k>.pt         checkpoints after k iterations (the last one is always written)
   events.out.tfevents* TensorBoard logs (rewards, success rate, losses, steps/s)
   model.txt            the actor and critic architecture
-  summary.yaml         iterations, env steps, seconds and the last episodes' figures
+  summary.yaml         iterations, env steps, seconds (collection / update / validation) and the
+                       last episodes' figures
+  model_best.pt        the best checkpoint by validation (when the config has a validation
+  best.yaml            section) and every validation score
 """
 
 from __future__ import annotations
@@ -165,6 +168,8 @@ def _write_summary(
         "wall_clock_s_this_call": round(wall_s, 2),
         "checkpoint": result.checkpoint.name,
         "best": None if runner.best is None else vars(runner.best),
+        # summed over the whole run, resumed calls included
+        "time_s": {k: round(v, 2) for k, v in runner.time_s.items()},
         "recent_episodes": None if episodes is None else {
             k: (round(v, 5) if isinstance(v, float) else v) for k, v in vars(episodes).items()
         },
