@@ -9,6 +9,7 @@ Needs only numpy and the standard library.
 from __future__ import annotations
 
 import hashlib
+import math
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -31,6 +32,12 @@ class ObservationTerm:
     `noise_std` in simulation only, is multiplied by `scale`, clipped to
     ±`clip` (if set), and stacked over the last `history` control steps,
     newest first.
+
+    `integrate_within` applies to integrated terms only (deploy.observations
+    INTEGRATED_TERMS): the integral advances only while the norm of the raw
+    value is at most this (in the integrand's unit, e.g. m), so a far-off
+    start does not wind it up (conditional integration, a PID anti-windup).
+    None integrates always.
     """
 
     name: str
@@ -40,6 +47,7 @@ class ObservationTerm:
     noise_std: float = 0.0
     history: int = 1
     unit: str = ""
+    integrate_within: float | None = None
 
     @property
     def total_size(self) -> int:
@@ -121,6 +129,13 @@ class Contract:
         for t in self.observations:
             if t.history < 1:
                 raise ContractError(f"observation term '{t.name}' has history {t.history}; expected ≥ 1")
+            if t.integrate_within is not None and not (
+                math.isfinite(t.integrate_within) and t.integrate_within > 0
+            ):
+                raise ContractError(
+                    f"observation term '{t.name}' has integrate_within {t.integrate_within}; expected a "
+                    "finite radius > 0 (or none, to integrate always)"
+                )
         targets = [n for a in self.actions for n in a.target_names]
         dup = {n for n in targets if targets.count(n) > 1}
         if dup:
@@ -191,6 +206,10 @@ class Contract:
         for a in d["actions"]:
             a["target_names"] = list(a["target_names"])
         d["sensors"] = list(self.sensors)
+        for t in d["observations"]:
+            if t["integrate_within"] is None:
+                # Terms without conditional integration serialize, and hash, as before the field existed.
+                del t["integrate_within"]
         if self.joints:
             d["joints"] = [asdict(j) for j in self.joints]
         else:

@@ -94,8 +94,9 @@ def position_error_integral_m_s(state: RobotState, cmd: dict[str, np.ndarray]) -
 
 
 #: Terms whose value is the running time integral of their function, kept by the
-#: ObservationBuilder: zero after reset, then += value · control period each build,
-#: clipped to ±clip/scale (anti-windup).
+#: ObservationBuilder: zero after reset, then += value · control period each build
+#: (only while ‖value‖ ≤ the term's integrate_within, when set), clipped to
+#: ±clip/scale (anti-windup).
 INTEGRATED_TERMS = frozenset({"position_error_integral_m_s"})
 
 
@@ -158,6 +159,12 @@ class ObservationBuilder:
             np.zeros((num_envs, t.size)) if t.name in INTEGRATED_TERMS else None
             for t in contract.observations
         ]
+        for t in contract.observations:
+            if t.integrate_within is not None and t.name not in INTEGRATED_TERMS:
+                raise ContractError(
+                    f"observation term '{t.name}' sets integrate_within, but it is not an integrated term; "
+                    f"integrated terms: {sorted(INTEGRATED_TERMS)}"
+                )
         self._fresh = np.ones(num_envs, dtype=bool)
 
     def reset(self, env_ids: np.ndarray | None = None) -> None:
@@ -207,7 +214,11 @@ class ObservationBuilder:
             integral = self._integral[k]
             if integral is not None:
                 limit = np.inf if term.clip is None else term.clip / abs(term.scale)
-                acc = np.where(fresh[:, None], 0.0, integral[rows] + value * dt)
+                step = value * dt
+                if term.integrate_within is not None:
+                    near = np.linalg.norm(value, axis=1, keepdims=True) <= term.integrate_within
+                    step = np.where(near, step, 0.0)
+                acc = np.where(fresh[:, None], 0.0, integral[rows] + step)
                 value = integral[rows] = np.clip(acc, -limit, limit)
             if rng is not None and term.noise_std > 0:
                 std = term.noise_std

@@ -35,11 +35,11 @@ def test_layout_matches_the_task(contract):
         "previous_action",
         "position_error_integral_m_s",
     ]
-    assert contract.observation_size == 3 + 9 + 3 + 3 + 4 + 3 == 25
+    assert contract.observation_size == 3 + 9 + 3 + 3 + 16 * 4 + 3 == 85  # 16 past actions
     assert contract.action_size == 4
     assert contract.action_target_names == ("motor_0", "motor_1", "motor_2", "motor_3")
     slices = contract.observation_slices()
-    assert slices["rotation_matrix"] == slice(3, 12) and slices["previous_action"] == slice(18, 22)
+    assert slices["rotation_matrix"] == slice(3, 12) and slices["previous_action"] == slice(18, 82)
 
 
 def test_environment_observation_follows_the_contract(contract):
@@ -127,14 +127,16 @@ def test_history_noise_and_clip():
     assert np.allclose(third[0, 3:6], noisy[0, :3])
 
 
-def _integral_contract(clip: float | None = 1.0) -> Contract:
+def _integral_contract(clip: float | None = 1.0, integrate_within: float | None = None) -> Contract:
     return Contract(
         task="t",
         robot="r",
         control_rate_hz=100.0,
         observations=(
             ObservationTerm("position_error_m", 3),
-            ObservationTerm("position_error_integral_m_s", 3, scale=2.0, clip=clip),
+            ObservationTerm(
+                "position_error_integral_m_s", 3, scale=2.0, clip=clip, integrate_within=integrate_within
+            ),
         ),
         actions=(),
         commands=(CommandTerm("target_pos_m", 3), CommandTerm("target_vel_m_s", 3)),
@@ -171,6 +173,36 @@ def test_integral_term_is_clipped_to_prevent_windup_and_resets_per_environment()
     assert obs[1, 3] == 0.0  # fresh environment starts again from zero
     # the saturated one unwinds at once, it did not keep accumulating beyond the clip
     np.testing.assert_allclose(obs[0, 3], 2.0 * (0.5 - 0.01), rtol=1e-6)
+
+
+def test_conditional_integral_advances_only_near_the_target():
+    builder = ObservationBuilder(_integral_contract(clip=None, integrate_within=0.1), 2)
+    far, near = [0.3, 0.0, 0.0], [0.06, 0.0, -0.08]  # ‖near‖ = 0.1: on the radius still integrates
+    builder.build(_state_at([far, near]))
+    for _ in range(3):
+        obs = builder.build(_state_at([far, near]))
+    np.testing.assert_allclose(obs[0, 3:], 0.0)  # 30 cm off: no wind-up
+    np.testing.assert_allclose(obs[1, 3:], 2.0 * 3 * np.array(near) * 0.01, rtol=1e-6)
+    obs = builder.build(_state_at([near, far]))  # env 0 arrives, env 1 leaves: env 1 holds its value
+    np.testing.assert_allclose(obs[0, 3:], 2.0 * np.array(near) * 0.01, rtol=1e-6)
+    np.testing.assert_allclose(obs[1, 3:], 2.0 * 3 * np.array(near) * 0.01, rtol=1e-6)
+
+
+def test_integrate_within_is_validated_and_omitted_from_the_json_when_unset():
+    with pytest.raises(ContractError, match="integrate_within"):
+        _integral_contract(integrate_within=0.0)
+    with pytest.raises(ContractError, match="integrate_within"):
+        _integral_contract(integrate_within=float("nan"))
+    assert "integrate_within" not in _integral_contract().to_json()  # earlier files hash as before
+    c = _integral_contract(integrate_within=0.1)
+    assert Contract.from_json(c.to_json()) == c
+    wrong = Contract(
+        task="t", robot="r", control_rate_hz=100.0,
+        observations=(ObservationTerm("position_error_m", 3, integrate_within=0.1),), actions=(),
+        commands=(CommandTerm("target_pos_m", 3), CommandTerm("target_vel_m_s", 3)),
+    )  # fmt: skip
+    with pytest.raises(ContractError, match="not an integrated term"):
+        ObservationBuilder(wrong, 1)
 
 
 def test_building_a_subset_advances_only_those_environments():
