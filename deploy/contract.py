@@ -9,8 +9,8 @@ Needs only numpy and the standard library.
 from __future__ import annotations
 
 import hashlib
-import math
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 

@@ -9,7 +9,7 @@ import pytest
 from tether.cli import BENCHMARKS, build_parser
 
 SUBCOMMANDS = ["eval", "bench", "demo", "train", "export", "run", "hil"]
-BENCHMARK_NAMES = ["sim-throughput", "inference", "time-to-gate", "loop", "sim2sim"]
+BENCHMARK_NAMES = ["sim-throughput", "inference", "time-to-gate", "loop", "sim2sim", "robustness"]
 
 
 def _tether(*args: str) -> subprocess.CompletedProcess:

@@ -31,6 +31,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         env={"num_envs": 4},
         runner={"num_steps_per_env": 8, "torch_threads": 1},
         algorithm={"num_mini_batches": 2, "num_learning_epochs": 1},
+        validation={"episodes": 4, "interval": 1},
     )
     path = root / "tiny.yaml"
     path.write_text(cfg.to_yaml())
@@ -72,7 +73,8 @@ def test_metadata_carries_contract_hash_task_and_config(run_dir: Path, exported:
         (run_dir / "config.yaml").read_text()
     )
     assert meta["tether_source_version"]
-    assert meta["tether_checkpoint"] == "model_2.pt"
+    best = yaml.safe_load((run_dir / "best.yaml").read_text())["best"]["iteration"]
+    assert meta["tether_checkpoint"] == f"model_best.pt (iteration {best})"
 
 
 def test_onnx_runs_batch_1_and_batched_with_normalization_baked_in(run_dir: Path, exported: Path) -> None:

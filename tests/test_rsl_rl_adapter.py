@@ -10,7 +10,13 @@ from tensordict import TensorDict
 
 from sim.randomization.quadrotor import QuadrotorRandomization, nominal_sample
 from sim.tasks.quadrotor_hover import HoverConfig, QuadrotorHoverEnv
-from training.rsl_rl_env import PRIVILEGED_SIZE, PRIVILEGED_TERMS, RslRlHoverEnv, privileged_state
+from training.rsl_rl_env import (
+    PRIVILEGED_SIZE,
+    PRIVILEGED_TERMS,
+    RslRlHoverEnv,
+    critic_group_size,
+    privileged_state,
+)
 
 NUM_ENVS = 4
 
@@ -37,7 +43,9 @@ def test_is_an_rsl_rl_vecenv_with_policy_and_critic_groups() -> None:
         assert isinstance(obs, TensorDict)
         assert set(obs.keys()) == {"policy", "critic"}
         assert obs["policy"].shape == (NUM_ENVS, env.env.contract.observation_size)
-        assert obs["critic"].shape == (NUM_ENVS, PRIVILEGED_SIZE)
+        # vehicle terms, 4 rotor speeds, 2 × 4 pending actions (default delay range 0-2 steps)
+        expected = (NUM_ENVS, PRIVILEGED_SIZE + 12)
+        assert obs["critic"].shape == (NUM_ENVS, critic_group_size(env.env)) == expected
         assert obs["policy"].dtype == torch.float32 and obs["critic"].dtype == torch.float32
         assert obs["policy"].device == torch.device("cpu")
     finally:
@@ -122,7 +130,10 @@ def test_privileged_state_tracks_the_sampled_vehicle_after_reset() -> None:
         crit = env.get_observations()["critic"][0].numpy()
         assert crit[0] == pytest.approx(sample.params.mass_kg / env.env.nominal.mass_kg - 1.0, rel=1e-5)
         np.testing.assert_allclose(
-            crit[-6:-3], np.asarray(sample.force_world_n) / sample.params.mass_kg, rtol=1e-5, atol=1e-7
+            crit[PRIVILEGED_SIZE - 6 : PRIVILEGED_SIZE - 3],
+            np.asarray(sample.force_world_n) / sample.params.mass_kg,
+            rtol=1e-5,
+            atol=1e-7,
         )
         env.step(hover_actions(env))
         obs, *_ = env.step(hover_actions(env))  # time limit: every env restarts with a new vehicle

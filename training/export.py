@@ -10,7 +10,8 @@ so the robot-side runtime can refuse a policy that does not fit the robot:
   tether_task               task name
   tether_training_config    the run's resolved config.yaml
   tether_source_version     `git rev-parse HEAD`, or "unknown"
-  tether_checkpoint         the checkpoint file the weights came from
+  tether_checkpoint         the checkpoint file the weights came from (for the best
+                            checkpoint by validation, with its iteration)
 
 Before the file is written, a parity check flies a short randomized
 closed-loop rollout with the PyTorch policy and requires ONNX Runtime to
@@ -34,9 +35,11 @@ import onnx
 import onnxruntime as ort
 import torch
 
+from training.checkpoints import load_checkpoint
 from training.config import RunRecord
 from training.policy import DeterministicPolicy, load_policy
 from training.tasks import make_env
+from training.validation import BEST_CHECKPOINT_NAME
 
 PARITY_ATOL = 1e-5
 OPSET = 18
@@ -56,7 +59,9 @@ def export(
     parity_steps: int = 100,
     parity_seed: int = 2024,
 ) -> Path:
-    """Export the run's policy (latest checkpoint) to ONNX; returns the file's path.
+    """Export the run's policy (best checkpoint by validation, else the latest) to ONNX.
+
+    Returns the file's path.
 
     `run_dir` may also be a checkpoint file inside a run directory. The
     default output is <run_dir>/exported/policy.onnx. Raises ParityError
@@ -125,8 +130,15 @@ def metadata(record: RunRecord, checkpoint: Path) -> dict[str, str]:
         "tether_task": record.config.task,
         "tether_training_config": record.to_yaml(),
         "tether_source_version": source_version(),
-        "tether_checkpoint": checkpoint.name,
+        "tether_checkpoint": checkpoint_label(checkpoint),
     }
+
+
+def checkpoint_label(checkpoint: Path) -> str:
+    """The checkpoint's file name, with its iteration when the name does not say it (model_best.pt)."""
+    if checkpoint.name != BEST_CHECKPOINT_NAME:
+        return checkpoint.name
+    return f"{checkpoint.name} (iteration {int(load_checkpoint(checkpoint)['iter'])})"
 
 
 def source_version() -> str:

@@ -26,12 +26,13 @@ from training.models import ActionFeedbackMLPModel
 def previous_action_index(contract: Contract) -> int | None:
     """Where the previous action starts in the contract observation (None if it is not there).
 
-    Only a term that is exactly the previous action (scale 1, one step of
-    history, one value per action) can be fed back into the action.
+    Only a term that is exactly the previous action (scale 1, one value per
+    action) can be fed back into the action; with a history, the newest step
+    comes first, so the index is where the term starts either way.
     """
     for term in contract.observations:
         if term.name == "previous_action":
-            if term.scale != 1.0 or term.history != 1 or term.size != contract.action_size:
+            if term.scale != 1.0 or term.size != contract.action_size:
                 return None
             return contract.observation_slices()[term.name].start
     return None
