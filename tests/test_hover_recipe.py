@@ -159,8 +159,13 @@ def test_validation_score_ranks_crashes_below_misses_and_then_precision():
     b = ValidationScore(20, success_rate=0.99, crash_rate=0.0, final_pos_err_m_mean=0.015)
     c = ValidationScore(30, success_rate=1.0, crash_rate=0.02, final_pos_err_m_mean=0.01)
     assert b.better_than(a) and not a.better_than(b)
-    assert a.better_than(c)  # 0.99 net against 0.98 net
+    assert a.better_than(c)  # 0.99 net against 1.0 − 2 × 0.02 = 0.96
     assert a.better_than(None)
+    # seed 1 of the default recipe: iteration 460 (0.92, 1 % crashes) is nearer the gate than
+    # iteration 540 (0.95, 3 % crashes); a crash counts as two misses, the gate's ratio
+    i460 = ValidationScore(460, success_rate=0.92, crash_rate=0.01, final_pos_err_m_mean=0.0359)
+    i540 = ValidationScore(540, success_rate=0.95, crash_rate=0.03, final_pos_err_m_mean=0.0457)
+    assert i460.better_than(i540)
 
 
 def test_training_keeps_the_best_validated_checkpoint_and_export_uses_it(tmp_path: Path):

@@ -151,7 +151,7 @@ class AlgorithmConfig:
 class ValidationConfig:
     """Best-checkpoint selection (training/validation.py): every `interval` iterations the
     deterministic actor flies `episodes` randomized episodes drawn from `seed` on the training
-    engine; the best by (success − crash, then final error) is kept as model_best.pt."""
+    engine; the best by (success − 2 × crash, then final error) is kept as model_best.pt."""
 
     episodes: int
     seed: int

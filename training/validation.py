@@ -22,9 +22,12 @@ import torch
 import yaml
 
 from deploy.robot_state import RobotState
+from training.gate import GATE_MAX_CRASH_RATE, GATE_SUCCESS_RATE
 from training.policy import DeterministicPolicy
 
 BEST_CHECKPOINT_NAME = "model_best.pt"
+#: How many missed episodes one crash is worth when ranking checkpoints (from the gate).
+CRASH_WEIGHT = (1.0 - GATE_SUCCESS_RATE) / GATE_MAX_CRASH_RATE
 BEST_RECORD_NAME = "best.yaml"
 
 
@@ -38,8 +41,10 @@ class ValidationScore:
     final_pos_err_m_mean: float
 
     def key(self) -> tuple[float, float]:
-        # Success net of crashes first (a crash is worse than a miss), then precision.
-        return (round(self.success_rate - self.crash_rate, 4), -self.final_pos_err_m_mean)
+        # Success net of crashes first, a crash weighing as much as the gate's ratio of allowed
+        # misses to allowed crashes (0.01 / 0.005 = 2), then precision.
+        net = self.success_rate - CRASH_WEIGHT * self.crash_rate
+        return (round(net, 4), -self.final_pos_err_m_mean)
 
     def better_than(self, other: ValidationScore | None) -> bool:
         return other is None or self.key() > other.key()
