@@ -195,3 +195,32 @@ def test_resumed_training_remembers_the_best_so_far(tmp_path: Path):
     record = yaml.safe_load((run / BEST_RECORD_NAME).read_text())
     assert [h["iteration"] for h in record["history"]] == [2, 4]
     assert record["history"][0] == first["history"][0]
+
+
+def test_validation_flies_the_task_config_of_the_run_not_the_yaml_on_disk(monkeypatch, tmp_path: Path):
+    import dataclasses
+
+    from tensordict import TensorDict
+
+    from sim.tasks.quadrotor_hover import HoverConfig
+    from training.policy import build_actor
+    from training.validation import Validator
+
+    cfg = TrainConfig.from_yaml(tiny_config(tmp_path))
+    config = HoverConfig.from_yaml()
+    contract = config.contract()
+    obs = TensorDict(
+        {"policy": torch.zeros(1, contract.observation_size), "critic": torch.zeros(1, PRIVILEGED_SIZE)},
+        batch_size=[1],
+    )
+    actor = build_actor(cfg, obs, contract)
+    short = dataclasses.replace(config, episode_length_s=0.05)
+    validator = Validator(3, 1, "analytic", "default", 1, task_config=short)
+
+    def edited_on_disk(*args, **kwargs):
+        raise AssertionError("validation re-read the task YAML during the run")
+
+    monkeypatch.setattr(HoverConfig, "from_yaml", classmethod(edited_on_disk))
+    score = validator.score(actor, iteration=7)
+    # 5 control steps from up to a metre away: nothing can succeed, nothing has time to crash
+    assert score.iteration == 7 and score.success_rate == 0.0

@@ -106,7 +106,7 @@ def train(
                 raise ConfigError(f"the validation section is implemented for quadrotor-hover, not '{task}'")
             runner.validator = Validator(
                 cfg.validation.episodes, cfg.validation.seed, record.engine, cfg.env.randomization,
-                cfg.validation.interval,
+                cfg.validation.interval, task_config=env.config,
             )
         (run_dir / "model.txt").write_text(runner.model_summary)
         result = runner.learn_until(

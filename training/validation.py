@@ -70,34 +70,35 @@ class _TorchController:
             return self.policy(torch.from_numpy(np.asarray(observation, dtype=np.float32))).numpy()
 
 
-@dataclass(frozen=True)
 class Validator:
-    """Flies `episodes` randomized hover episodes (seed `seed`) with the current actor."""
+    """Flies `episodes` randomized hover episodes (seed `seed`) with the current actor.
 
-    episodes: int
-    seed: int
-    engine: str
-    randomization: str | None
-    interval: int
+    The task config and randomization ranges are the run's own, read once when
+    training starts: editing the YAML files during a run changes nothing in it.
+    """
 
-    def __post_init__(self) -> None:
-        if self.episodes < 1 or self.interval < 1:
-            raise ValueError(
-                f"validation needs episodes ≥ 1 and interval ≥ 1, found {self.episodes}, {self.interval}"
-            )
-
-    def score(self, actor: torch.nn.Module, iteration: int) -> ValidationScore:
+    def __init__(
+        self, episodes: int, seed: int, engine: str, randomization: str | None, interval: int,
+        task_config: Any = None,
+    ) -> None:
         from sim.randomization.quadrotor import QuadrotorRandomization
-        from training.evaluation import evaluate
         from training.tasks import resolve_randomization_path
 
-        path = resolve_randomization_path(self.randomization)
-        rand = None if path is None else QuadrotorRandomization.from_yaml(path)
+        if episodes < 1 or interval < 1:
+            raise ValueError(f"validation needs episodes ≥ 1 and interval ≥ 1, found {episodes}, {interval}")
+        self.episodes, self.seed, self.engine, self.interval = episodes, seed, engine, interval
+        path = resolve_randomization_path(randomization)
+        self.randomization = None if path is None else QuadrotorRandomization.from_yaml(path)
+        self.task_config = task_config
+
+    def score(self, actor: torch.nn.Module, iteration: int) -> ValidationScore:
+        from training.evaluation import evaluate
+
         policy = DeterministicPolicy(actor)
         report, _ = evaluate(
             lambda env: _TorchController(policy), "actor", engine=self.engine, episodes=self.episodes,
-            seed=self.seed, randomize=rand is not None, randomization=rand, batch_size=self.episodes,
-            progress=False,
+            seed=self.seed, randomize=self.randomization is not None, randomization=self.randomization,
+            batch_size=self.episodes, config=self.task_config, progress=False,
         )
         return ValidationScore(
             iteration, report["success_rate"], report["crash_rate"], report["final_pos_err_m_mean"]
