@@ -133,12 +133,12 @@ class TetherRunner(OnPolicyRunner):
             stopped_by = "interrupt"
         finally:
             bar.close()
-        path = self.save_checkpoint()
         validated = bool(self.validation_history) and (
             self.validation_history[-1].iteration == self.current_learning_iteration
         )
         if self.validator is not None and not validated and stopped_by != "interrupt":
-            self.validate()
+            self.validate()  # before the last checkpoint, so that a resumed run knows this score
+        path = self.save_checkpoint()
         if self.logger.writer is not None:
             self.logger.writer.flush()
             self.logger.writer.close()
