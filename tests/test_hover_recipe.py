@@ -230,7 +230,7 @@ def test_validation_flies_the_task_config_of_the_run_not_the_yaml_on_disk(monkey
     )
     actor = build_actor(cfg, obs, contract)
     short = dataclasses.replace(config, episode_length_s=0.05)
-    validator = Validator(3, 1, "analytic", "default", 1, task_config=short)
+    validator = Validator(3, 1, "analytic", QuadrotorRandomization.from_yaml(), 1, task_config=short)
 
     def edited_on_disk(*args, **kwargs):
         raise AssertionError("validation re-read the task YAML during the run")

@@ -90,7 +90,8 @@ def run_demo(args: argparse.Namespace) -> int:
             policy_factory(str(trained)), f"freshly trained ({args.train_seconds:.0f} s)"
         )
     policy, source = (trained, "trained") if trained is not None else (PRETRAINED, "shipped")
-    if trained is not None and not gate_verdict(reports["trained"]):
+    trained_passed = trained is not None and gate_verdict(reports["trained"])
+    if trained is not None and not trained_passed:
         if PRETRAINED.exists():
             print(
                 f"      the freshly trained policy does not pass the gate after {args.train_seconds:.0f} s "
@@ -153,7 +154,7 @@ def run_demo(args: argparse.Namespace) -> int:
         metrics["trained"] = {
             "policy_file": str(trained),
             "train_seconds": args.train_seconds,
-            "gate_passed": gate_verdict(reports["trained"]),
+            "gate_passed": trained_passed,
             **_without_episodes(reports["trained"]),
         }
     if args.hil_seconds > 0:

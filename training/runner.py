@@ -63,7 +63,6 @@ class TetherRunner(OnPolicyRunner):
         self.logger.git_status_repos = []
         self.log_dir = Path(log_dir)
         self.env_steps = 0
-        self.elapsed_s = 0.0
         #: Where the training time went, summed over the run (s): rollouts (simulation, task
         #: step and policy inference), PPO updates, and best-checkpoint validation.
         self.time_s = {"collection": 0.0, "update": 0.0, "validation": 0.0}
@@ -119,7 +118,6 @@ class TetherRunner(OnPolicyRunner):
                 recent_iter_s.append(collect_s + learn_s)
                 self.current_learning_iteration += 1
                 self.env_steps += batch
-                self.elapsed_s += collect_s + learn_s
                 self.time_s["collection"] += collect_s
                 self.time_s["update"] += learn_s
                 it = self.current_learning_iteration
@@ -143,6 +141,11 @@ class TetherRunner(OnPolicyRunner):
             self.logger.writer.flush()
             self.logger.writer.close()
         return LearnResult(self.current_learning_iteration, self.env_steps, path, stopped_by)
+
+    @property
+    def elapsed_s(self) -> float:
+        """Seconds of rollouts and PPO updates over the whole run (validation not included)."""
+        return self.time_s["collection"] + self.time_s["update"]
 
     def _set_learning_rate(self, lr: float) -> None:
         self.alg.learning_rate = lr
@@ -257,7 +260,6 @@ class TetherRunner(OnPolicyRunner):
         self.current_learning_iteration = int(data["iter"])
         infos = data.get("infos") or {}
         self.env_steps = int(infos.get("env_steps", 0))
-        self.elapsed_s = float(infos.get("elapsed_s", 0.0))
         self.time_s.update(infos.get("time_s", {}))
         if "torch_rng_state" in infos:
             torch.set_rng_state(infos["torch_rng_state"])

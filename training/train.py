@@ -105,7 +105,7 @@ def train(
             if task != "quadrotor-hover":
                 raise ConfigError(f"the validation section is implemented for quadrotor-hover, not '{task}'")
             runner.validator = Validator(
-                cfg.validation.episodes, cfg.validation.seed, record.engine, cfg.env.randomization,
+                cfg.validation.episodes, cfg.validation.seed, record.engine, env.randomization,
                 cfg.validation.interval, task_config=env.config,
             )
         (run_dir / "model.txt").write_text(runner.model_summary)

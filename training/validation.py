@@ -49,12 +49,6 @@ class ValidationScore:
     def better_than(self, other: ValidationScore | None) -> bool:
         return other is None or self.key() > other.key()
 
-    def describe(self) -> str:
-        return (
-            f"it {self.iteration}: success {self.success_rate:.3f}, crash {self.crash_rate:.3f}, "
-            f"final error {self.final_pos_err_m_mean * 100:.2f} cm"
-        )
-
 
 class _TorchController:
     name = "actor"
@@ -78,17 +72,13 @@ class Validator:
     """
 
     def __init__(
-        self, episodes: int, seed: int, engine: str, randomization: str | None, interval: int,
+        self, episodes: int, seed: int, engine: str, randomization: Any, interval: int,
         task_config: Any = None,
     ) -> None:
-        from sim.randomization.quadrotor import QuadrotorRandomization
-        from training.tasks import resolve_randomization_path
-
         if episodes < 1 or interval < 1:
             raise ValueError(f"validation needs episodes ≥ 1 and interval ≥ 1, found {episodes}, {interval}")
         self.episodes, self.seed, self.engine, self.interval = episodes, seed, engine, interval
-        path = resolve_randomization_path(randomization)
-        self.randomization = None if path is None else QuadrotorRandomization.from_yaml(path)
+        self.randomization = randomization  # the training env's QuadrotorRandomization, or None
         self.task_config = task_config
 
     def score(self, actor: torch.nn.Module, iteration: int) -> ValidationScore:

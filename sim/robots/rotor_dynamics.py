@@ -46,6 +46,11 @@ class RotorBank:
         u = np.clip(np.nan_to_num(command, nan=0.0), 0.0, 1.0)
         return self.w_min + u * (self.w_max - self.w_min)
 
+    def speed_as_command(self) -> np.ndarray:
+        """Rotor speeds (N, M) as the normalized command whose steady state they are (inverse of
+        setpoint_rad_s, unclipped)."""
+        return (self.speed_rad_s - self.w_min) / (self.w_max - self.w_min)
+
     def reset(self, env_ids: np.ndarray, command: np.ndarray | float) -> None:
         """Set rotor speeds to the steady state of `command` (normalized, [0, 1])."""
         cmd = np.broadcast_to(np.asarray(command, dtype=np.float64), (len(env_ids), self.num_motors))

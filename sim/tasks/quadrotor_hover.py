@@ -432,8 +432,6 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
         motors k + 1 steps from now if it was already issued (the action delay), else 0.
         For asymmetric critics: no robot measures these, so they never enter the contract.
         """
-        rotors = self.engine.rotors
-        fraction = (rotors.speed_rad_s - rotors.w_min) / (rotors.w_max - rotors.w_min)
         pending = np.zeros((self.num_envs, self.max_delay, self.contract.action_size))
         for k in range(self.max_delay):
             waiting = self._delay > k  # the action applied k+1 steps from now is already queued
@@ -441,7 +439,7 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
             pending[:, k] = np.where(
                 waiting[:, None], self._action_queue[np.arange(self.num_envs), slot], 0.0
             )
-        return 2.0 * fraction - 1.0, pending
+        return 2.0 * self.engine.rotors.speed_as_command() - 1.0, pending
 
     @property
     def finished(self) -> np.ndarray:
