@@ -28,7 +28,7 @@ from training.gate import GATE_EPISODES, GATE_SEEDS, describe_thresholds, gate_v
 PRETRAINED = Path(__file__).resolve().parent.parent / "policies" / "quadrotor_hover.onnx"
 TASK = "quadrotor-hover"
 #: Roughly how long the default hover recipe trains on a 2-core machine (README, hover training).
-RECIPE_MINUTES = 12
+RECIPE_MINUTES = 25
 #: Figures of the closing HIL run copied into metrics.json (the whole report is hil.json).
 HIL_SUMMARY_FIELDS = (
     "success",
