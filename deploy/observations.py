@@ -9,6 +9,7 @@ and history come from the contract's ObservationTerm.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
@@ -142,12 +143,19 @@ def velocity_command(state: RobotState, cmd: dict[str, np.ndarray]) -> np.ndarra
 # -- the builder ----------------------------------------------------------------------
 
 
+class NoiseSource(Protocol):
+    """Simulation-only observation noise: one row of `noise_width` standard normals per
+    environment and step (sim/tasks/episode_noise.py keys each row's stream to its episode)."""
+
+    def standard_normal(self, rows: np.ndarray) -> np.ndarray: ...
+
+
 class ObservationBuilder:
     """Builds contract-ordered observations for a batch, keeping per-term history and integrals.
 
-    `noise_std_scale` (N, terms) multiplies each term's contract noise per
-    environment; leave it None on the robot, where no noise is added. Call
-    build() once per control step: history and integrals advance on each call.
+    With a `noise` source, each term with a contract noise_std gets Gaussian noise, its std
+    multiplied per environment by `noise_std_scale` (N, terms); on the robot both stay None.
+    Call build() once per control step: history and integrals advance on each call.
     """
 
     def __init__(self, contract: Contract, num_envs: int) -> None:
@@ -166,6 +174,13 @@ class ObservationBuilder:
                     f"integrated terms: {sorted(INTEGRATED_TERMS)}"
                 )
         self._fresh = np.ones(num_envs, dtype=bool)
+        offsets = np.cumsum([0] + [t.size if t.noise_std > 0 else 0 for t in contract.observations])
+        #: Where each noisy term's noise sits in a noise row (None: the term has no noise).
+        self._noise_slices = [
+            slice(int(a), int(b)) if b > a else None for a, b in zip(offsets[:-1], offsets[1:], strict=True)
+        ]
+        #: Standard normals one step consumes per environment (noisy terms' sizes summed).
+        self.noise_width = int(offsets[-1])
 
     def reset(self, env_ids: np.ndarray | None = None) -> None:
         """Forget history and integrals; the next build fills all history slots with the current value."""
@@ -192,7 +207,7 @@ class ObservationBuilder:
     def build(
         self,
         state: RobotState,
-        rng: np.random.Generator | None = None,
+        noise: NoiseSource | None = None,
         noise_std_scale: np.ndarray | None = None,
         env_ids: np.ndarray | None = None,
     ) -> np.ndarray:
@@ -206,6 +221,7 @@ class ObservationBuilder:
         rows = np.arange(self.num_envs) if env_ids is None else np.asarray(env_ids, dtype=np.int64)
         fresh = self._fresh[rows]
         dt = self.contract.control_dt_s
+        draws = noise.standard_normal(rows) if noise is not None and self.noise_width else None
         parts = []
         for k, (term, value) in enumerate(
             zip(self.contract.observations, self.raw_terms(state), strict=True)
@@ -220,11 +236,11 @@ class ObservationBuilder:
                     step = np.where(near, step, 0.0)
                 acc = np.where(fresh[:, None], 0.0, integral[rows] + step)
                 value = integral[rows] = np.clip(acc, -limit, limit)
-            if rng is not None and term.noise_std > 0:
+            if draws is not None and self._noise_slices[k] is not None:
                 std = term.noise_std
                 if noise_std_scale is not None:
                     std = std * noise_std_scale[rows, k : k + 1]
-                value = value + rng.standard_normal(value.shape) * std
+                value = value + draws[:, self._noise_slices[k]] * std
             value = value * term.scale
             if term.clip is not None:
                 value = np.clip(value, -term.clip, term.clip)

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from deploy.actions import action_to_actuator
 from deploy.robot_state import RobotState
 from deploy.runtime.config import RuntimeConfig
 from deploy.runtime.input_store import Command, Odometry
@@ -30,6 +31,7 @@ from deploy.runtime.policy_runner import PolicyRunner
 from deploy.runtime.robot_profile import DEFAULT_PROFILE, QuadrotorStarting, RobotProfile
 from deploy.runtime.rt_loop import CycleInfo, LoopStatsSnapshot
 from deploy.runtime.runtime import Runtime, RuntimeOutput
+from sim.randomization.quadrotor import QuadrotorRandomization
 from sim.tasks.quadrotor_hover import HoverConfig, QuadrotorHoverEnv
 
 OdometryTransform = Callable[[Odometry], Odometry | None]
@@ -62,6 +64,9 @@ class QuadrotorSimBridge:
         # runtime outputs are in profile order; the engine takes its own order: match by name
         self._perm = np.array([runtime.profile.actuators.index(n) for n in names])
         self.step_count = 0
+        #: Actuator commands (engine order) still on their way to the motors: under randomization
+        #: an episode's actions arrive `action_delay_steps` control periods late, as in evaluation.
+        self._in_flight: list[np.ndarray] = []
 
     @property
     def sim_time_s(self) -> float:
@@ -73,6 +78,11 @@ class QuadrotorSimBridge:
             seed=self.env.seed if seed is None else seed, options={"episode_indices": [episode_index]}
         )
         self.step_count = 0
+        sample = self.env.samples[0]
+        delay = 0 if sample is None else int(sample.action_delay_steps)
+        # the evaluation's delay queue starts full of the initial motor command
+        initial = action_to_actuator(self.env.contract, self.env.robot_state().last_action)[0]
+        self._in_flight = [initial.copy() for _ in range(delay)]
 
     def reset_to(
         self,
@@ -99,6 +109,7 @@ class QuadrotorSimBridge:
         )
         self.engine.reset(np.array([0]), [p], initial, np.full((1, p.num_motors), p.hover_command))
         self.engine.set_external_wrench(np.zeros((1, 3)), np.zeros((1, 3)))
+        self._in_flight = []
 
     def current_action(self) -> np.ndarray:
         """What the simulated motors are doing now, in action units (contract order)."""
@@ -126,8 +137,13 @@ class QuadrotorSimBridge:
             self.runtime.put("command", Command(np.concatenate([pos, vel])), stamp_s)
 
     def apply(self, output: RuntimeOutput) -> None:
-        """Hold the runtime's actuator command on the engine for one control period."""
-        self.engine.step(output.actuator_command[self._perm][None, :])
+        """Hold the runtime's actuator command (or, with an action delay, the one issued that
+        many periods ago) on the engine for one control period."""
+        command = output.actuator_command[self._perm]
+        if self._in_flight:
+            self._in_flight.append(command)
+            command = self._in_flight.pop(0)
+        self.engine.step(command[None, :])
         self.step_count += 1
 
     def cycle(
@@ -155,11 +171,20 @@ def make_sim_runtime(
     task_config: HoverConfig | None = None,
     providers: list[str] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    randomization: QuadrotorRandomization | None = None,
 ) -> tuple[Runtime, QuadrotorSimBridge]:
-    """A runtime for `policy` on `profile` (made airborne), bridged to a simulated hover episode."""
+    """A runtime for `policy` on `profile` (made airborne), bridged to a simulated hover episode.
+
+    With `randomization`, each episode's vehicle, disturbance and action delay are drawn as
+    `tether eval --randomize` draws them. Observation noise is not: the runtime observes the
+    published state as a robot would, so it flies evaluation's episode exactly only where the
+    randomization's observation noise is zero.
+    """
     if not isinstance(profile, RobotProfile):
         profile = RobotProfile.from_yaml(profile)
-    env = QuadrotorHoverEnv(1, config=task_config, engine=engine, seed=seed, autoreset=False)
+    env = QuadrotorHoverEnv(
+        1, config=task_config, randomization=randomization, engine=engine, seed=seed, autoreset=False
+    )
     runner = PolicyRunner(
         policy, airborne_profile(profile), expected_contract=env.contract, providers=providers
     )

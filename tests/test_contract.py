@@ -16,6 +16,7 @@ from deploy.contract import (
 )
 from deploy.observations import ObservationBuilder
 from deploy.robot_state import RobotState
+from sim.tasks.episode_noise import EpisodeNoise
 from sim.tasks.quadrotor_hover import HoverConfig, QuadrotorHoverEnv
 from tests.conftest import make_state
 
@@ -119,8 +120,12 @@ def test_history_noise_and_clip():
     s2 = make_state(2, omega=(0.0, 0.0, 0.0))
     second = b.build(s2)
     assert np.allclose(second[:, :3], 0.0) and np.allclose(second[:, 3:6], first[:, :3])
-    noisy = b.build(s2, rng=np.random.default_rng(0))
-    assert not np.allclose(noisy[:, :3], 0.0)
+    noise = EpisodeNoise(2, b.noise_width)
+    noise.start(np.array([0, 1]), seed=0, episode_indices=np.array([0, 1]))
+    noisy = b.build(s2, noise=noise)
+    assert b.noise_width == 3
+    expected = EpisodeNoise.stream(0, 1).standard_normal(3) * 0.1 * 0.5  # std, then the term's scale
+    assert np.allclose(noisy[1, :3], expected)
     b.reset(np.array([1]))
     third = b.build(make_state(2, omega=(0.2, 0.2, 0.2)))
     assert np.allclose(third[1, 3:6], third[1, :3])  # env 1's history restarted

@@ -3,12 +3,17 @@ code) flies exactly the trajectory `tether eval` flies for the same policy, seed
 same observation code, same actions, bit for bit."""
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from deploy.runtime.robot_profile import DEFAULT_PROFILE, Limits, RobotProfile
 from deploy.sim_bridge import make_sim_runtime
+from sim.randomization.quadrotor import DEFAULT_CONFIG as DEFAULT_RANDOMIZATION
+from sim.randomization.quadrotor import QuadrotorRandomization
+from sim.tasks.quadrotor_hover import QuadrotorHoverEnv
 from tests.runtime_helpers import SHIPPED_POLICY, hover_policy
 from training.config import TrainConfig, default_config_path
 from training.evaluation import evaluate, policy_factory
@@ -38,8 +43,8 @@ def trained_policy(tmp_path_factory):
     return export(root / "run", parity_envs=2, parity_steps=20)
 
 
-def _fly(policy, episode, steps, profile):
-    runtime, bridge = make_sim_runtime(policy, profile, seed=SEED)
+def _fly(policy, episode, steps, profile, randomization=None):
+    runtime, bridge = make_sim_runtime(policy, profile, seed=SEED, randomization=randomization)
     try:
         bridge.reset(episode)
         bridge.publish(0.0)
@@ -56,19 +61,21 @@ def _fly(policy, episode, steps, profile):
         bridge.env.close()
 
 
-def _compare(policy, episode, profile):
+def _compare(policy, episode, profile, randomization=None):
     report, traj = evaluate(
         policy_factory(str(policy)),
         "parity",
         episodes=1,
         seed=SEED,
+        randomize=randomization is not None,
+        randomization=randomization,
         episode_indices=[episode],
         record_episodes=1,
         progress=False,
     )
     eval_pos, eval_act = traj.pos_m[0], np.clip(traj.action[0], -1.0, 1.0)
     flown = ~np.isnan(eval_pos[:, 0])  # evaluation marks steps after a crash as NaN
-    pos, act, src = _fly(policy, episode, len(eval_pos), profile)
+    pos, act, src = _fly(policy, episode, len(eval_pos), profile, randomization)
     running = np.cumprod([s == "policy" for s in src]).astype(bool)
     compared = flown & running
     assert np.array_equal(pos[compared], eval_pos[compared])
@@ -95,6 +102,36 @@ def test_parity_holds_up_to_an_evaluation_crash(fixture_policy):
         fixture_policy, 1, _unlimited(RobotProfile.from_yaml(DEFAULT_PROFILE))
     )
     assert episode["crashed"] and compared == flown > 50
+
+
+def _randomized_without_observation_noise():
+    """The default randomization (vehicle, disturbance, action delay) with its observation noise
+    zeroed: the runtime observes the published state, as on a robot, and adds no noise."""
+    d = yaml.safe_load(Path(DEFAULT_RANDOMIZATION).read_text())
+    d["observation_noise_scale"] = {"default": [0.0, 0.0]}
+    return QuadrotorRandomization.from_dict(d)
+
+
+RANDOMIZED_EPISODES = (0, 1, 5)  # action delays 2, 0 and 1 steps at SEED
+
+
+def test_randomized_parity_episodes_cover_every_action_delay():
+    env = QuadrotorHoverEnv(1, randomization=_randomized_without_observation_noise(), seed=SEED)
+    try:
+        delays = sorted(env.sample_episode(k)[0].action_delay_steps for k in RANDOMIZED_EPISODES)
+    finally:
+        env.close()
+    assert delays == [0, 1, 2]
+
+
+@pytest.mark.parametrize("episode", RANDOMIZED_EPISODES)
+def test_runtime_flies_randomized_episodes_like_eval(fixture_policy, episode):
+    # vehicle, disturbance and action delay drawn as `tether eval --randomize` draws them
+    _, compared, flown = _compare(
+        fixture_policy, episode, _unlimited(RobotProfile.from_yaml(DEFAULT_PROFILE)),
+        _randomized_without_observation_noise(),
+    )
+    assert compared == flown > 50
 
 
 @pytest.mark.parametrize("episode", [0, 3])

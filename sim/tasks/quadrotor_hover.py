@@ -25,10 +25,19 @@ from deploy.rotations import quat_from_axis_angle, quat_multiply, quat_to_rotmat
 from sim.engines.base import Engine
 from sim.randomization.quadrotor import EpisodeSample, QuadrotorRandomization, nominal_sample
 from sim.robots.quadrotor import QuadrotorParams, load_preset
+from sim.tasks.episode_noise import EpisodeNoise
 from sim.tasks.references import Figure8Reference, HoverReference, Reference
 
 TASK_NAME = "quadrotor-hover"
 DEFAULT_CONFIG = Path(__file__).with_suffix(".yaml")
+
+
+def _positive_or_none(value: Any, name: str) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"hover task config: {name} must be a positive number of metres, found {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,8 @@ class HoverConfig:
     observations: tuple[ObservationTerm, ...]
     rewards: dict[str, float]
     scenarios: dict[str, Any] = field(default_factory=dict)
+    #: Width r (m) of the 'precision' reward exp(−‖e‖²/r²); None: the success radius.
+    precision_radius_m: float | None = None
     source: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -66,7 +77,7 @@ class HoverConfig:
             "observations",
             "rewards",
         }
-        optional = {"scenarios"}
+        optional = {"scenarios", "precision_radius_m"}
         missing, unknown = required - set(d), set(d) - required - optional
         if missing or unknown:
             raise ValueError(
@@ -88,8 +99,16 @@ class HoverConfig:
             observations=tuple(ObservationTerm(**t) for t in d["observations"]),
             rewards={k: float(v) for k, v in d["rewards"].items()},
             scenarios=dict(d.get("scenarios") or {}),
+            precision_radius_m=_positive_or_none(d.get("precision_radius_m"), "precision_radius_m"),
             source=d,
         )
+
+    @property
+    def precision_reward_radius_m(self) -> float:
+        """Width of the 'precision' reward: precision_radius_m, else the success radius."""
+        if self.precision_radius_m is not None:
+            return self.precision_radius_m
+        return float(self.success["max_pos_err_m"])
 
     @property
     def control_dt_s(self) -> float:
@@ -144,14 +163,14 @@ class StepContext:
     pos_err_m: np.ndarray
     vel_err_m_s: np.ndarray
     crashed: np.ndarray
-    success_radius_m: float
+    precision_radius_m: float
 
 
 REWARD_TERMS: dict[str, Callable[[StepContext], np.ndarray]] = {
     "position": lambda c: np.linalg.norm(c.pos_err_m, axis=1),
-    # 1 at the target, e^-1 on the success radius, ~0 beyond 2 radii: a steep reward for the last
+    # 1 at the target, e^-1 at the precision radius, ~0 beyond 2 radii: a steep reward for the last
     # centimetres, where the linear 'position' term's pull is weak against the alive bonus.
-    "precision": lambda c: np.exp(-np.sum(c.pos_err_m**2, axis=1) / c.success_radius_m**2),
+    "precision": lambda c: np.exp(-np.sum(c.pos_err_m**2, axis=1) / c.precision_radius_m**2),
     "velocity": lambda c: np.linalg.norm(c.vel_err_m_s, axis=1),
     "orientation": lambda c: 1.0 - quat_to_rotmat(c.state.base_quat_wxyz)[:, 2, 2],
     "angular_velocity": lambda c: np.linalg.norm(c.state.base_ang_vel_rad_s, axis=1),
@@ -192,7 +211,7 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
         #: (Learning to Fly, RAPTOR: 10 %), so the policy practises holding, not only arriving.
         #: Evaluation leaves it at 0: every gate episode starts from the task's initial-state ranges.
         self.start_at_target_fraction = float(start_at_target_fraction)
-        self._success_radius_m = float(self.config.success["max_pos_err_m"])
+        self._precision_radius_m = self.config.precision_reward_radius_m
         self.contract = self.config.contract()
         self.randomization = randomization
         self.num_envs = num_envs
@@ -224,7 +243,7 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
         self._next_episode = 0
         self.episode_index = np.full(n, -1, dtype=np.int64)
         self.samples: list[EpisodeSample | None] = [None] * n
-        self._noise_rng = np.random.default_rng([seed, 0x5EED])
+        self._noise = EpisodeNoise(n, self.builder.noise_width) if randomization is not None else None
         window = int(round(self.config.success["window_s"] * self.config.control_rate_hz))
         self._err_window = np.zeros((n, max(window, 1)))
         self._episode_return = np.zeros(n)
@@ -275,7 +294,6 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
         """Start every environment; options={'episode_indices': [...]} picks the episodes."""
         if seed is not None:
             self.seed = seed
-            self._noise_rng = np.random.default_rng([seed, 0x5EED])
             self._next_episode = 0
         ids = np.arange(self.num_envs)
         episodes = (options or {}).get("episode_indices")
@@ -310,6 +328,8 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
         self._episode_return[env_ids] = 0.0
         self._apply_disturbances()
         self.builder.reset(env_ids)
+        if self._noise is not None:
+            self._noise.start(env_ids, self.seed, episode_indices)
 
     def _apply_disturbances(self) -> None:
         self.engine.set_external_wrench(self._force_world_n, self._torque_world_nm)
@@ -325,8 +345,9 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
 
     def _observe(self, env_ids: np.ndarray | None = None) -> np.ndarray:
         state = self._robot_state()
-        rng = self._noise_rng if self.randomization is not None else None
-        return self.builder.build(state, rng=rng, noise_std_scale=self._noise_scale, env_ids=env_ids)
+        return self.builder.build(
+            state, noise=self._noise, noise_std_scale=self._noise_scale, env_ids=env_ids
+        )
 
     def robot_state(self) -> RobotState:
         """The RobotState a controller sees now (same one the observation is built from)."""
@@ -352,14 +373,14 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
         dt = self.config.control_dt_s
         with np.errstate(over="ignore", invalid="ignore"):
             crashed = self._crashed(state, pos_err) & active
-            ctx = StepContext(state, action, prev_action, pos_err, vel_err, crashed, self._success_radius_m)
+            ctx = StepContext(state, action, prev_action, pos_err, vel_err, crashed, self._precision_radius_m)
             terms = {k: REWARD_TERMS[k](ctx) * s for k, s in self.config.rewards.items()}
             # A simulation that blew up (non-finite state, or so large that a reward term
             # overflows) is a crash: the episode ends and only the crash/alive terms count.
             diverged = ~(state.is_finite() & np.isfinite(sum(terms.values()))) & active
         if diverged.any():
             crashed = crashed | diverged
-            ctx = StepContext(state, action, prev_action, pos_err, vel_err, crashed, self._success_radius_m)
+            ctx = StepContext(state, action, prev_action, pos_err, vel_err, crashed, self._precision_radius_m)
             terms = {
                 k: REWARD_TERMS[k](ctx) * s if k in ("crash", "alive") else np.where(diverged, 0.0, terms[k])
                 for k, s in self.config.rewards.items()
@@ -394,11 +415,7 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
                 "return": self._episode_return[ids].copy(),
                 "length": self._step_count[ids].copy(),
             }
-        obs = self.builder.build(
-            state,
-            rng=self._noise_rng if self.randomization is not None else None,
-            noise_std_scale=self._noise_scale,
-        )
+        obs = self.builder.build(state, noise=self._noise, noise_std_scale=self._noise_scale)
         if done.any():
             if self.autoreset:
                 ids = np.flatnonzero(done)

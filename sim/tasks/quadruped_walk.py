@@ -32,6 +32,7 @@ from deploy.rotations import quat_from_yaw, quat_to_rotmat, rotate_world_to_body
 from sim.engines.mujoco_quadruped_engine import MujocoQuadrupedEngine
 from sim.randomization.quadruped import QuadrupedEpisodeSample, QuadrupedRandomization, nominal_sample
 from sim.robots.quadruped import JOINT_NAMES, LEG_NAMES, QuadrupedParams, load_preset
+from sim.tasks.episode_noise import EpisodeNoise
 
 TASK_NAME = "quadruped-walk"
 DEFAULT_CONFIG = Path(__file__).with_suffix(".yaml")
@@ -301,7 +302,7 @@ class QuadrupedWalkEnv(gym.vector.VectorEnv):
         self._next_push = np.zeros(n, dtype=np.int64)
         self.episode_index = np.full(n, -1, dtype=np.int64)
         self.samples: list[QuadrupedEpisodeSample | None] = [None] * n
-        self._noise_rng = np.random.default_rng([seed, 0x5EED])
+        self._noise = EpisodeNoise(n, self.builder.noise_width) if randomization is not None else None
         self._lin_err_sum = np.zeros(n)
         self._yaw_err_sum = np.zeros(n)
         self._err_count = np.zeros(n, dtype=np.int64)
@@ -366,7 +367,6 @@ class QuadrupedWalkEnv(gym.vector.VectorEnv):
         """Start every environment; options={'episode_indices': [...]} picks the episodes."""
         if seed is not None:
             self.seed = seed
-            self._noise_rng = np.random.default_rng([seed, 0x5EED])
             self._next_episode = 0
         ids = np.arange(self.num_envs)
         episodes = (options or {}).get("episode_indices")
@@ -400,6 +400,8 @@ class QuadrupedWalkEnv(gym.vector.VectorEnv):
         self._err_count[env_ids] = 0
         self._episode_return[env_ids] = 0.0
         self.builder.reset(env_ids)
+        if self._noise is not None:
+            self._noise.start(env_ids, self.seed, episode_indices)
 
     def _static_privileged(self, p: QuadrupedParams) -> np.ndarray:
         nom = self.nominal
@@ -431,10 +433,13 @@ class QuadrupedWalkEnv(gym.vector.VectorEnv):
         state.joint_default_pos_rad = np.tile(self.default_joint_pos_rad, (self.num_envs, 1))
         return state
 
-    def _observe(self, state: RobotState | None = None) -> np.ndarray:
+    def _observe(self, state: RobotState | None = None, env_ids: np.ndarray | None = None) -> np.ndarray:
+        """Observations of all environments; with `env_ids`, only those advance (history,
+        integrals, noise) and the other rows repeat their last observation."""
         state = state or self.robot_state()
-        rng = self._noise_rng if self.randomization is not None else None
-        return self.builder.build(state, rng=rng, noise_std_scale=self._noise_scale)
+        return self.builder.build(
+            state, noise=self._noise, noise_std_scale=self._noise_scale, env_ids=env_ids
+        )
 
     def privileged_observation(self) -> np.ndarray:
         """(N, PRIVILEGED_SIZE) float32: true base velocity, height, foot contacts and the sampled robot."""
@@ -530,8 +535,7 @@ class QuadrupedWalkEnv(gym.vector.VectorEnv):
                 new = np.arange(self._next_episode, self._next_episode + len(ids))
                 self._next_episode += len(ids)
                 self._reset_envs(ids, new)
-                fresh = self._observe()
-                obs[ids] = fresh[ids]
+                obs[ids] = self._observe(env_ids=ids)[ids]
             else:
                 self._finished |= done
         self._obs = obs
