@@ -49,8 +49,8 @@ def test_table_has_a_row_per_training_engine_and_the_pid_reference(tmp_path, pol
     assert figures["omitted"] == {}
     for row in figures["rows"].values():
         assert set(row["evaluated_in"]) == {"mujoco", "pybullet"}
-        for cell in row["evaluated_in"].values():
-            assert 0.0 <= cell["success_rate"] <= 1.0 and cell["final_pos_err_m_mean"] >= 0.0
+        for cell in row["evaluated_in"].values():  # values: test_cells_are_what_evaluate_reports...
+            assert {"success_rate", "crash_rate", "final_pos_err_m_mean"} <= set(cell)
     table = capsys.readouterr().out
     assert "| trained in ↓ · evaluated in → | mujoco | pybullet |" in table
     assert "| mujoco (`mj.onnx`) |" in table and "| PID baseline (reference) |" in table

@@ -116,7 +116,14 @@ def test_time_to_gate_times_the_quadruped_against_its_task_gate(tmp_path, monkey
     assert result["seconds_to_gate"] is None and result["training_env_steps_per_s"] > 0
     assert set(result["gate"]) == {"max_fall_rate", "max_lin_vel_err_m_s", "max_yaw_rate_err_rad_s"}
     check = result["checks"][0]
-    assert 0.0 <= check["fall_rate"] <= 1.0 and "lin_vel_err_m_s_mean" in check
+    # the check's own figures say why the gate was not met
+    g, lin = result["gate"], check["lin_vel_err_m_s_mean"]
+    assert (
+        check["fall_rate"] > g["max_fall_rate"]
+        or lin is None
+        or lin > g["max_lin_vel_err_m_s"]
+        or check["yaw_rate_err_rad_s_mean"] > g["max_yaw_rate_err_rad_s"]
+    )
     out = capsys.readouterr().out
     assert "quadruped-walk" in out and "training throughput" in out
 

@@ -109,7 +109,9 @@ def test_eval_runs_an_onnx_policy_and_reports_the_pid_fields(tmp_path, contract)
     assert r.returncode == 0, r.stderr
     report = json.loads(out.read_text())
     assert report["controller"] == "p.onnx" and report["episodes"] == 4
-    assert 0.0 <= report["success_rate"] <= 1.0 and report["final_pos_err_m_mean"] >= 0.0
+    direct, _ = evaluate(policy_factory(str(path)), "p.onnx", episodes=4, randomize=True, progress=False)
+    for key in ("success_rate", "crash_rate", "final_pos_err_m_mean"):
+        assert report[key] == direct[key], key  # the CLI flies exactly what evaluate() flies
 
 
 def test_eager_rebuild_matches_onnx_runtime(tmp_path, contract):

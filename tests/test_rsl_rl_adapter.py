@@ -8,6 +8,7 @@ import torch
 from rsl_rl.env import VecEnv
 from tensordict import TensorDict
 
+from deploy.observations import ObservationBuilder
 from sim.randomization.quadrotor import QuadrotorRandomization, nominal_sample
 from sim.tasks.quadrotor_hover import HoverConfig, QuadrotorHoverEnv
 from training.rsl_rl_env import (
@@ -69,8 +70,12 @@ def test_step_shapes_and_dtypes() -> None:
 def test_policy_group_is_the_contract_observation() -> None:
     env = make_adapter(randomized=False)
     try:
+        # an independent builder fed the same robot states gives the same observation
+        builder = ObservationBuilder(env.env.contract, NUM_ENVS)
+        builder.build(env.env.robot_state())  # the adapter reset the environment when it was made
         obs, *_ = env.step(hover_actions(env))
-        np.testing.assert_array_equal(obs["policy"].numpy(), env.env._obs)
+        expected = builder.build(env.env.robot_state())
+        np.testing.assert_array_equal(obs["policy"].numpy(), expected)
     finally:
         env.close()
 

@@ -74,8 +74,8 @@ def test_a_real_clock_run_produces_a_full_snapshot():
     stats = RealtimeLoop(1000.0).run(lambda info: None, cycles=20, realtime=False)
     d = stats.to_dict()
     assert d["cycles"] == 20 and d["window_cycles"] == 20
-    for key in ("jitter_us_p50", "jitter_us_p99", "jitter_us_max", "compute_us_p99", "cpu_percent"):
-        assert np.isfinite(d[key]) and d[key] >= 0.0
+    assert 0.0 <= d["jitter_us_p50"] <= d["jitter_us_p99"] <= d["jitter_us_max"]  # ordered percentiles
+    assert d["compute_us_p99"] > 0.0 and np.isfinite(d["cpu_percent"])
 
 
 def test_realtime_options_degrade_gracefully_with_one_log_line(monkeypatch, caplog):

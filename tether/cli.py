@@ -14,6 +14,7 @@ BENCHMARKS = {
     "loop": "bench.loop",
     "sim2sim": "bench.sim2sim",
     "robustness": "bench.robustness",
+    "hil-timing": "bench.hil_timing",
 }
 
 

@@ -9,15 +9,15 @@ drop        bridge: 20 % of odometry and IMU       the flight still succeeds (ho
             messages withheld, whole run
 latency     bridge: 20 ms added to every sensor    the flight still succeeds
             message, whole run
-freeze@T    bridge: no odometry for 200 ms         policy node enters FAILSAFE on stale odometry, and no
-                                                   cycle ran the policy on odometry older than its limit;
-                                                   the vehicle is not crashed
+freeze@T    bridge: no odometry for 200 ms         policy node enters FAILSAFE on stale odometry (older
+                                                   than its limit), and no cycle ran the policy on odometry
+                                                   older than its limit; the vehicle is not crashed
 nan@T       bridge: 10 IMU messages with NaN       no non-finite actuator command is ever published (none
             angular velocity                       reaches the bridge, none suppressed in the node); the
                                                    node rejected the NaN messages
 kill@T      HIL: SIGKILL of the policy process     the bridge's watchdog takes over after no more than its
-                                                   timeout (+ one physics step) without commands, and lands
-                                                   the vehicle without a crash
+                                                   timeout (+ one physics step) of simulated time without
+                                                   commands, and lands the vehicle without a crash
 estop@T     HIL: publishes true on /tether/estop   the policy node outputs the stop command from the first
                                                    cycle after receiving it (≤ 1 cycle) and no motor
                                                    command with thrust reaches the bridge afterwards
@@ -110,10 +110,13 @@ def outcome(
         out["observed"] = {
             "flight_success": flight.get("success"),
             "injected_drops": sum(bridge["dropped"].values()),
+            "injected_delays": bridge.get("delayed", 0),
         }
         met = bool(flight.get("success"))
         if fault.kind == "drop":
             met = met and sum(bridge["dropped"].values()) > 0
+        else:
+            met = met and bridge.get("delayed", 0) > 0
     elif fault.kind == "freeze":
         obs: dict[str, Any] = {"crash": crash, "frozen_messages": bridge.get("frozen_out", 0)}
         met = False
@@ -127,14 +130,22 @@ def outcome(
             obs["staleness_limit_s"] = limit_s
             stale_age_s = _stale_age_s(to_failsafe[0]["reason"]) if to_failsafe else None
             obs["odometry_age_at_failsafe_s"] = stale_age_s
-            obs["bound_s"] = None if limit_s is None else limit_s + period_s
-            # Within the bound: the first cycle that saw the odometry older than its limit failed safe,
-            # so the age it reported is above the limit by less than one control period.
+            used_s = policy.get("policy_input_age_max_s", {}).get("odometry")
+            obs["oldest_odometry_the_policy_ran_on_s"] = used_s
+            # Wall-clock figure, reported only (bench/hil_timing.py prints it): on an unloaded host the
+            # first cycle that sees the odometry past its limit fails safe, under one period later.
+            obs["within_one_period_of_limit"] = (
+                None
+                if stale_age_s is None or limit_s is None
+                else bool(stale_age_s <= limit_s + period_s + 1e-9)
+            )
             met = bool(
                 to_failsafe
                 and stale_age_s is not None
                 and limit_s is not None
-                and limit_s < stale_age_s <= limit_s + period_s + 1e-9
+                and stale_age_s >= limit_s  # the reason prints the age to 0.1 ms
+                and used_s is not None
+                and used_s <= limit_s
                 and crash is None
                 and bridge.get("frozen_out", 0) > 0
             )
@@ -169,7 +180,7 @@ def outcome(
             silent_steps_s = wd["steps_since_last_command"] * sim_dt_s
             obs["silent_sim_s_at_trip"] = silent_steps_s
             met = bool(
-                silent_steps_s <= timeout_s + 2 * sim_dt_s + 1e-9 and crash is None and wd.get("landed")
+                silent_steps_s <= timeout_s + sim_dt_s + 1e-9 and crash is None and wd.get("landed")
             )
         out["observed"] = obs
     elif fault.kind == "estop":

@@ -294,6 +294,7 @@ class PolicyNode:
                 for t in self.runtime.supervisor.history
             ],
             "input_max_age_s": {n: s.max_age_s for n, s in self.runtime.inputs.specs.items()},
+            "policy_input_age_max_s": dict(self.runtime.policy_input_age_max_s),
             "control_rate_hz": self.contract.control_rate_hz,
         }
 

@@ -7,7 +7,8 @@ What a real vehicle's driver and flight controller do, the bridge does:
   the noise-free state on /tether/sim/ground_truth (simulator only);
 - applies the newest actuator command it received (matched to its motors by name), held
   between commands (zero-order hold), at every physics step;
-- has the hardware-side watchdog of a flight controller: no command for watchdog.timeout_s
+- has the hardware-side watchdog of a flight controller: no command for watchdog.timeout_s of
+  simulated time (counted in physics steps, so a loaded host cannot stretch or shrink it)
   while flying → its own failsafe (onboard PID holds the position for hold_s, then lands at
   land_speed_m_s, then motors off), latched: commands are ignored from then on.
 
@@ -144,6 +145,7 @@ class SimBridgeNode:
         # Records for the HIL report.
         self.published = {"odometry": 0, "imu": 0}
         self.dropped = {"odometry": 0, "imu": 0}
+        self.delayed = 0  # sensor messages held back by a configured latency
         self.frozen_out = 0
         self.nan_sent = 0
         self.odom_stamps: list[float] = []  # sim times of odometry actually published (not while frozen)
@@ -242,6 +244,8 @@ class SimBridgeNode:
 
     def _send(self, publisher: Any, msg: Any, latency_s: float, now: float, key: Any = None) -> None:
         self._pending.append(_Pending(now + latency_s, publisher, msg, key, now))
+        if latency_s > 0.0:
+            self.delayed += 1
         self._flush(now)
 
     def _flush(self, now: float) -> None:
@@ -312,22 +316,24 @@ class SimBridgeNode:
     # -- watchdog and onboard failsafe ----------------------------------------------------------
 
     def _check_watchdog(self, now: float) -> None:
-        if self.watchdog is not None or not self.flying or self.last_cmd_rx_s is None:
+        if self.watchdog is not None or not self.flying or self.last_cmd_rx_step is None:
             return
-        silent_s = now - self.last_cmd_rx_s
-        if silent_s <= self.params["watchdog"]["timeout_s"]:
+        silent_steps = self.step_count - self.last_cmd_rx_step
+        if silent_steps * self.sim_dt_s <= self.params["watchdog"]["timeout_s"]:
             return
         s = self._state()
+        silent_s = None if self.last_cmd_rx_s is None else now - self.last_cmd_rx_s
         self.watchdog = {
             "sim_time_s": self.sim_time_s,
             "mono_s": now,
-            "silent_s": silent_s,
+            "silent_s": silent_s,  # wall clock, for the record; the trip counts simulated steps
             "last_command_rx_mono_s": self.last_cmd_rx_s,
-            "steps_since_last_command": self.step_count - (self.last_cmd_rx_step or 0),
+            "steps_since_last_command": silent_steps,
             "landed": False,
         }
         log.warning(
-            "watchdog: no actuator command for %.0f ms: onboard failsafe (hold, land)", silent_s * 1e3
+            "watchdog: no actuator command for %.0f ms of simulated time: onboard failsafe (hold, land)",
+            silent_steps * self.sim_dt_s * 1e3,
         )
         self._pid = QuadrotorPid(self.params_nominal, 1, self.sim_dt_s)
         self._fs_target = s.base_pos_m[0].copy()
@@ -402,6 +408,7 @@ class SimBridgeNode:
             "loop": self.loop.stats.snapshot().to_dict(),
             "published": self.published,
             "dropped": self.dropped,
+            "delayed": self.delayed,
             "frozen_out": self.frozen_out,
             "nan_sent": self.nan_sent,
             "odom_stamps": self.odom_stamps,

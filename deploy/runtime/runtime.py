@@ -101,6 +101,9 @@ class Runtime:
         self._disarm_requested = False
         self._last_output: RuntimeOutput | None = None
         self.cycles = 0
+        #: Per required input, the oldest sample (s) any cycle ran the policy on: staleness
+        #: handling works when this never exceeds the input's max_age_s (checked in HIL).
+        self.policy_input_age_max_s: dict[str, float] = {}
         self.loop: RealtimeLoop | None = None  # set by run(); its stats feed diagnostics
 
     # -- commands (any thread) ---------------------------------------------------------
@@ -240,6 +243,9 @@ class Runtime:
                 action = self.limiter.limit(self.startup.act(now, state))
                 return self._emit(action, "starting", faults, self.startup.kp, self.startup.kd)
         if sup.state is State.RUNNING:
+            for name in self.required:
+                age_s = self.inputs.status(name, now).age_s
+                self.policy_input_age_max_s[name] = max(self.policy_input_age_max_s.get(name, 0.0), age_s)
             try:
                 raw = self.runner.act(state)
                 bad_output = None if np.all(np.isfinite(raw)) else f"policy action {raw.tolist()}"

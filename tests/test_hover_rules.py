@@ -1,0 +1,111 @@
+"""The rules behind the headline metric, at their boundaries: what the hover task counts as a crash
+(leaving the 5 m box, tilting past 90°, spinning faster than 100 rad/s, touching the ground) and as a
+success (no crash and a mean error below 5 cm over the last 1 s).
+
+The nominal vehicle is placed in a chosen state with its rotors at the hover command, which holds it
+exactly still when level (checked below), so each rule is seen on the state it was placed in."""
+
+import numpy as np
+import pytest
+
+from deploy.robot_state import RobotState
+from deploy.rotations import quat_from_axis_angle
+from sim.tasks.quadrotor_hover import HoverConfig, QuadrotorHoverEnv
+
+CONFIG = HoverConfig.from_yaml()
+TARGET = np.asarray(CONFIG.target_pos_m)
+
+
+def _placed(offset_m=(0.0, 0.0, 0.0), tilt_deg=0.0, body_rate_rad_s=(0.0, 0.0, 0.0), episode_length_s=None):
+    config = CONFIG
+    if episode_length_s is not None:
+        config = HoverConfig.from_dict({**CONFIG.source, "episode_length_s": episode_length_s})
+    env = QuadrotorHoverEnv(1, config=config, autoreset=False)
+    env.reset()
+    p = env.nominal
+    state = RobotState(
+        base_pos_m=(TARGET + np.asarray(offset_m))[None],
+        base_quat_wxyz=quat_from_axis_angle(np.array([1.0, 0.0, 0.0]), np.deg2rad(tilt_deg))[None],
+        base_lin_vel_m_s=np.zeros((1, 3)),
+        base_ang_vel_rad_s=np.asarray(body_rate_rad_s, dtype=np.float64)[None],
+        last_action=np.zeros((1, 0)),
+        command=np.zeros((1, 0)),
+    )
+    env.engine.reset(np.array([0]), [p], state, np.full((1, p.num_motors), p.hover_command))
+    return env, np.full((1, p.num_motors), 2.0 * p.hover_command - 1.0)
+
+
+def _crashes_in_one_step(**placement) -> bool:
+    env, hover = _placed(**placement)
+    try:
+        _, _, crashed, _, _ = env.step(hover)
+        return bool(crashed[0])
+    finally:
+        env.close()
+
+
+@pytest.mark.parametrize(
+    "placement, crashed",
+    [
+        ({"offset_m": (4.99, 0.0, 0.0)}, False),
+        ({"offset_m": (5.01, 0.0, 0.0)}, True),  # box half-size 5 m around the target
+        ({"offset_m": (0.0, -5.01, 0.0)}, True),
+        ({"tilt_deg": 89.0}, False),
+        ({"tilt_deg": 91.0}, True),  # max tilt 90°
+        ({"body_rate_rad_s": (0.0, 0.0, 99.0)}, False),
+        ({"body_rate_rad_s": (0.0, 0.0, 101.0)}, True),  # max body rate 100 rad/s
+        ({"offset_m": (0.0, 0.0, 0.05 - TARGET[2])}, False),  # 5 cm up: clear of the ground
+        ({"offset_m": (0.0, 0.0, 0.002 - TARGET[2])}, True),  # body half-height 8 mm: touching
+    ],
+    ids=lambda v: str(v) if not isinstance(v, bool) else ("crash" if v else "flying"),
+)
+def test_crash_rules_at_their_boundaries(placement, crashed):
+    assert _crashes_in_one_step(**placement) is crashed
+
+
+@pytest.mark.parametrize("offset_m, success", [(0.049, True), (0.051, False)])
+def test_success_is_a_mean_error_below_5_cm_over_the_last_second(offset_m, success):
+    env, hover = _placed(offset_m=(offset_m, 0.0, 0.0), episode_length_s=1.0)
+    try:
+        for _ in range(env.config.episode_steps):
+            _, _, crashed, truncated, info = env.step(hover)
+        assert truncated[0] and not crashed[0]
+        episode = info["episode"]
+        assert episode["final_pos_err_m"][0] == pytest.approx(offset_m, abs=1e-9)  # held exactly still
+        assert bool(episode["success"][0]) is success
+    finally:
+        env.close()
+
+
+def test_the_success_window_averages_only_the_last_second():
+    # 1.5 s episode: 0.5 s far away (30 cm), then 1 s at 1 cm. Only the last second counts.
+    env, hover = _placed(offset_m=(0.3, 0.0, 0.0), episode_length_s=1.5)
+    try:
+        steps = env.config.episode_steps
+        near = RobotState(
+            base_pos_m=(TARGET + [0.01, 0.0, 0.0])[None],
+            base_quat_wxyz=np.array([[1.0, 0.0, 0.0, 0.0]]),
+            base_lin_vel_m_s=np.zeros((1, 3)),
+            base_ang_vel_rad_s=np.zeros((1, 3)),
+            last_action=np.zeros((1, 0)),
+            command=np.zeros((1, 0)),
+        )
+        for k in range(steps):
+            if k == steps // 3 - 1:  # after 0.5 s
+                p = env.nominal
+                env.engine.reset(np.array([0]), [p], near, np.full((1, p.num_motors), p.hover_command))
+            _, _, _, truncated, info = env.step(hover)
+        assert truncated[0]
+        assert info["episode"]["final_pos_err_m"][0] == pytest.approx(0.01, abs=1e-9)
+        assert info["episode"]["success"][0]
+    finally:
+        env.close()
+
+
+def test_a_crash_is_never_a_success():
+    env, hover = _placed(offset_m=(0.0, 0.0, 0.002 - TARGET[2]))  # on the ground, 2 m below the target
+    try:
+        _, _, crashed, _, info = env.step(hover)
+        assert crashed[0] and not info["episode"]["success"][0]
+    finally:
+        env.close()
