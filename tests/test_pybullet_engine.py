@@ -306,7 +306,7 @@ def test_throughput_reports_env_steps_per_second():
 
 
 def test_pid_baseline_reaches_the_gate_in_pybullet():
-    """Issue gate: the PID baseline succeeds on ≥ 95 % of 200 randomized episodes in PyBullet."""
+    """The PID baseline succeeds on ≥ 95 % of 200 randomized episodes in PyBullet."""
     report, _ = evaluate(
         pid_factory, "pid", engine="pybullet", episodes=200, seed=0, randomize=True, progress=False
     )

@@ -3,8 +3,9 @@
 The quadrotor in flight is one rigid body pushed by rotor thrusts, rotor
 reaction torques, gravity and an external wrench, so its equations of motion
 can be integrated directly for thousands of vehicles as array operations,
-with no physics-engine call per step. That makes it tens of times faster
-than MuJoCo for training; tests/test_analytic_engine.py shows its
+with no physics-engine call per step. The saving grows with the batch
+(`tether bench sim-throughput`: 1.2× the batched MuJoCo engine at 64
+environments, 6.4× at 1024, on 2 cores); tests/test_analytic_engine.py shows its
 trajectories match the MuJoCo engine (same RK4 integrator) and evaluation
 gates are always measured in MuJoCo.
 
