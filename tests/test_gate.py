@@ -8,6 +8,7 @@ import yaml
 
 from bench import time_to_gate
 from tests.runtime_helpers import SHIPPED_POLICY, hover_policy
+from tether.cli import build_parser
 from training.config import default_config_path
 from training.gate import (
     GATE_EPISODES,
@@ -131,3 +132,23 @@ def test_time_to_gate_times_the_quadruped_against_its_task_gate(tmp_path, monkey
 def test_time_to_gate_refuses_an_unknown_task():
     with pytest.raises(ValueError, match="expected one of"):
         time_to_gate.run("hexapod-dance", budget_s=1.0)
+
+
+def test_gate_command_exits_nonzero_for_a_policy_that_misses_it(linear_policy, tmp_path, capsys):
+    out = tmp_path / "gate.json"
+    args = build_parser().parse_args(["gate", str(linear_policy), "--seeds", "0", "--json", str(out)])
+    assert args.func(args) == 1
+    figures = json.loads(out.read_text())
+    (seed,) = figures["seeds"]
+    assert figures["passed"] is False and seed["seed"] == 0 and seed["passed"] is False
+    assert seed["policy"]["episodes"] == seed["pid"]["episodes"] == GATE_EPISODES
+    assert seed["error_ratio_to_pid"] == pytest.approx(
+        seed["policy"]["final_pos_err_m_mean"] / seed["pid"]["final_pos_err_m_mean"]
+    )
+    assert "NOT PASSED on eval seeds 0" in capsys.readouterr().out
+
+
+def test_gate_command_refuses_a_missing_file(tmp_path, capsys):
+    args = build_parser().parse_args(["gate", str(tmp_path / "absent.onnx")])
+    assert args.func(args) == 2
+    assert "no policy file" in capsys.readouterr().err

@@ -75,6 +75,35 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_gate(args: argparse.Namespace) -> int:
+    from training.gate import GATE_EPISODES, GATE_SEEDS, check_gate
+
+    if not Path(args.policy).is_file():
+        print(f"error: no policy file at {args.policy}; export one with `tether export RUN_DIR`",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    seeds = args.seeds or list(GATE_SEEDS)
+    results = []
+    for seed in seeds:
+        result = check_gate(args.policy, episodes=GATE_EPISODES, seed=seed, engine=args.engine, progress=True)
+        print(result.describe(), flush=True)
+        results.append({
+            "seed": seed, "passed": result.passed, "error_ratio_to_pid": result.error_ratio_to_pid,
+            "policy": _without_episodes(result.policy), "pid": _without_episodes(result.pid),
+        })  # fmt: skip
+    passed = all(r["passed"] for r in results)
+    print(f"{'PASSED' if passed else 'NOT PASSED'} on eval seeds {', '.join(map(str, seeds))}")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"passed": passed, "seeds": results}, indent=2))
+        print(f"wrote {args.json}")
+    return 0 if passed else 1
+
+
+def _without_episodes(report: dict) -> dict:
+    return {k: v for k, v in report.items() if k != "per_episode"}
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from training.demo import run_demo
 
@@ -206,6 +235,18 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--json", help="also write the figures to this JSON file")
     be.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     be.set_defaults(func=_cmd_bench)
+
+    ga = sub.add_parser(
+        "gate",
+        help="check an exported hover policy against the gate (policy and PID on the same episodes)",
+        description="Evaluate an exported quadrotor-hover policy and the PID baseline on the gate's 200 "
+        "randomized episodes per eval seed; exit status 0 only when every seed passes.",
+    )
+    ga.add_argument("policy", help="an exported ONNX policy")
+    ga.add_argument("--seeds", type=int, nargs="+", help="eval seeds (default: the gate's, 0 and 23)")
+    ga.add_argument("--engine", default="mujoco", choices=["mujoco", "pybullet"])
+    ga.add_argument("--json", help="write the figures (without per-episode data) here")
+    ga.set_defaults(func=_cmd_gate)
 
     de = sub.add_parser(
         "demo",
