@@ -11,6 +11,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 import pytest
+import yaml
 
 from deploy.contract import Contract
 from deploy.policy_file import PolicyFile
@@ -25,6 +26,7 @@ from training.config import TrainConfig, default_config_path
 from training.evaluation_quadruped import evaluate_walk, policy_factory, stand_factory
 from training.export import export
 from training.train import train
+from training.validation import WalkValidationScore
 
 TASK = "quadruped-walk"
 PHYSICS_DT_S = 0.005
@@ -325,12 +327,26 @@ def test_tiny_training_exports_a_policy_that_tether_eval_runs(tmp_path: Path):
         runner={"num_steps_per_env": 8, "save_interval": 1, "torch_threads": 1},
         algorithm={"num_mini_batches": 2, "num_learning_epochs": 1},
         policy={"actor_hidden_dims": [32, 32], "critic_hidden_dims": [32, 32]},
+        validation={"episodes": 2, "interval": 1},
     )
     config_path = tmp_path / "tiny.yaml"
     config_path.write_text(cfg.to_yaml())
     run = tmp_path / "run"
     ckpt = train(TASK, run, config_path, seed=0, max_iterations=2, progress=False)
     assert ckpt.name == "model_2.pt"
+    # the best checkpoint is ranked by the walking gate's figures (worst ratio to a threshold)
+    record = yaml.safe_load((run / "best.yaml").read_text())
+    scores = [WalkValidationScore(**h) for h in record["history"]]
+    assert [s.iteration for s in scores] == [1, 2] and (run / "model_best.pt").is_file()
+    assert record["best"]["iteration"] == max(scores, key=lambda s: s.key()).iteration
+    for s in scores:
+        g = s.gate
+        assert s.gate_ratio() == max(s.fall_rate / g["max_fall_rate"], s.lin_vel_err_m_s_mean / g[
+            "max_lin_vel_err_m_s"], s.yaw_rate_err_rad_s_mean / g["max_yaw_rate_err_rad_s"])
+    # resuming reads the walking scores back from the checkpoint
+    train(TASK, run, seed=0, max_iterations=3, resume=True, progress=False)
+    record = yaml.safe_load((run / "best.yaml").read_text())
+    assert [h["iteration"] for h in record["history"]] == [1, 2, 3]
     onnx_path = export(run, tmp_path / "walk.onnx", parity_envs=2, parity_steps=10)
     policy = PolicyFile(onnx_path)
     assert policy.contract.task == TASK and policy.contract.action_target_names == JOINT_NAMES

@@ -151,7 +151,9 @@ class AlgorithmConfig:
 class ValidationConfig:
     """Best-checkpoint selection (training/validation.py): every `interval` iterations the
     deterministic actor flies `episodes` randomized episodes drawn from `seed` on the training
-    engine; the best by (success − 2 × crash, then final error) is kept as model_best.pt."""
+    engine; the best by the task's gate figures is kept as model_best.pt (quadrotor-hover:
+    success − 2 × crash, then final error; quadruped-walk: the worst ratio of fall rate and
+    tracking errors to their gate thresholds)."""
 
     episodes: int
     seed: int

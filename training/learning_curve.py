@@ -1,8 +1,9 @@
-"""Learning curves of hover runs from their validation records (best.yaml), one line per run.
+"""Learning curves of training runs from their validation records (best.yaml), one line per run.
 
 Run: `python -m training.learning_curve RUN_DIR[=LABEL] ... --out curves.png`.
-Three panels over training iterations: validation success rate, crash rate,
-and mean final position error, with the gate's thresholds drawn in.
+Three panels over training iterations with the gate's thresholds drawn in:
+quadrotor-hover: validation success rate, crash rate and mean final position
+error; quadruped-walk: fall rate, linear- and yaw-velocity tracking errors.
 """
 
 from __future__ import annotations
@@ -36,23 +37,35 @@ def plot_learning_curves(runs: dict[str, list[dict]], path: str | Path) -> Path:
 
     if not runs:
         raise ValueError("no runs to plot")
+    first = next(iter(runs.values()))
+    walking = bool(first) and "fall_rate" in first[0]
+    if any(bool(h) and ("fall_rate" in h[0]) != walking for h in runs.values()):
+        raise ValueError("cannot plot hover and walking runs together: their validation figures differ")
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    panels = (
-        ("success_rate", "success rate", 1.0, GATE_SUCCESS_RATE),
-        ("crash_rate", "crash rate", 1.0, GATE_MAX_CRASH_RATE),
-        ("final_pos_err_m_mean", "mean final error (cm)", 100.0, GATE_MAX_FINAL_POS_ERR_M),
-    )
+    if walking:
+        gate = first[0]["gate"]
+        panels = (
+            ("fall_rate", "fall rate", 1.0, gate["max_fall_rate"]),
+            ("lin_vel_err_m_s_mean", "linear-velocity error (m/s)", 1.0, gate["max_lin_vel_err_m_s"]),
+            ("yaw_rate_err_rad_s_mean", "yaw-rate error (rad/s)", 1.0, gate["max_yaw_rate_err_rad_s"]),
+        )
+    else:
+        panels = (
+            ("success_rate", "success rate", 1.0, GATE_SUCCESS_RATE),
+            ("crash_rate", "crash rate", 1.0, GATE_MAX_CRASH_RATE),
+            ("final_pos_err_m_mean", "mean final error (cm)", 100.0, GATE_MAX_FINAL_POS_ERR_M),
+        )
     for ax, (key, label, scale, threshold) in zip(axes, panels, strict=True):
         for name, history in runs.items():
             its = [h["iteration"] for h in history]
             ax.plot(its, [h[key] * scale for h in history], lw=1.5, label=name)
         ax.axhline(threshold * scale, color="k", ls="--", lw=1, label="gate")
-        ax.set(xlabel="PPO iteration (65,536 env steps each)", ylabel=label)
-        if key == "final_pos_err_m_mean":
+        ax.set(xlabel="PPO iteration", ylabel=label)
+        if key in ("final_pos_err_m_mean", "lin_vel_err_m_s_mean", "yaw_rate_err_rad_s_mean"):
             ax.set(yscale="log")
         ax.grid(alpha=0.3, which="both")
     axes[0].legend(fontsize=8)
-    fig.suptitle("Validation during training (200 randomized episodes, seed 1, deterministic actor)")
+    fig.suptitle("Validation during training (randomized validation episodes, deterministic actor)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -27,8 +27,10 @@ from training.checkpoints import checkpoint_path, load_checkpoint, save_atomic
 from training.rsl_rl_env import RslRlHoverEnv
 from training.validation import (
     BEST_CHECKPOINT_NAME,
-    ValidationScore,
+    AnyValidationScore,
     Validator,
+    WalkValidator,
+    score_from_dict,
     write_best_record,
 )
 
@@ -66,9 +68,9 @@ class TetherRunner(OnPolicyRunner):
         #: Where the training time went, summed over the run (s): rollouts (simulation, task
         #: step and policy inference), PPO updates, and best-checkpoint validation.
         self.time_s = {"collection": 0.0, "update": 0.0, "validation": 0.0}
-        self.validator: Validator | None = None
-        self.best: ValidationScore | None = None
-        self.validation_history: list[ValidationScore] = []
+        self.validator: Validator | WalkValidator | None = None
+        self.best: AnyValidationScore | None = None
+        self.validation_history: list[AnyValidationScore] = []
 
     def learn_until(
         self,
@@ -205,13 +207,13 @@ class TetherRunner(OnPolicyRunner):
             figures["success"] = f"{summary.success_rate:.3f}"
             figures["err_m"] = f"{summary.final_pos_err_m:.3f}"
         if self.best is not None:
-            figures["best"] = f"{self.best.success_rate:.3f}@{self.best.iteration}"
+            figures["best"] = self.best.label()
         figures["steps/s"] = f"{batch / max(recent_iter_s[-1], 1e-9):.0f}"
         bar.set_postfix(figures, refresh=True)
 
     # -- best checkpoint --------------------------------------------------------------
 
-    def validate(self) -> ValidationScore:
+    def validate(self) -> AnyValidationScore:
         """Score the current actor on the validation episodes; keep it as model_best.pt if best."""
         actor = self.alg.get_policy()
         was_training = actor.training
@@ -226,9 +228,8 @@ class TetherRunner(OnPolicyRunner):
         writer = self.logger.writer
         if writer is not None:
             it = self.current_learning_iteration
-            writer.add_scalar("Validation/success_rate", score.success_rate, it)
-            writer.add_scalar("Validation/crash_rate", score.crash_rate, it)
-            writer.add_scalar("Validation/final_pos_err_m", score.final_pos_err_m_mean, it)
+            for name, value in score.scalars().items():
+                writer.add_scalar(f"Validation/{name}", value, it)
         if score.better_than(self.best):
             self.best = score
             self.save_checkpoint(self.log_dir / BEST_CHECKPOINT_NAME)
@@ -264,5 +265,5 @@ class TetherRunner(OnPolicyRunner):
         if "torch_rng_state" in infos:
             torch.set_rng_state(infos["torch_rng_state"])
         if infos.get("best") is not None:
-            self.best = ValidationScore(**infos["best"])
-        self.validation_history = [ValidationScore(**v) for v in infos.get("validation_history", [])]
+            self.best = score_from_dict(infos["best"])
+        self.validation_history = [score_from_dict(v) for v in infos.get("validation_history", [])]

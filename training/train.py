@@ -30,7 +30,7 @@ from training.policy import init_actor_output, previous_action_index
 from training.rsl_rl_env import RslRlHoverEnv
 from training.runner import LearnResult, TetherRunner
 from training.tasks import make_env, make_rsl_rl_env
-from training.validation import Validator
+from training.validation import Validator, WalkValidator
 
 
 def seed_everything(seed: int) -> None:
@@ -102,9 +102,8 @@ def train(
             bias = mean * (1.0 - cfg.policy.action_feedback)
             init_actor_output(runner.alg.get_policy(), bias, cfg.policy.last_layer_init_gain)
         if cfg.validation is not None:
-            if task != "quadrotor-hover":
-                raise ConfigError(f"the validation section is implemented for quadrotor-hover, not '{task}'")
-            runner.validator = Validator(
+            validator_cls = WalkValidator if task == "quadruped-walk" else Validator
+            runner.validator = validator_cls(
                 cfg.validation.episodes, cfg.validation.seed, record.engine, env.randomization,
                 cfg.validation.interval, task_config=env.config,
             )

@@ -46,8 +46,71 @@ class ValidationScore:
         net = self.success_rate - CRASH_WEIGHT * self.crash_rate
         return (round(net, 4), -self.final_pos_err_m_mean)
 
-    def better_than(self, other: ValidationScore | None) -> bool:
+    def better_than(self, other: AnyValidationScore | None) -> bool:
         return other is None or self.key() > other.key()
+
+    def scalars(self) -> dict[str, float]:
+        """TensorBoard scalars (Validation/<name>)."""
+        return {
+            "success_rate": self.success_rate,
+            "crash_rate": self.crash_rate,
+            "final_pos_err_m": self.final_pos_err_m_mean,
+        }
+
+    def label(self) -> str:
+        """Short form for the progress bar."""
+        return f"{self.success_rate:.3f}@{self.iteration}"
+
+
+@dataclass(frozen=True)
+class WalkValidationScore:
+    """quadruped-walk's gate figures on the validation episodes.
+
+    Ranked by the worst ratio of a figure to its gate threshold (fall rate,
+    linear- and yaw-velocity tracking error): a policy that stands still never
+    falls but tracks nothing, so the fall rate alone would prefer it; below 1
+    every figure is within its gate.
+    """
+
+    iteration: int
+    fall_rate: float
+    lin_vel_err_m_s_mean: float
+    yaw_rate_err_rad_s_mean: float
+    gate: dict[str, float]
+
+    def gate_ratio(self) -> float:
+        g = self.gate
+        ratios = [
+            self.fall_rate / g["max_fall_rate"],
+            self.lin_vel_err_m_s_mean / g["max_lin_vel_err_m_s"],
+            self.yaw_rate_err_rad_s_mean / g["max_yaw_rate_err_rad_s"],
+        ]
+        return float(max(r if np.isfinite(r) else np.inf for r in ratios))
+
+    def key(self) -> tuple[float, ...]:
+        return (-round(self.gate_ratio(), 4), -self.fall_rate)
+
+    def better_than(self, other: AnyValidationScore | None) -> bool:
+        return other is None or self.key() > other.key()
+
+    def scalars(self) -> dict[str, float]:
+        return {
+            "fall_rate": self.fall_rate,
+            "lin_vel_err_m_s": self.lin_vel_err_m_s_mean,
+            "yaw_rate_err_rad_s": self.yaw_rate_err_rad_s_mean,
+            "gate_ratio": self.gate_ratio(),
+        }
+
+    def label(self) -> str:
+        return f"gate×{self.gate_ratio():.2f}@{self.iteration}"
+
+
+AnyValidationScore = ValidationScore | WalkValidationScore
+
+
+def score_from_dict(d: dict[str, Any]) -> AnyValidationScore:
+    """A score saved in a checkpoint or best.yaml, of whichever task wrote it."""
+    return WalkValidationScore(**d) if "fall_rate" in d else ValidationScore(**d)
 
 
 class _TorchController:
@@ -95,7 +158,38 @@ class Validator:
         )
 
 
-def write_best_record(run_dir: Path, best: ValidationScore, history: list[ValidationScore]) -> None:
+class WalkValidator:
+    """Flies `episodes` randomized quadruped-walk episodes (seed `seed`) with the current actor."""
+
+    def __init__(
+        self, episodes: int, seed: int, engine: str, randomization: Any, interval: int,
+        task_config: Any = None,
+    ) -> None:
+        if episodes < 1 or interval < 1:
+            raise ValueError(f"validation needs episodes ≥ 1 and interval ≥ 1, found {episodes}, {interval}")
+        self.episodes, self.seed, self.engine, self.interval = episodes, seed, engine, interval
+        self.randomization = randomization  # the training env's QuadrupedRandomization, or None
+        self.task_config = task_config
+
+    def score(self, actor: torch.nn.Module, iteration: int) -> WalkValidationScore:
+        from training.evaluation_quadruped import evaluate_walk
+
+        policy = DeterministicPolicy(actor)
+        report = evaluate_walk(
+            lambda env: _TorchController(policy), "actor", engine=self.engine, episodes=self.episodes,
+            seed=self.seed, randomize=self.randomization is not None, randomization=self.randomization,
+            batch_size=self.episodes, config=self.task_config, progress=False,
+        )
+        lin, yaw = report["lin_vel_err_m_s_mean"], report["yaw_rate_err_rad_s_mean"]
+        return WalkValidationScore(
+            iteration, report["fall_rate"], float("inf") if lin is None else lin,
+            float("inf") if yaw is None else yaw, dict(report["gate"]),
+        )
+
+
+def write_best_record(
+    run_dir: Path, best: AnyValidationScore, history: list[AnyValidationScore]
+) -> None:
     record: dict[str, Any] = {
         "checkpoint": BEST_CHECKPOINT_NAME,
         "best": dict(vars(best)),
