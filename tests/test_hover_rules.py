@@ -109,3 +109,15 @@ def test_a_crash_is_never_a_success():
         assert crashed[0] and not info["episode"]["success"][0]
     finally:
         env.close()
+
+
+def test_a_config_with_an_unknown_reward_term_is_refused_naming_it():
+    bad = {**CONFIG.source, "rewards": {**CONFIG.source["rewards"], "precison": 5.0}}
+    with pytest.raises(ValueError, match=r"unknown reward terms \['precison'\]; known: .*precision"):
+        HoverConfig.from_dict(bad)
+
+
+@pytest.mark.parametrize("radius", [0.0, -0.01, "2 cm"])
+def test_precision_radius_must_be_a_positive_length(radius):
+    with pytest.raises(ValueError, match="precision_radius_m must be a positive number of metres"):
+        HoverConfig.from_dict({**CONFIG.source, "precision_radius_m": radius})

@@ -454,3 +454,10 @@ def test_mujoco_model_compiles_to_the_joint_order_the_engine_promises(go2):
     order = [m.joint(j).name for j in range(1, m.njnt)]
     assert order == list(JOINT_NAMES)
     assert m.jnt_type[0] == mujoco.mjtJoint.mjJNT_FREE
+
+
+def test_a_config_with_an_unknown_reward_term_is_refused_naming_it():
+    d = WalkConfig.from_yaml().source
+    bad = {**d, "rewards": {**d["rewards"], "feet_air_tme": 1.0}}
+    with pytest.raises(ValueError, match=r"unknown reward terms \['feet_air_tme'\]; known: .*feet_air_time"):
+        WalkConfig.from_dict(bad)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import deploy.runtime.safety as safety
-from deploy.contract import ActionTerm, Contract, ObservationTerm
+from deploy.contract import ActionTerm, Contract, ContractError, ObservationTerm
 from deploy.runtime.command_limiter import CommandLimiter
 from deploy.runtime.config import InputSpec, RuntimeConfig
 from deploy.runtime.input_store import Imu, InputStore, JointStates, Odometry
@@ -281,3 +281,14 @@ def test_quadrotor_start_up_idles_spins_up_to_hover_then_hands_over_and_aborts_o
     assert rt.step(0.01).state is State.STARTING
     out = rt.step(0.5)  # odometry last came at 0.0: stale
     assert out.state is State.DISARMED and out.source == "stop" and np.all(out.actuator_command == 0.0)
+
+
+def test_a_legged_policy_whose_joint_names_differ_from_the_profile_is_refused(legged):
+    contract, profile, path = legged
+    renamed = [n.replace("FL_calf", "FL_knee") for n in profile.actuators]
+    other = dataclasses.replace(profile, actuators=tuple(renamed))
+    with pytest.raises(ContractError) as exc:
+        PolicyRunner(path, other)
+    message = str(exc.value)
+    assert "does not fit robot profile 'quadruped-test'" in message
+    assert "FL_calf_joint" in message and "FL_knee_joint" in message  # both sides named

@@ -10,7 +10,7 @@ import yaml
 from tensordict import TensorDict
 
 from sim.tasks.quadrotor_hover import QuadrotorHoverEnv
-from training.checkpoints import latest_checkpoint, list_checkpoints, load_checkpoint
+from training.checkpoints import CheckpointError, latest_checkpoint, list_checkpoints, load_checkpoint
 from training.config import ConfigError, RunRecord, TrainConfig, default_config_path
 from training.models import ActionFeedbackMLPModel
 from training.policy import DeterministicPolicy, build_actor, load_policy, previous_action_index
@@ -153,3 +153,21 @@ def test_linear_schedule_anneals_by_iteration_not_by_stop(tmp_path: Path) -> Non
     lr = load_checkpoint(ckpt)["optimizer_state_dict"]["param_groups"][0]["lr"]
     assert lr == pytest.approx(1e-3 * 0.02)  # the floor, reached after lr_anneal_iterations
     assert "lr_anneal_iterations" not in cfg.to_rsl_rl(18)["algorithm"]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "foreign"])
+def test_resume_refuses_a_damaged_checkpoint_before_touching_the_run(tmp_path: Path, damage: str) -> None:
+    run = tmp_path / "run"
+    train(TASK, run, tiny_config(tmp_path), seed=0, max_iterations=2, progress=False)
+    last = latest_checkpoint(run)
+    if damage == "truncated":
+        last.write_bytes(last.read_bytes()[:1000])
+    else:
+        torch.save({"weights": torch.zeros(3)}, last)
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    expected = "truncated or corrupt" if damage == "truncated" else "is not a training checkpoint"
+    with pytest.raises(CheckpointError, match=expected) as exc:
+        train(TASK, run, seed=0, max_iterations=4, resume=True, progress=False)
+    assert last.name in str(exc.value)
+    after = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    assert after == before  # nothing written, nothing removed

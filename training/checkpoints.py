@@ -43,5 +43,30 @@ def save_atomic(data: dict[str, Any], path: Path) -> None:
     os.replace(tmp, path)
 
 
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read back (truncated, corrupt, or not a Tether checkpoint)."""
+
+
+#: What every checkpoint written by the runner holds.
+REQUIRED_KEYS = ("actor_state_dict", "critic_state_dict", "optimizer_state_dict", "iter")
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    return torch.load(path, weights_only=False, map_location="cpu")
+    """A checkpoint's contents; CheckpointError names the file and what is wrong with it."""
+    path = Path(path)
+    try:
+        data = torch.load(path, weights_only=False, map_location="cpu")
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # torch raises several types for damaged files
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint ({type(exc).__name__}: {exc}); it is truncated or corrupt. "
+            "Delete it to resume from the previous checkpoint of the run, or start a new run directory"
+        ) from exc
+    missing = [k for k in REQUIRED_KEYS if not isinstance(data, dict) or k not in data]
+    if missing:
+        raise CheckpointError(
+            f"{path} is not a training checkpoint: it lacks {missing}; expected a model_<iteration>.pt "
+            "written by `tether train`"
+        )
+    return data

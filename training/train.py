@@ -131,7 +131,9 @@ def _prepare_run(
                 f"cannot resume {run_dir} with {config_path}: its hyperparameters differ from the run's "
                 f"config.yaml; resume without config_path, or start a new run_dir"
             )
-        return record, latest_checkpoint(run_dir)
+        checkpoint = latest_checkpoint(run_dir)
+        load_checkpoint(checkpoint)  # a damaged file is refused here, before the run directory is touched
+        return record, checkpoint
     if list_checkpoints(run_dir):
         raise FileExistsError(
             f"{run_dir} already holds checkpoints of a run; pass resume=True to continue it, "
