@@ -29,7 +29,6 @@ from training.validation import (
     BEST_CHECKPOINT_NAME,
     AnyValidationScore,
     Validator,
-    WalkValidator,
     score_from_dict,
     write_best_record,
 )
@@ -68,7 +67,7 @@ class TetherRunner(OnPolicyRunner):
         #: Where the training time went, summed over the run (s): rollouts (simulation, task
         #: step and policy inference), PPO updates, and best-checkpoint validation.
         self.time_s = {"collection": 0.0, "update": 0.0, "validation": 0.0}
-        self.validator: Validator | WalkValidator | None = None
+        self.validator: Validator | None = None
         self.best: AnyValidationScore | None = None
         self.validation_history: list[AnyValidationScore] = []
 

@@ -141,45 +141,34 @@ class Validator:
         if episodes < 1 or interval < 1:
             raise ValueError(f"validation needs episodes ≥ 1 and interval ≥ 1, found {episodes}, {interval}")
         self.episodes, self.seed, self.engine, self.interval = episodes, seed, engine, interval
-        self.randomization = randomization  # the training env's QuadrotorRandomization, or None
+        self.randomization = randomization  # the training env's randomization, or None
         self.task_config = task_config
 
-    def score(self, actor: torch.nn.Module, iteration: int) -> ValidationScore:
-        from training.evaluation import evaluate
-
+    def _evaluation_kwargs(self, actor: torch.nn.Module) -> dict[str, Any]:
         policy = DeterministicPolicy(actor)
-        report, _ = evaluate(
-            lambda env: _TorchController(policy), "actor", engine=self.engine, episodes=self.episodes,
-            seed=self.seed, randomize=self.randomization is not None, randomization=self.randomization,
+        return dict(
+            controller_factory=lambda env: _TorchController(policy), controller_name="actor",
+            engine=self.engine, episodes=self.episodes, seed=self.seed,
+            randomize=self.randomization is not None, randomization=self.randomization,
             batch_size=self.episodes, config=self.task_config, progress=False,
         )
+
+    def score(self, actor: torch.nn.Module, iteration: int) -> AnyValidationScore:
+        from training.evaluation import evaluate
+
+        report, _ = evaluate(**self._evaluation_kwargs(actor))
         return ValidationScore(
             iteration, report["success_rate"], report["crash_rate"], report["final_pos_err_m_mean"]
         )
 
 
-class WalkValidator:
+class WalkValidator(Validator):
     """Flies `episodes` randomized quadruped-walk episodes (seed `seed`) with the current actor."""
 
-    def __init__(
-        self, episodes: int, seed: int, engine: str, randomization: Any, interval: int,
-        task_config: Any = None,
-    ) -> None:
-        if episodes < 1 or interval < 1:
-            raise ValueError(f"validation needs episodes ≥ 1 and interval ≥ 1, found {episodes}, {interval}")
-        self.episodes, self.seed, self.engine, self.interval = episodes, seed, engine, interval
-        self.randomization = randomization  # the training env's QuadrupedRandomization, or None
-        self.task_config = task_config
-
-    def score(self, actor: torch.nn.Module, iteration: int) -> WalkValidationScore:
+    def score(self, actor: torch.nn.Module, iteration: int) -> AnyValidationScore:
         from training.evaluation_quadruped import evaluate_walk
 
-        policy = DeterministicPolicy(actor)
-        report = evaluate_walk(
-            lambda env: _TorchController(policy), "actor", engine=self.engine, episodes=self.episodes,
-            seed=self.seed, randomize=self.randomization is not None, randomization=self.randomization,
-            batch_size=self.episodes, config=self.task_config, progress=False,
-        )
+        report = evaluate_walk(**self._evaluation_kwargs(actor))
         lin, yaw = report["lin_vel_err_m_s_mean"], report["yaw_rate_err_rad_s_mean"]
         return WalkValidationScore(
             iteration, report["fall_rate"], float("inf") if lin is None else lin,
