@@ -13,19 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import yaml
 
 from deploy.actions import action_to_actuator, clip_action
 from deploy.contract import ActionTerm, CommandTerm, Contract, ObservationTerm
-from deploy.observations import ObservationBuilder
 from deploy.robot_state import RobotState
 from deploy.rotations import quat_from_axis_angle, quat_multiply, quat_to_rotmat
 from sim.engines.base import Engine
 from sim.randomization.quadrotor import EpisodeSample, QuadrotorRandomization, nominal_sample
 from sim.robots.quadrotor import QuadrotorParams, load_preset
-from sim.tasks.episode_noise import EpisodeNoise
+from sim.tasks.batched_task import BatchedTaskEnv, check_reward_terms, scaled_reward_terms, stack_states
 from sim.tasks.references import Figure8Reference, HoverReference, Reference
 
 TASK_NAME = "quadrotor-hover"
@@ -84,9 +82,7 @@ class HoverConfig:
                 f"hover task config: missing {sorted(missing)}, unknown {sorted(unknown)}; "
                 f"see {DEFAULT_CONFIG} for the documented defaults"
             )
-        unknown_rewards = set(d["rewards"]) - set(REWARD_TERMS)
-        if unknown_rewards:
-            raise ValueError(f"unknown reward terms {sorted(unknown_rewards)}; known: {sorted(REWARD_TERMS)}")
+        check_reward_terms(d["rewards"], REWARD_TERMS)
         return cls(
             robot=d["robot"],
             control_rate_hz=float(d["control_rate_hz"]),
@@ -181,15 +177,8 @@ REWARD_TERMS: dict[str, Callable[[StepContext], np.ndarray]] = {
 }
 
 
-class QuadrotorHoverEnv(gym.vector.VectorEnv):
-    """N quadrotors flying the hover task on one engine.
-
-    autoreset=True (training) restarts finished environments in the same step
-    with the next episode index; autoreset=False (evaluation) leaves them
-    finished and frozen until reset.
-    """
-
-    metadata = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
+class QuadrotorHoverEnv(BatchedTaskEnv):
+    """N quadrotors flying the hover task on one engine (episode bookkeeping: BatchedTaskEnv)."""
 
     def __init__(
         self,
@@ -212,47 +201,22 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
         #: Evaluation leaves it at 0: every gate episode starts from the task's initial-state ranges.
         self.start_at_target_fraction = float(start_at_target_fraction)
         self._precision_radius_m = self.config.precision_reward_radius_m
-        self.contract = self.config.contract()
-        self.randomization = randomization
-        self.num_envs = num_envs
-        self.seed = seed
-        self.autoreset = autoreset
+        self._init_batch(num_envs, self.config.contract(), randomization, seed, autoreset)
         self.nominal = self.config.nominal_params()
         self.reference = reference or self.config.reference("hover")
         self.engine: Engine = make_engine(engine, [self.nominal] * num_envs, self.config)
         self.engine_name = engine
-        self.term_names = tuple(t.name for t in self.contract.observations)
-        self.builder = ObservationBuilder(self.contract, num_envs)
 
-        obs_dim, act_dim = self.contract.observation_size, self.contract.action_size
-        self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32)
-        self.single_action_space = gym.spaces.Box(-1.0, 1.0, (act_dim,), np.float32)
-        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
-        self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
-
-        n, a = num_envs, act_dim
+        n, a = num_envs, self.contract.action_size
         self.max_delay = 0 if randomization is None else randomization.action_delay_steps[1]
         self._action_queue = np.zeros((n, self.max_delay + 1, a))
         self._delay = np.zeros(n, dtype=np.int64)
-        self._noise_scale = np.ones((n, len(self.term_names)))
-        self._last_action = np.zeros((n, a))
         self._force_world_n = np.zeros((n, 3))  # each episode's constant disturbance
         self._torque_world_nm = np.zeros((n, 3))
-        self._step_count = np.zeros(n, dtype=np.int64)
-        self._finished = np.zeros(n, dtype=bool)
-        self._next_episode = 0
-        self.episode_index = np.full(n, -1, dtype=np.int64)
-        self.samples: list[EpisodeSample | None] = [None] * n
-        self._noise = EpisodeNoise(n, self.builder.noise_width) if randomization is not None else None
         window = int(round(self.config.success["window_s"] * self.config.control_rate_hz))
         self._err_window = np.zeros((n, max(window, 1)))
-        self._episode_return = np.zeros(n)
-        self._obs = np.zeros((n, obs_dim), dtype=np.float32)
 
     # -- episode sampling -------------------------------------------------
-
-    def episode_rng(self, episode_index: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, int(episode_index)])
 
     def sample_episode(self, episode_index: int) -> tuple[EpisodeSample, RobotState]:
         """The vehicle and initial state of one episode, from (seed, episode index) only."""
@@ -290,51 +254,30 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
 
     # -- Gymnasium API ----------------------------------------------------------
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
-        """Start every environment; options={'episode_indices': [...]} picks the episodes."""
-        if seed is not None:
-            self.seed = seed
-            self._next_episode = 0
-        ids = np.arange(self.num_envs)
-        episodes = (options or {}).get("episode_indices")
-        if episodes is None:
-            episodes = np.arange(self._next_episode, self._next_episode + self.num_envs)
-        self._reset_envs(ids, np.asarray(episodes))
-        self._next_episode = max(self._next_episode, int(np.max(episodes)) + 1)
-        self._obs = self._observe(ids)
-        return self._obs.copy(), {"episode_index": self.episode_index.copy()}
-
     def _reset_envs(self, env_ids: np.ndarray, episode_indices: np.ndarray) -> None:
         samples, inits = zip(*(self.sample_episode(int(e)) for e in episode_indices), strict=True)
-        initial = _stack_states(inits)
+        initial = stack_states(inits)
         hover = np.array([[s.params.hover_command] * s.params.num_motors for s in samples])
         cmd = hover if self.config.initial_state.get("motor_command") == "hover" else np.zeros_like(hover)
         self.engine.reset(env_ids, [s.params for s in samples], initial, cmd)
         hover_action = 2.0 * hover - 1.0
         for k, (i, s) in enumerate(zip(env_ids, samples, strict=True)):
-            self.samples[i] = s
             self._delay[i] = s.action_delay_steps
             self._force_world_n[i] = s.force_world_n
             self._torque_world_nm[i] = s.torque_world_nm
-            self._noise_scale[i] = [s.noise_scale.get(t, 1.0) for t in self.term_names]
             self._action_queue[i] = (
                 hover_action[k] if self.config.initial_state.get("motor_command") == "hover" else -1.0
             )
-        self.episode_index[env_ids] = episode_indices
         self._last_action[env_ids] = self._action_queue[env_ids, 0]
-        self._step_count[env_ids] = 0
-        self._finished[env_ids] = False
         self._err_window[env_ids] = np.nan  # a crash in the first second averages what was flown
-        self._episode_return[env_ids] = 0.0
         self._apply_disturbances()
-        self.builder.reset(env_ids)
-        if self._noise is not None:
-            self._noise.start(env_ids, self.seed, episode_indices)
+        self._begin_episodes(env_ids, episode_indices, samples)
 
     def _apply_disturbances(self) -> None:
         self.engine.set_external_wrench(self._force_world_n, self._torque_world_nm)
 
-    def _robot_state(self) -> RobotState:
+    def robot_state(self) -> RobotState:
+        """The RobotState a controller sees now (same one the observation is built from)."""
         state = self.engine.state()
         time_s = self._step_count * self.config.control_dt_s
         target_pos, target_vel = self.reference(time_s)
@@ -342,16 +285,6 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
         state.last_action = self._last_action.copy()
         state.command = np.concatenate([target_pos, target_vel], axis=1)
         return state
-
-    def _observe(self, env_ids: np.ndarray | None = None) -> np.ndarray:
-        state = self._robot_state()
-        return self.builder.build(
-            state, noise=self._noise, noise_std_scale=self._noise_scale, env_ids=env_ids
-        )
-
-    def robot_state(self) -> RobotState:
-        """The RobotState a controller sees now (same one the observation is built from)."""
-        return self._robot_state()
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
         action = clip_action(self.contract, np.asarray(actions, dtype=np.float64))
@@ -366,7 +299,7 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
         self._last_action = np.where(active[:, None], action, self._last_action)
         self._step_count += active
 
-        state = self._robot_state()
+        state = self.robot_state()
         cmd = state.command
         pos_err = state.base_pos_m - cmd[:, 0:3]
         vel_err = state.base_lin_vel_m_s - cmd[:, 3:6]
@@ -374,7 +307,7 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
         with np.errstate(over="ignore", invalid="ignore"):
             crashed = self._crashed(state, pos_err) & active
             ctx = StepContext(state, action, prev_action, pos_err, vel_err, crashed, self._precision_radius_m)
-            terms = {k: REWARD_TERMS[k](ctx) * s for k, s in self.config.rewards.items()}
+            terms = scaled_reward_terms(REWARD_TERMS, self.config.rewards, ctx)
             # A simulation that blew up (non-finite state, or so large that a reward term
             # overflows) is a crash: the episode ends and only the crash/alive terms count.
             diverged = ~(state.is_finite() & np.isfinite(sum(terms.values()))) & active
@@ -415,18 +348,7 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
                 "return": self._episode_return[ids].copy(),
                 "length": self._step_count[ids].copy(),
             }
-        obs = self.builder.build(state, noise=self._noise, noise_std_scale=self._noise_scale)
-        if done.any():
-            if self.autoreset:
-                ids = np.flatnonzero(done)
-                infos["final_obs"] = obs[ids].copy()
-                new = np.arange(self._next_episode, self._next_episode + len(ids))
-                self._next_episode += len(ids)
-                self._reset_envs(ids, new)
-                obs[ids] = self._observe(ids)[ids]
-            else:
-                self._finished |= done
-        self._obs = obs
+        obs = self._autoreset(self._observe(state), done, infos)
         return obs.copy(), reward.astype(np.float32), crashed, truncated, infos
 
     def _crashed(self, state: RobotState, pos_err: np.ndarray) -> np.ndarray:
@@ -458,13 +380,6 @@ class QuadrotorHoverEnv(gym.vector.VectorEnv):
             )
         return 2.0 * self.engine.rotors.speed_as_command() - 1.0, pending
 
-    @property
-    def finished(self) -> np.ndarray:
-        return self._finished.copy()
-
-    def close(self, **kwargs: Any) -> None:
-        self.engine.close()
-
 
 #: Physics engines a quadrotor task can run on; "analytic" is for training only (gates use MuJoCo).
 ENGINE_NAMES = ("mujoco", "pybullet", "analytic")
@@ -495,14 +410,3 @@ def _unit(rng: np.random.Generator) -> np.ndarray:
 
 def _in_ball(rng: np.random.Generator, radius: float) -> np.ndarray:
     return _unit(rng) * radius * rng.uniform() ** (1.0 / 3.0)
-
-
-def _stack_states(states: tuple[RobotState, ...]) -> RobotState:
-    return RobotState(
-        base_pos_m=np.concatenate([s.base_pos_m for s in states]),
-        base_quat_wxyz=np.concatenate([s.base_quat_wxyz for s in states]),
-        base_lin_vel_m_s=np.concatenate([s.base_lin_vel_m_s for s in states]),
-        base_ang_vel_rad_s=np.concatenate([s.base_ang_vel_rad_s for s in states]),
-        last_action=np.concatenate([s.last_action for s in states]),
-        command=np.concatenate([s.command for s in states]),
-    )

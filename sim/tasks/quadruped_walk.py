@@ -20,19 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import yaml
 
 from deploy.actions import action_bounds, action_to_actuator, clip_action
 from deploy.contract import ActionTerm, CommandTerm, Contract, JointDrive, ObservationTerm
-from deploy.observations import ObservationBuilder
 from deploy.robot_state import RobotState
 from deploy.rotations import quat_from_yaw, quat_to_rotmat, rotate_world_to_body
 from sim.engines.mujoco_quadruped_engine import MujocoQuadrupedEngine
 from sim.randomization.quadruped import QuadrupedEpisodeSample, QuadrupedRandomization, nominal_sample
 from sim.robots.quadruped import JOINT_NAMES, LEG_NAMES, QuadrupedParams, load_preset
-from sim.tasks.episode_noise import EpisodeNoise
+from sim.tasks.batched_task import BatchedTaskEnv, check_reward_terms, scaled_reward_terms, stack_states
 
 TASK_NAME = "quadruped-walk"
 DEFAULT_CONFIG = Path(__file__).with_suffix(".yaml")
@@ -73,11 +71,7 @@ class WalkConfig:
                 f"quadruped-walk task config: missing {sorted(missing)}, unknown {sorted(unknown)}; "
                 f"see {DEFAULT_CONFIG} for the documented defaults"
             )
-        unknown_rewards = set(d["rewards"]) - set(REWARD_TERMS)
-        if unknown_rewards:
-            raise ValueError(
-                f"unknown reward terms {sorted(unknown_rewards)}; known: {sorted(REWARD_TERMS)}"
-            )
+        check_reward_terms(d["rewards"], REWARD_TERMS)
         _expect_keys("commands", d["commands"], {
             "lin_vel_x_m_s", "lin_vel_y_m_s", "yaw_rate_rad_s", "resampling_interval_s", "standing_fraction"
         })
@@ -241,15 +235,8 @@ class EpisodePlan:
     initial: RobotState
 
 
-class QuadrupedWalkEnv(gym.vector.VectorEnv):
-    """N quadrupeds running the walk task on one engine.
-
-    autoreset=True (training) restarts finished environments in the same step
-    with the next episode index; autoreset=False (evaluation) leaves them
-    finished and frozen until reset.
-    """
-
-    metadata = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
+class QuadrupedWalkEnv(BatchedTaskEnv):
+    """N quadrupeds running the walk task on one engine (episode bookkeeping: BatchedTaskEnv)."""
 
     def __init__(
         self,
@@ -261,16 +248,12 @@ class QuadrupedWalkEnv(gym.vector.VectorEnv):
         autoreset: bool = True,
     ) -> None:
         self.config = config or WalkConfig.from_yaml()
-        self.contract = self.config.contract()
-        self.randomization = randomization
-        self.num_envs = num_envs
-        self.seed = seed
-        self.autoreset = autoreset
+        contract = self.config.contract()
+        low, high = action_bounds(contract)
+        self._init_batch(num_envs, contract, randomization, seed, autoreset, low, high)
         self.nominal = self.config.nominal_params()
         self.engine = make_engine(engine, [self.nominal] * num_envs, self.config)
         self.engine_name = engine
-        self.term_names = tuple(t.name for t in self.contract.observations)
-        self.builder = ObservationBuilder(self.contract, num_envs)
         # Contract action targets → engine actuator columns, matched by name.
         targets = self.contract.action_target_names
         missing = [n for n in self.engine.actuator_names if n not in targets]
@@ -280,44 +263,24 @@ class QuadrupedWalkEnv(gym.vector.VectorEnv):
         default = action_to_actuator(self.contract, np.zeros((1, self.contract.action_size)))[0]
         self.default_joint_pos_rad = default[self._to_engine]  # engine (JOINT_NAMES) order
 
-        obs_dim, act_dim = self.contract.observation_size, self.contract.action_size
-        low, high = action_bounds(self.contract)
-        self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32)
-        self.single_action_space = gym.spaces.Box(low.astype(np.float32), high.astype(np.float32))
-        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
-        self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
-
         n, c = num_envs, self.config
         self.resample_steps = int(round(c.commands["resampling_interval_s"] * c.control_rate_hz))
         self.num_commands = int(np.ceil(c.episode_steps / self.resample_steps))
         self._commands = np.zeros((n, self.num_commands, 3))
-        self._noise_scale = np.ones((n, len(self.term_names)))
-        self._last_action = np.zeros((n, act_dim))
         self._last_joint_vel = np.zeros((n, len(JOINT_NAMES)))
         self._air_time = np.zeros((n, len(LEG_NAMES)))
         self._last_contact = np.zeros((n, len(LEG_NAMES)), dtype=bool)
-        self._step_count = np.zeros(n, dtype=np.int64)
-        self._finished = np.zeros(n, dtype=bool)
-        self._next_episode = 0
         self._next_push = np.zeros(n, dtype=np.int64)
-        self.episode_index = np.full(n, -1, dtype=np.int64)
-        self.samples: list[QuadrupedEpisodeSample | None] = [None] * n
-        self._noise = EpisodeNoise(n, self.builder.noise_width) if randomization is not None else None
         self._lin_err_sum = np.zeros(n)
         self._yaw_err_sum = np.zeros(n)
         self._err_count = np.zeros(n, dtype=np.int64)
-        self._episode_return = np.zeros(n)
         self._privileged_static = np.zeros((n, PRIVILEGED_SIZE - 8))
         frac = float(c.reward_params["soft_joint_limit_fraction"])
         rng_ = self.nominal.joint_range_rad
         mid, half = rng_.mean(axis=1), 0.5 * (rng_[:, 1] - rng_[:, 0]) * frac
         self.soft_limits_rad = np.stack([mid - half, mid + half], axis=1)
-        self._obs = np.zeros((n, obs_dim), dtype=np.float32)
 
     # -- episode sampling -------------------------------------------------
-
-    def episode_rng(self, episode_index: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, int(episode_index)])
 
     def sample_episode(self, episode_index: int) -> tuple[QuadrupedEpisodeSample, EpisodePlan]:
         """The robot, pushes, commands and initial state of one episode, from (seed, index) only."""
@@ -363,45 +326,23 @@ class QuadrupedWalkEnv(gym.vector.VectorEnv):
 
     # -- Gymnasium API ----------------------------------------------------------
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
-        """Start every environment; options={'episode_indices': [...]} picks the episodes."""
-        if seed is not None:
-            self.seed = seed
-            self._next_episode = 0
-        ids = np.arange(self.num_envs)
-        episodes = (options or {}).get("episode_indices")
-        if episodes is None:
-            episodes = np.arange(self._next_episode, self._next_episode + self.num_envs)
-        self._reset_envs(ids, np.asarray(episodes))
-        self._next_episode = max(self._next_episode, int(np.max(episodes)) + 1)
-        self._obs = self._observe()
-        return self._obs.copy(), {"episode_index": self.episode_index.copy()}
-
     def _reset_envs(self, env_ids: np.ndarray, episode_indices: np.ndarray) -> None:
         samples, plans = zip(*(self.sample_episode(int(e)) for e in episode_indices), strict=True)
-        initial = _stack_states([p.initial for p in plans])
+        initial = stack_states([p.initial for p in plans])
         targets = np.tile(self.default_joint_pos_rad, (len(env_ids), 1))
         self.engine.reset(env_ids, [s.params for s in samples], initial, targets)
         for k, (i, s) in enumerate(zip(env_ids, samples, strict=True)):
-            self.samples[i] = s
-            self._noise_scale[i] = [s.noise_scale.get(t, 1.0) for t in self.term_names]
             self._commands[i] = plans[k].commands
             self._privileged_static[i] = self._static_privileged(s.params)
-        self.episode_index[env_ids] = episode_indices
         self._last_action[env_ids] = 0.0
         self._last_joint_vel[env_ids] = initial.joint_vel_rad_s
         self._air_time[env_ids] = 0.0
         self._last_contact[env_ids] = False
-        self._step_count[env_ids] = 0
         self._next_push[env_ids] = 0
-        self._finished[env_ids] = False
         self._lin_err_sum[env_ids] = 0.0
         self._yaw_err_sum[env_ids] = 0.0
         self._err_count[env_ids] = 0
-        self._episode_return[env_ids] = 0.0
-        self.builder.reset(env_ids)
-        if self._noise is not None:
-            self._noise.start(env_ids, self.seed, episode_indices)
+        self._begin_episodes(env_ids, episode_indices, samples)
 
     def _static_privileged(self, p: QuadrupedParams) -> np.ndarray:
         nom = self.nominal
@@ -432,14 +373,6 @@ class QuadrupedWalkEnv(gym.vector.VectorEnv):
         state.command = self.current_command()
         state.joint_default_pos_rad = np.tile(self.default_joint_pos_rad, (self.num_envs, 1))
         return state
-
-    def _observe(self, state: RobotState | None = None, env_ids: np.ndarray | None = None) -> np.ndarray:
-        """Observations of all environments; with `env_ids`, only those advance (history,
-        integrals, noise) and the other rows repeat their last observation."""
-        state = state or self.robot_state()
-        return self.builder.build(
-            state, noise=self._noise, noise_std_scale=self._noise_scale, env_ids=env_ids
-        )
 
     def privileged_observation(self) -> np.ndarray:
         """(N, PRIVILEGED_SIZE) float32: true base velocity, height, foot contacts and the sampled robot."""
@@ -499,7 +432,7 @@ class QuadrupedWalkEnv(gym.vector.VectorEnv):
             action=action, prev_action=prev_action, air_time_reward_s=air_reward,
             collisions=self.engine.leg_collisions(), fell=fell, params=cfg.reward_params,
         )
-        terms = {k: REWARD_TERMS[k](ctx) * s for k, s in cfg.rewards.items()}
+        terms = scaled_reward_terms(REWARD_TERMS, cfg.rewards, ctx)
         shaped = sum((v for k, v in terms.items() if k != "termination"), np.zeros(self.num_envs)) * dt
         if cfg.reward_params["only_positive_rewards"]:
             shaped = np.clip(shaped, 0.0, None)
@@ -527,18 +460,7 @@ class QuadrupedWalkEnv(gym.vector.VectorEnv):
                 "return": self._episode_return[ids].copy(),
                 "length": self._step_count[ids].copy(),
             }
-        obs = self._observe(state)
-        if done.any():
-            ids = np.flatnonzero(done)
-            if self.autoreset:
-                infos["final_obs"] = obs[ids].copy()
-                new = np.arange(self._next_episode, self._next_episode + len(ids))
-                self._next_episode += len(ids)
-                self._reset_envs(ids, new)
-                obs[ids] = self._observe(env_ids=ids)[ids]
-            else:
-                self._finished |= done
-        self._obs = obs
+        obs = self._autoreset(self._observe(state), done, infos)
         return obs.copy(), reward.astype(np.float32), fell, truncated, infos
 
     def _apply_pushes(self, active: np.ndarray) -> None:
@@ -559,13 +481,6 @@ class QuadrupedWalkEnv(gym.vector.VectorEnv):
         out |= ~state.is_finite()
         return out
 
-    @property
-    def finished(self) -> np.ndarray:
-        return self._finished.copy()
-
-    def close(self, **kwargs: Any) -> None:
-        self.engine.close()
-
 
 def make_engine(name: str, params: list[QuadrupedParams], config: WalkConfig) -> MujocoQuadrupedEngine:
     if name == "mujoco":
@@ -573,18 +488,4 @@ def make_engine(name: str, params: list[QuadrupedParams], config: WalkConfig) ->
     raise ValueError(
         f"engine '{name}' has no quadruped model; quadruped-walk runs on 'mujoco' (the PyBullet "
         "quadruped is not built yet)"
-    )
-
-
-def _stack_states(states: list[RobotState]) -> RobotState:
-    return RobotState(
-        base_pos_m=np.concatenate([s.base_pos_m for s in states]),
-        base_quat_wxyz=np.concatenate([s.base_quat_wxyz for s in states]),
-        base_lin_vel_m_s=np.concatenate([s.base_lin_vel_m_s for s in states]),
-        base_ang_vel_rad_s=np.concatenate([s.base_ang_vel_rad_s for s in states]),
-        last_action=np.concatenate([s.last_action for s in states]),
-        command=np.concatenate([s.command for s in states]),
-        joint_names=states[0].joint_names,
-        joint_pos_rad=np.concatenate([s.joint_pos_rad for s in states]),
-        joint_vel_rad_s=np.concatenate([s.joint_vel_rad_s for s in states]),
     )
