@@ -8,8 +8,11 @@ import pytest
 
 from tether.cli import BENCHMARKS, build_parser
 
-SUBCOMMANDS = ["eval", "bench", "demo", "train", "export", "run", "hil"]
-BENCHMARK_NAMES = ["sim-throughput", "inference", "time-to-gate", "loop", "sim2sim", "robustness"]
+SUBCOMMANDS = ["eval", "gate", "bench", "demo", "train", "export", "run", "hil"]
+BENCHMARK_NAMES = [
+    "sim-throughput", "inference", "time-to-gate", "loop", "sim2sim", "robustness", "hil-timing",
+    "quadruped-throughput",
+]
 
 
 def _tether(*args: str) -> subprocess.CompletedProcess:
