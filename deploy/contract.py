@@ -113,11 +113,12 @@ class Contract:
     format_version: int = CONTRACT_FORMAT_VERSION
 
     def __post_init__(self) -> None:
-        if self.control_rate_hz <= 0:
+        if not (math.isfinite(self.control_rate_hz) and self.control_rate_hz > 0):
             raise ContractError(
-                f"control_rate_hz must be positive, found {self.control_rate_hz}; "
+                f"control_rate_hz must be a finite positive rate, found {self.control_rate_hz}; "
                 "set the task's control rate in its YAML config"
             )
+        self._check_numbers()
         for kind, terms in (("observation", self.observations), ("command", self.commands)):
             names = [t.name for t in terms]
             dup = {n for n in names if names.count(n) > 1}
@@ -156,6 +157,39 @@ class Contract:
                 f"action targets {undriven} have no joint drive; a contract with joints lists every "
                 "actuated joint (name, default pose, Kp/Kd, torque limit)"
             )
+
+    def _check_numbers(self) -> None:
+        """Every number that shapes an observation or an actuator command is finite and has the sign
+        it needs: a NaN or infinite scale would turn every command non-finite, a negative action
+        scale would invert the motors."""
+        bad: list[str] = []
+
+        def need(ok: bool, what: str, value: object, expected: str) -> None:
+            if not ok:
+                bad.append(f"{what} = {value!r} (expected {expected})")
+
+        def finite(x: float) -> bool:
+            return isinstance(x, (int, float)) and math.isfinite(x)
+
+        for t in self.observations:
+            w = f"observation term '{t.name}'"
+            need(finite(t.scale) and t.scale != 0, f"{w} scale", t.scale, "finite and non-zero")
+            need(t.clip is None or (finite(t.clip) and t.clip > 0), f"{w} clip", t.clip, "none or finite > 0")
+            need(finite(t.noise_std) and t.noise_std >= 0, f"{w} noise_std", t.noise_std, "finite ≥ 0")
+        for a in self.actions:
+            w = f"action term '{a.name}'"
+            need(finite(a.scale) and a.scale > 0, f"{w} scale", a.scale, "finite > 0")
+            need(finite(a.offset), f"{w} offset", a.offset, "finite")
+            need(finite(a.low) and finite(a.high) and a.low < a.high, f"{w} low/high", (a.low, a.high),
+                 "finite, low < high")  # fmt: skip
+        for j in self.joints:
+            w = f"joint drive '{j.name}'"
+            need(finite(j.default_pos_rad), f"{w} default_pos_rad", j.default_pos_rad, "finite")
+            for name in ("kp_nm_per_rad", "kd_nm_s_per_rad", "torque_limit_nm"):
+                need(finite(getattr(j, name)), f"{w} {name}", getattr(j, name), "finite")
+        if bad:
+            lines = "\n".join(f"  - {b}" for b in bad)
+            raise ContractError(f"contract of task '{self.task}' has invalid numbers:\n{lines}")
 
     # -- sizes and layout -------------------------------------------------
 

@@ -1,6 +1,7 @@
 """The policy contract: layout, JSON round trip, hash, and mismatch messages."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -217,3 +218,40 @@ def test_building_a_subset_advances_only_those_environments():
     builder.build(state)
     obs = builder.build(state, env_ids=np.array([1]))
     np.testing.assert_allclose(obs[:, 3], [2.0 * 0.01, 2.0 * 0.02], rtol=1e-6)
+
+
+def _one_term_contract(obs=None, action=None, joint=None, rate=50.0):
+    obs = obs or ObservationTerm("angular_velocity_rad_s", 3)
+    action = action or ActionTerm("joint_position", ("knee",), scale=0.25)
+    joints = (joint,) if joint is not None else ()
+    return Contract("t", "r", rate, (obs,), (action,), joints=joints)
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"rate": float("inf")}, "control_rate_hz"),
+        ({"obs": ObservationTerm("angular_velocity_rad_s", 3, scale=float("inf"))}, "scale = inf"),
+        ({"obs": ObservationTerm("angular_velocity_rad_s", 3, scale=0.0)}, "scale = 0.0"),
+        ({"obs": ObservationTerm("angular_velocity_rad_s", 3, clip=-1.0)}, "clip = -1.0"),
+        ({"obs": ObservationTerm("angular_velocity_rad_s", 3, noise_std=float("nan"))}, "noise_std = nan"),
+        ({"action": ActionTerm("joint_position", ("knee",), scale=float("nan"))}, "scale = nan"),
+        ({"action": ActionTerm("joint_position", ("knee",), scale=-0.25)}, "scale = -0.25"),
+        ({"action": ActionTerm("joint_position", ("knee",), offset=float("inf"))}, "offset = inf"),
+        ({"action": ActionTerm("joint_position", ("knee",), low=1.0, high=-1.0)}, "low/high"),
+        ({"joint": JointDrive("knee", float("nan"), 20.0, 0.5, 10.0)}, "default_pos_rad = nan"),
+        ({"joint": JointDrive("knee", 0.0, float("inf"), 0.5, 10.0)}, "kp_nm_per_rad = inf"),
+    ],
+)
+def test_non_finite_or_wrong_signed_numbers_are_refused_naming_the_field(kwargs, field):
+    with pytest.raises(ContractError) as exc:
+        _one_term_contract(**kwargs)
+    assert field in str(exc.value)
+
+
+def test_a_rehashed_contract_with_a_nan_scale_does_not_load():
+    good = _one_term_contract()
+    d = json.loads(good.to_json())
+    d["actions"][0]["scale"] = float("nan")
+    with pytest.raises(ContractError, match="scale = nan"):
+        Contract.from_json(json.dumps(d))

@@ -176,7 +176,7 @@ def test_training_keeps_the_best_validated_checkpoint_and_export_uses_it(tmp_pat
     assert iterations == [2, 4]
     best = max(record["history"], key=lambda h: ValidationScore(**h).key())
     assert record["best"] == best
-    saved = torch.load(run / BEST_CHECKPOINT_NAME, weights_only=False)
+    saved = torch.load(run / BEST_CHECKPOINT_NAME, weights_only=True)
     assert saved["iter"] == best["iteration"]
     _, _, path = load_policy(run)
     assert path.name == BEST_CHECKPOINT_NAME
@@ -191,14 +191,14 @@ def test_a_run_stopped_between_checks_resumes_with_its_last_score(tmp_path: Path
     run = tmp_path / "run"
     cfg = tiny_config(tmp_path)
     train(TASK, run, cfg, seed=2, max_iterations=3, progress=False)
-    saved = torch.load(run / "model_3.pt", weights_only=False)["infos"]
+    saved = torch.load(run / "model_3.pt", weights_only=True)["infos"]
     assert [h["iteration"] for h in saved["validation_history"]] == [2, 3]
     train(TASK, run, seed=2, max_iterations=4, resume=True, progress=False)
     record = yaml.safe_load((run / BEST_RECORD_NAME).read_text())
     assert [h["iteration"] for h in record["history"]] == [2, 3, 4]
     best = max(record["history"], key=lambda h: ValidationScore(**h).key())
     assert record["best"] == best
-    assert torch.load(run / BEST_CHECKPOINT_NAME, weights_only=False)["iter"] == best["iteration"]
+    assert torch.load(run / BEST_CHECKPOINT_NAME, weights_only=True)["iter"] == best["iteration"]
 
 
 def test_resumed_training_remembers_the_best_so_far(tmp_path: Path):

@@ -124,3 +124,12 @@ def test_unknown_profile_keys_and_missing_files_say_what_to_do(tmp_path):
         RobotProfile.from_yaml(bad)
     with pytest.raises(FileNotFoundError, match="start from"):
         RobotProfile.from_yaml(tmp_path / "absent.yaml")
+
+
+def test_a_commissioned_contract_hash_admits_only_that_contract(contract, profile, policy_path):
+    runner = PolicyRunner(policy_path, profile, expected_contract_sha256=contract.sha256().upper())
+    assert runner.contract.sha256() == contract.sha256()
+    other = "0" * 64
+    with pytest.raises(ContractError, match=f"hashes to {contract.sha256()}, the robot expects {other}"):
+        PolicyRunner(policy_path, profile, expected_contract_sha256=other)
+

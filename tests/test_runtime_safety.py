@@ -292,3 +292,23 @@ def test_a_legged_policy_whose_joint_names_differ_from_the_profile_is_refused(le
     message = str(exc.value)
     assert "does not fit robot profile 'quadruped-test'" in message
     assert "FL_calf_joint" in message and "FL_knee_joint" in message  # both sides named
+
+
+def test_the_final_guard_repairs_any_output_that_is_non_finite_or_out_of_range(legged):
+    contract, profile, path = legged
+    rt = Runtime(PolicyRunner(path, profile), RuntimeConfig.from_yaml())
+    q = np.array([0.8 if "thigh" in n else 0.0 for n in JOINTS])
+    _legged_inputs(rt, 0.0, q)
+    rt.arm(0.0, current_action=q)
+    out = rt.step(0.0)
+    assert rt.output_guard_trips == 0  # an intact path never needs it
+    # something upstream breaks: the limiter starts emitting NaN and out-of-range actions
+    broken = np.full(12, 3.0)
+    broken[JOINTS.index("FR_thigh_joint")] = np.nan
+    rt.limiter.limit = lambda a: broken.copy()
+    out = rt.step(contract.control_dt_s)
+    assert np.all(np.isfinite(out.actuator_command)) and np.all(np.abs(out.action) <= 1.0)
+    by_name = dict(zip(JOINTS, out.action, strict=True))  # action: contract order
+    assert by_name["FR_thigh_joint"] == 0.0  # the legged stop value (damping at the default pose)
+    assert by_name["FL_hip_joint"] == 1.0  # clipped to the contract's high
+    assert rt.output_guard_trips == 1 and rt.diagnostics()["output_guard_trips"] == 1

@@ -55,7 +55,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """A checkpoint's contents; CheckpointError names the file and what is wrong with it."""
     path = Path(path)
     try:
-        data = torch.load(path, weights_only=False, map_location="cpu")
+        data = torch.load(path, weights_only=True, map_location="cpu")  # tensors and plain data only
     except FileNotFoundError:
         raise
     except Exception as exc:  # torch raises several types for damaged files

@@ -48,6 +48,9 @@ NODE_NAME = "policy_node"
 #: Documented defaults of every parameter (a parameter file overrides some of them).
 DEFAULTS: dict[str, Any] = {
     "policy_file": "policies/quadrotor_hover.onnx",  # exported ONNX policy (contract in its metadata)
+    # SHA-256 of the contract this robot was commissioned with ("" accepts any): a policy file whose
+    # embedded contract hashes differently is refused before anything is armed.
+    "expected_contract_sha256": "",
     "robot_profile": "deploy/runtime/profile_crazyflie_2_1.yaml",
     "runtime_config": "deploy/runtime/runtime.yaml",  # input staleness limits, loop options
     "airborne_start": False,  # true: no start-up sequence (a simulated vehicle already flying)
@@ -84,7 +87,10 @@ class PolicyNode:
         if p["airborne_start"]:
             profile = _airborne(profile)
         providers = [s.strip() for s in str(p["providers"]).split(",") if s.strip()]
-        runner = PolicyRunner(resolve_path(p["policy_file"]), profile, providers=providers)
+        runner = PolicyRunner(
+            resolve_path(p["policy_file"]), profile, providers=providers,
+            expected_contract_sha256=str(p["expected_contract_sha256"] or "") or None,
+        )
         self.runtime = Runtime(
             runner, RuntimeConfig.from_yaml(resolve_path(p["runtime_config"])), clock=clock
         )

@@ -4,9 +4,10 @@ Load order, each step refusing to go on with a ContractError that names the
 mismatch and the fix: the ONNX file loads; its embedded contract matches its
 recorded SHA-256 (PolicyFile); the graph has the `obs`/`action` interface with
 the contract's sizes (PolicyFile); the contract equals the one the robot's
-task expects, when given; the robot profile fits the contract
-(robot_profile.check_profile); a dry run on a zero observation gives an
-action of the contract's size. Only then can a Runtime arm with it.
+task expects, when given, and hashes to the SHA-256 the robot was
+commissioned with (policy node parameter expected_contract_sha256), when
+given; the robot profile fits the contract (robot_profile.check_profile); a
+dry run on a zero observation gives an action of the contract's size. Only then can a Runtime arm with it.
 
 Observations are built by deploy.observations.ObservationBuilder, the same
 code the simulator trains with; inference runs through PolicyFile.bind()
@@ -38,6 +39,7 @@ class PolicyRunner:
         profile: RobotProfile,
         expected_contract: Contract | None = None,
         providers: Sequence[str] | None = None,
+        expected_contract_sha256: str | None = None,
     ) -> None:
         use, absent = select_providers(providers)
         if absent:
@@ -48,6 +50,13 @@ class PolicyRunner:
         self.profile = profile
         if expected_contract is not None:
             self.policy.check_matches(expected_contract)
+        sha = self.contract.sha256()
+        if expected_contract_sha256 is not None and sha != expected_contract_sha256.strip().lower():
+            raise ContractError(
+                f"{self.policy.path}: its contract hashes to {sha}, the robot expects "
+                f"{expected_contract_sha256}; deploy the policy this robot was commissioned with, or update "
+                "expected_contract_sha256 after checking the new contract (`tether export` prints it)"
+            )
         check_profile(self.contract, profile, policy=str(self.policy.path))
         self.builder = ObservationBuilder(self.contract, 1)
         self.bound = self.policy.bind(1)

@@ -95,6 +95,13 @@ class Runtime:
         self._to_profile = index_map(self.contract, profile)
         self._scale = np.concatenate([np.full(t.size, t.scale) for t in self.contract.actions])
         self._offset = np.concatenate([np.full(t.size, t.offset) for t in self.contract.actions])
+        # The last line of defence, whatever produced the action: every command leaves finite and
+        # within the contract's range; a non-finite entry becomes that actuator's stop value.
+        self._action_low = np.concatenate([np.full(t.size, t.low) for t in self.contract.actions])
+        self._action_high = np.concatenate([np.full(t.size, t.high) for t in self.contract.actions])
+        self._stop_action_guard = np.clip(self._stop.action, self._action_low, self._action_high)
+        #: Cycles whose output the final guard had to repair (always 0 unless something upstream broke).
+        self.output_guard_trips = 0
         self.limiter.reset(self._stop.action)
         self._lock = threading.Lock()
         self._estop_requested: str | None = None
@@ -277,6 +284,7 @@ class Runtime:
         kp: np.ndarray | None,
         kd: np.ndarray | None,
     ) -> RuntimeOutput:
+        action = self._guard(action)
         actuator = self._offset + self._scale * action  # action_to_actuator; `action` is clipped
         perm = self._to_profile
         return RuntimeOutput(
@@ -289,6 +297,13 @@ class Runtime:
             kd=None if kd is None else np.asarray(kd)[perm],
             faults=tuple(faults),
         )
+
+    def _guard(self, action: np.ndarray) -> np.ndarray:
+        lo, hi = self._action_low, self._action_high
+        if np.all(np.isfinite(action)) and np.all(action >= lo) and np.all(action <= hi):
+            return action
+        self.output_guard_trips += 1
+        return np.where(np.isfinite(action), np.clip(action, lo, hi), self._stop_action_guard)
 
     # -- diagnostics and the real-time loop ---------------------------------------------------------
 
@@ -315,6 +330,7 @@ class Runtime:
             "source": None if last is None else last.source,
             "faults": [] if last is None else [str(f) for f in last.faults],
             "cycles": self.cycles,
+            "output_guard_trips": self.output_guard_trips,
             "inputs": inputs,
             "transitions": [
                 {"time_s": t.time_s, "from": t.before.value, "to": t.after.value, "event": t.event.value}
