@@ -1,6 +1,7 @@
 """The quadruped's velocity-tracking record and plot (`tether eval --task quadruped-walk --plot-tracking`)."""
 
 import numpy as np
+import pytest
 
 from sim.tasks.quadruped_walk import QuadrupedWalkEnv, WalkConfig
 from tether.cli import build_parser
@@ -32,3 +33,27 @@ def test_plot_tracking_is_refused_for_the_quadrotor(capsys):
     args = build_parser().parse_args(["eval", "--task", "quadrotor-hover", "--plot-tracking", "x.png"])
     assert args.func(args) == 2
     assert "--plot-tracking is for --task quadruped-walk" in capsys.readouterr().err
+
+
+def test_render_strip_draws_six_captioned_frames_of_one_episode(tmp_path, capsys):
+    out = tmp_path / "strip.png"
+    args = build_parser().parse_args(
+        ["eval", "--task", "quadruped-walk", "--controller", "stand", "--episodes", "1", "--randomize",
+         "--render-strip", str(out), "--quiet"]
+    )  # fmt: skip
+    assert args.func(args) == 0
+    printed = capsys.readouterr().out
+    if "no image strip: offscreen rendering unavailable" in printed:
+        pytest.skip("no offscreen OpenGL here (EGL or OSMesa); the message says what to install")
+    from PIL import Image
+
+    with Image.open(out) as img:
+        assert img.size == (6 * 320, 240)  # six frames, evenly spaced over the 20 s episode
+        frames = np.asarray(img.convert("L")).reshape(240, 6, 320)
+    assert frames.std() > 5.0  # rendered content, not a blank image
+
+
+def test_render_strip_is_refused_for_the_quadrotor(capsys):
+    args = build_parser().parse_args(["eval", "--render-strip", "x.png"])
+    assert args.func(args) == 2
+    assert "--render-strip is for --task quadruped-walk" in capsys.readouterr().err

@@ -24,9 +24,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         from training.evaluation_quadruped import run_cli
 
         return run_cli(args)
-    if args.plot_tracking:
+    if args.plot_tracking or args.render_strip:
+        flag = "--plot-tracking" if args.plot_tracking else "--render-strip"
         print(
-            "error: --plot-tracking is for --task quadruped-walk; quadrotor plots come from `tether demo`",
+            f"error: {flag} is for --task quadruped-walk; quadrotor plots and strips come from `tether demo`",
             file=sys.stderr,
         )
         return 2
@@ -223,6 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PNG",
         help="quadruped-walk: also plot commanded vs measured velocity over one episode (--episode-index, "
         "default 0) to this file",
+    )
+    ev.add_argument(
+        "--render-strip",
+        metavar="PNG",
+        help="quadruped-walk: also render one episode (--episode-index, default 0) as an image strip, "
+        "captioned with commanded and measured velocity",
     )
     ev.set_defaults(func=_cmd_eval)
 

@@ -220,6 +220,18 @@ def run_cli(args: argparse.Namespace) -> int:
         randomized = "on" if args.randomize else "off"
         title = f"{name} · episode {episode} (seed {args.seed}, randomize={randomized})"
         print(f"wrote {plot_velocity_tracking(record, args.plot_tracking, title)}")
+    if getattr(args, "render_strip", None):
+        from training.report import render_episode_strip
+        from training.tasks import make_env
+
+        episode = args.episode_index if args.episode_index is not None else 0
+        rand = "default" if args.randomize else None
+        out = render_episode_strip(
+            lambda: make_env(TASK_NAME, 1, rand, args.engine, args.seed, autoreset=False),
+            factory(make_env(TASK_NAME, 1, rand, args.engine, args.seed, autoreset=False)),
+            episode, Path(args.render_strip),
+        )
+        print(f"wrote {out}" if isinstance(out, Path) else f"no image strip: {out}")
     if args.episode_index is not None:
         print(json.dumps(_json_safe(report["per_episode"][0]), indent=2))
     if args.json:

@@ -83,6 +83,19 @@ def plot_position_error(runs: dict[str, Trajectories], path: Path, success_m: fl
     return path
 
 
+def _walk_caption(env: object, t_s: float) -> str:
+    """Commanded against measured body velocity of environment 0, for a quadruped frame."""
+    from deploy.rotations import rotate_world_to_body
+
+    state = env.engine.state()  # type: ignore[attr-defined]
+    v = rotate_world_to_body(state.base_quat_wxyz, state.base_lin_vel_m_s)[0]
+    cmd = env.current_command()[0]  # type: ignore[attr-defined]
+    return (
+        f"t = {t_s:.1f} s\ncmd vx {cmd[0]:+.2f} vy {cmd[1]:+.2f} m/s, yaw {cmd[2]:+.2f} rad/s\n"
+        f"now vx {v[0]:+.2f} vy {v[1]:+.2f} m/s, yaw {state.base_ang_vel_rad_s[0, 2]:+.2f} rad/s"
+    )
+
+
 def render_episode_strip(
     make_env: Callable[[], object],
     controller: Controller,
@@ -98,36 +111,38 @@ def render_episode_strip(
     or a message saying why offscreen rendering is unavailable.
     """
     env = make_env()
+    walking = hasattr(env, "current_command")  # quadruped-walk: captions show command and velocity
     try:
         obs, _ = env.reset(seed=env.seed, options={"episode_indices": [episode_index]})
         controller.reset(None)
         steps = env.config.episode_steps
         keep = set(np.linspace(0, steps, frames).round().astype(int).tolist())
-        states, times = [], []
+        states, times, captions = [], [], []
         for k in range(steps + 1):
             if k in keep:
                 states.append(env.engine.physics_state(0))
                 times.append(k * env.config.control_dt_s)
+                if walking:
+                    captions.append(_walk_caption(env, k * env.config.control_dt_s))
             if k < steps and not env.finished[0]:
                 obs, *_ = env.step(controller.act(env.robot_state(), obs))
         params = env.samples[0].params
-        target = np.asarray(env.config.target_pos_m)
         physics_dt_s = env.config.physics_dt_s
+        scene_data: dict = {
+            "params": params.to_dict(),
+            "physics_dt_s": physics_dt_s,
+            "states": np.asarray(states).tolist(),
+            "times_s": times,
+        }
+        if walking:
+            scene_data.update(robot="quadruped", captions=captions)
+        else:
+            scene_data["target_pos_m"] = np.asarray(env.config.target_pos_m).tolist()
     finally:
         env.close()
     with tempfile.TemporaryDirectory() as tmp:
         scene = Path(tmp) / "scene.json"
-        scene.write_text(
-            json.dumps(
-                {
-                    "params": params.to_dict(),
-                    "physics_dt_s": physics_dt_s,
-                    "states": np.asarray(states).tolist(),
-                    "times_s": times,
-                    "target_pos_m": target.tolist(),
-                }
-            )
-        )
+        scene.write_text(json.dumps(scene_data))
         errors = []
         for backend in ("egl", "osmesa"):
             env_vars = {**os.environ, "MUJOCO_GL": backend, "PYOPENGL_PLATFORM": backend}
