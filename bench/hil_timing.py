@@ -80,7 +80,7 @@ def _summary(values: list[Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from deploy.hil.run import run_hil
+    from tether.hil.run import run_hil
 
     ap = argparse.ArgumentParser(prog="tether bench hil-timing", description=__doc__.splitlines()[0])
     ap.add_argument("--policy", default=None, help="ONNX policy (default: the linear fixture policy)")

@@ -3,7 +3,7 @@
 Two policies fly here: the shipped policies/quadrotor_hover.onnx (skipped, visibly, while it is
 absent) and a linear fixture policy fitted to the PID near hover (tests/runtime_helpers.py), which
 flies episode 0 of seed 0 well enough to exercise the plumbing, the metrics and every fault.
-Each run starts two node processes and always stops them (deploy.hil.processes).
+Each run starts two node processes and always stops them (tether.hil.processes).
 """
 
 import json
@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deploy.hil.run import HilError, run_hil
 from deploy.nodes.sim_bridge_node import DEFAULTS as BRIDGE_DEFAULTS
 from tests.runtime_helpers import SHIPPED_POLICY, hover_policy
+from tether.hil.run import HilError, run_hil
 
 SECONDS = 10.0  # hover episode (6 s) + two waypoints
 needs_shipped = pytest.mark.skipif(

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from deploy.hil.faults import KINDS, Fault
-from deploy.hil.scenario import Scenario
 from deploy.nodes.params import load_node_params, parse_override, with_defaults
 from deploy.nodes.policy_node import DEFAULTS as POLICY_DEFAULTS
 from deploy.nodes.sim_bridge_node import DEFAULTS as BRIDGE_DEFAULTS
+from tether.hil.faults import KINDS, Fault
+from tether.hil.scenario import Scenario
 
 
 def test_faults_parse_with_times_and_map_to_bridge_parameters():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.hil.scenario import Scenario
+from tether.hil.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "ros_ws" / "src" / "tether_ros"

@@ -174,7 +174,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_hil(args: argparse.Namespace) -> int:
-    from deploy.hil.run import run_hil, summary
+    from tether.hil.run import run_hil, summary
 
     report = run_hil(
         args.scenario,

@@ -158,8 +158,8 @@ def run_demo(args: argparse.Namespace) -> int:
             **_without_episodes(reports["trained"]),
         }
     if args.hil_seconds > 0:
-        from deploy.hil.run import run_hil
-        from deploy.hil.run import summary as hil_summary
+        from tether.hil.run import run_hil
+        from tether.hil.run import summary as hil_summary
 
         print(
             f"[5/5] hardware-in-the-loop: {args.hil_seconds:g} s over DDS (policy node + simulator bridge), "

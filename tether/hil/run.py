@@ -26,12 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from deploy.hil.faults import DISRUPTIVE, Fault, outcome, percentile_us
-from deploy.hil.processes import NodeFailedError, NodeProcesses
-from deploy.hil.scenario import Scenario
 from deploy.nodes.params import load_node_params, merge, parse_override, resolve_path
 from deploy.transport import convert
 from deploy.transport.names import TOPICS
+from tether.hil.faults import DISRUPTIVE, Fault, outcome, percentile_us
+from tether.hil.processes import NodeFailedError, NodeProcesses
+from tether.hil.scenario import Scenario
 
 log = logging.getLogger("tether.hil")
 
@@ -201,7 +201,7 @@ def run_hil(
     try:
         op = Operator(transport)
         if record is not None:
-            from deploy.hil.recorder import Recorder
+            from tether.hil.recorder import Recorder
 
             recorder = Recorder(transport, [TOPICS[r] for r in RECORDED_ROLES])
         transport.start()
