@@ -26,3 +26,13 @@ def make_state(
 @pytest.fixture
 def state_factory():
     return make_state
+
+
+@pytest.fixture
+def dds_domain():
+    """A DDS domain id leased for this test (tether.hil.domains): concurrent test sessions and HIL
+    runs on the machine never get the same one."""
+    from tether.hil.domains import DomainLease
+
+    with DomainLease() as lease:
+        yield lease.domain_id

@@ -17,8 +17,6 @@ from deploy.transport.names import (
     ros_type_name,
 )
 
-DOMAIN = 211  # private to this test module
-
 
 def test_topic_and_type_names_follow_ros2():
     assert dds_topic_name("/odom") == "rt/odom"
@@ -63,7 +61,7 @@ def test_qos_profiles_are_the_ros2_presets():
     assert TOPICS["odometry"].qos == "sensor_data" and TOPICS["actuator_command"].qos == "default"
 
 
-def test_endpoints_carry_names_qos_and_type_hash_on_dds():
+def test_endpoints_carry_names_qos_and_type_hash_on_dds(dds_domain):
     from cyclonedds.core import Policy
     from cyclonedds.sub import DataReader
     from cyclonedds.topic import Topic
@@ -72,8 +70,8 @@ def test_endpoints_carry_names_qos_and_type_hash_on_dds():
     from deploy.transport.dds.transport import DdsTransport
 
     use_loopback()
-    node = DdsTransport("naming_test", DOMAIN)
-    spy = DdsTransport("spy", DOMAIN)
+    node = DdsTransport("naming_test", dds_domain)
+    spy = DdsTransport("spy", dds_domain)
     try:
         node.publisher("/odom", "nav_msgs/msg/Odometry", "sensor_data")
         node.publisher("/tether/arm", "std_msgs/msg/Bool", "default")
@@ -123,17 +121,17 @@ PUBLISHER = textwrap.dedent(
 )
 
 
-def test_two_processes_exchange_messages_over_loopback():
+def test_two_processes_exchange_messages_over_loopback(dds_domain):
     from deploy.transport.dds.loopback import use_loopback
     from deploy.transport.dds.transport import DdsTransport
 
     use_loopback()
     got = []
-    sub = DdsTransport("sub", DOMAIN + 1)
+    sub = DdsTransport("sub", dds_domain)
     sub.subscribe("/imu/data", "sensor_msgs/msg/Imu", "default", got.append)
     sub.start()
     proc = subprocess.Popen(
-        [sys.executable, "-c", PUBLISHER, str(DOMAIN + 1)],
+        [sys.executable, "-c", PUBLISHER, str(dds_domain)],
         cwd=str(messages.__file__).rsplit("/deploy/", 1)[0],
     )
     try:

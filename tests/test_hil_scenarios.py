@@ -29,10 +29,10 @@ def fixture_policy(tmp_path_factory):
     return hover_policy(tmp_path_factory.mktemp("hil") / "linear_hover.onnx")
 
 
-def _run(policy, domain, tmp_path, faults=(), seconds=SECONDS, **kw):
+def _run(policy, tmp_path, faults=(), seconds=SECONDS, **kw):
     return run_hil(
         seconds=seconds,
-        domain_id=domain,
+        domain_id=None,  # leased per run: concurrent test sessions never share a domain
         faults=list(faults),
         policy=policy,
         work_dir=tmp_path / "work",
@@ -48,7 +48,7 @@ def _outcome(report, kind):
 
 def test_fault_free_flight_records_mcap_and_agrees_with_eval(fixture_policy, tmp_path):
     bag = tmp_path / "run.mcap"
-    r = _run(fixture_policy, 151, tmp_path, record=bag)
+    r = _run(fixture_policy, tmp_path, record=bag)
     assert r["success"], json.dumps(r["flight"], default=str)
     fl = r["flight"]
     assert fl["hover_success"] and fl["waypoints_reached"] and fl["landed"] and fl["crash"] is None
@@ -89,7 +89,7 @@ def test_fault_free_flight_records_mcap_and_agrees_with_eval(fixture_policy, tmp
 
 
 def test_nan_burst_in_imu_and_external_estop(fixture_policy, tmp_path):
-    r = _run(fixture_policy, 152, tmp_path, faults=["nan@3", "estop@8"])
+    r = _run(fixture_policy, tmp_path, faults=["nan@3", "estop@8"])
     nan, estop = _outcome(r, "nan"), _outcome(r, "estop")
     assert nan["met"], nan
     assert nan["observed"]["nonfinite_commands_received"] == 0
@@ -100,7 +100,7 @@ def test_nan_burst_in_imu_and_external_estop(fixture_policy, tmp_path):
 
 
 def test_sensor_freeze_sends_the_policy_node_to_failsafe(fixture_policy, tmp_path):
-    r = _run(fixture_policy, 153, tmp_path, faults=["freeze@7"])
+    r = _run(fixture_policy, tmp_path, faults=["freeze@7"])
     o = _outcome(r, "freeze")
     assert o["met"], o
     obs = o["observed"]
@@ -112,9 +112,9 @@ def test_sensor_freeze_sends_the_policy_node_to_failsafe(fixture_policy, tmp_pat
     assert r["flight"]["crash"] is None and r["success"]
 
 
-@pytest.mark.parametrize(("fault", "domain"), [("drop", 160), ("latency", 161)])
-def test_flight_still_succeeds_with_sensor_drops_or_added_latency(fixture_policy, tmp_path, fault, domain):
-    r = _run(fixture_policy, domain, tmp_path, faults=[fault])
+@pytest.mark.parametrize("fault", ["drop", "latency"])
+def test_flight_still_succeeds_with_sensor_drops_or_added_latency(fixture_policy, tmp_path, fault):
+    r = _run(fixture_policy, tmp_path, faults=[fault])
     o = _outcome(r, fault)
     assert o["met"], o
     assert r["success"] and r["flight"]["crash"] is None, json.dumps(r["flight"], default=str)
@@ -125,7 +125,7 @@ def test_flight_still_succeeds_with_sensor_drops_or_added_latency(fixture_policy
 
 
 def test_killing_the_policy_process_hands_over_to_the_bridge_watchdog(fixture_policy, tmp_path):
-    r = _run(fixture_policy, 154, tmp_path, faults=["kill@7"])
+    r = _run(fixture_policy, tmp_path, faults=["kill@7"])
     o = _outcome(r, "kill")
     assert o["met"], o
     wd = o["observed"]["watchdog"]
@@ -140,7 +140,7 @@ def test_a_node_that_fails_to_start_is_reported_and_nothing_is_left_running(tmp_
     bad = tmp_path / "not_a_policy.onnx"
     bad.write_bytes(b"this is not an ONNX model")
     with pytest.raises(HilError, match="policy_node exited"):
-        _run(bad, 155, tmp_path)
+        _run(bad, tmp_path)
     work = str(tmp_path / "work")
     left = []
     for pid in os.listdir("/proc"):
@@ -156,7 +156,7 @@ def test_a_node_that_fails_to_start_is_reported_and_nothing_is_left_running(tmp_
 
 @needs_shipped
 def test_shipped_policy_fault_free_agrees_with_eval(tmp_path):
-    r = _run(SHIPPED_POLICY, 156, tmp_path, seconds=20.0)
+    r = _run(SHIPPED_POLICY, tmp_path, seconds=20.0)
     assert r["success"], json.dumps(r["flight"], default=str)
     assert r["eval_agreement"]["agree"], r["eval_agreement"]
 
@@ -165,7 +165,7 @@ def test_shipped_policy_fault_free_agrees_with_eval(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", ["drop", "latency"])
 def test_shipped_policy_still_succeeds_with_sensor_drops_or_latency(tmp_path, fault):
-    r = _run(SHIPPED_POLICY, 157 if fault == "drop" else 158, tmp_path, faults=[fault], seconds=20.0)
+    r = _run(SHIPPED_POLICY, tmp_path, faults=[fault], seconds=20.0)
     assert _outcome(r, fault)["met"], r["flight"]
     assert r["success"]
 
@@ -174,5 +174,5 @@ def test_shipped_policy_still_succeeds_with_sensor_drops_or_latency(tmp_path, fa
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", ["freeze@8", "nan@4", "kill@8", "estop@8"])
 def test_shipped_policy_meets_every_fault_outcome(tmp_path, fault):
-    r = _run(SHIPPED_POLICY, 159, tmp_path, faults=[fault], seconds=20.0)
+    r = _run(SHIPPED_POLICY, tmp_path, faults=[fault], seconds=20.0)
     assert r["fault_outcomes"][0]["met"], r["fault_outcomes"]

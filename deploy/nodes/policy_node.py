@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import faulthandler
 import json
 import logging
 import signal
@@ -340,20 +341,33 @@ def node_main(node_cls: Callable[..., Any], node_name: str, argv: list[str] | No
     params = load_node_params(args.params, node_name)
     for o in args.set:
         merge(params, parse_override(o))
+    # A supervisor that finds this node stuck at shutdown sends SIGUSR1 before SIGKILL: every
+    # thread's stack goes to stderr (the node's log), so the log says where it hung.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     transport = make_transport("dds", node_name, args.domain_id)
     node = node_cls(transport, params)
+    t0 = time.monotonic()
+
+    def phase(text: str) -> None:
+        logging.getLogger(node_name).info("shutdown +%.3f s: %s", time.monotonic() - t0, text)
 
     def on_signal(signum: int, frame: Any) -> None:
+        nonlocal t0
+        t0 = time.monotonic()  # shutdown phases are timed from the signal
+        phase(f"signal {signum} received, stopping the loop")
         node.stop()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
         node.run(seconds=args.seconds)
+        phase("loop ended")
     finally:
         if args.report:
             Path(args.report).write_text(json.dumps(node.report(), default=_json_default))
+            phase("report written")
         transport.close()
+        phase("DDS participant closed")
     return 0
 
 

@@ -17,6 +17,9 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO
 
+#: How long a stuck node gets to write its stack dump before SIGKILL.
+STACK_DUMP_WAIT_S = 0.5
+
 
 class NodeFailedError(RuntimeError):
     """A node process exited before it was asked to; the message holds the end of its log."""
@@ -30,6 +33,9 @@ class NodeProcesses:
         self.procs: dict[str, subprocess.Popen] = {}
         self._logs: dict[str, IO[bytes]] = {}
         self._killed: set[str] = set()
+        #: Nodes that did not exit within stop_timeout_s of SIGINT: their stacks were dumped to
+        #: their logs (SIGUSR1, faulthandler) before SIGKILL.
+        self.stuck_on_stop: list[str] = []
         self._old_handlers: dict[int, object] = {}
 
     def __enter__(self) -> NodeProcesses:
@@ -90,12 +96,15 @@ class NodeProcesses:
                 except ProcessLookupError:
                     pass
         deadline = time.monotonic() + self.stop_timeout_s
-        for p in self.procs.values():
+        for name, p in self.procs.items():
             remaining = max(0.1, deadline - time.monotonic())
             try:
                 p.wait(timeout=remaining)
             except subprocess.TimeoutExpired:
+                self.stuck_on_stop.append(name)
                 try:
+                    os.kill(p.pid, signal.SIGUSR1)  # the node's faulthandler dumps every thread's stack
+                    time.sleep(STACK_DUMP_WAIT_S)
                     os.killpg(p.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass

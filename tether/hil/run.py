@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import tempfile
 import threading
 import time
@@ -29,6 +28,7 @@ import numpy as np
 from deploy.nodes.params import load_node_params, merge, parse_override, resolve_path
 from deploy.transport import convert
 from deploy.transport.names import TOPICS
+from tether.hil.domains import DomainLease
 from tether.hil.faults import DISRUPTIVE, Fault, outcome, percentile_us
 from tether.hil.processes import NodeFailedError, NodeProcesses
 from tether.hil.scenario import Scenario
@@ -142,7 +142,6 @@ def run_hil(
             raise ValueError(
                 f"fault {f.label} starts after the flight ends ({seconds:g} s); pick an earlier time"
             )
-    domain = domain_id if domain_id is not None else _private_domain_id()
     policy_over: list[str] = []
     if policy is not None:
         policy_over.append(f"policy_file={Path(policy).resolve()}")
@@ -185,7 +184,6 @@ def run_hil(
     report: dict[str, Any] = {
         "scenario": scenario.name,
         "seconds": seconds,
-        "domain_id": domain,
         "params_file": str(params_file),
         "overrides": {"policy_node": policy_over, "sim_bridge_node": bridge_over},
         "policy": str(policy_file),
@@ -196,7 +194,14 @@ def run_hil(
     say = print if progress else (lambda *a, **k: None)
     from deploy.transport.dds.transport import DdsTransport
 
-    transport = DdsTransport("tether_hil", domain)
+    # The domain is leased for the whole run: a concurrent run on this machine gets another one.
+    lease = DomainLease(domain_id)
+    domain = report["domain_id"] = lease.acquire()
+    try:
+        transport = DdsTransport("tether_hil", domain)
+    except BaseException:
+        lease.release()
+        raise
     recorder = None
     try:
         op = Operator(transport)
@@ -231,11 +236,13 @@ def run_hil(
             _wait_landed(op, procs, scenario, policy_alive="kill" not in {f.kind for f in parsed})
             report["final_state"] = op.state
             report["exit_codes"] = procs.stop_all()
+            report["stuck_on_stop"] = procs.stuck_on_stop  # stacks in their logs
             report["logs"] = str(work / "logs")
     except NodeFailedError as exc:
         raise HilError(str(exc)) from None
     finally:
         transport.close()
+        lease.release()
     if recorder is not None and record is not None:
         report["record"] = {"path": str(record), "messages": recorder.write(record)}
     bridge = _load(work / "sim_bridge_node.json")
@@ -262,11 +269,6 @@ def _sets(overrides: list[str]) -> list[str]:
     for o in overrides:
         out += ["--set", o]
     return out
-
-
-def _private_domain_id() -> int:
-    """A domain id unlikely to be shared: 100..199 from the process id (ROS_DOMAIN_ID default is 0)."""
-    return 100 + os.getpid() % 100
 
 
 def _load(path: Path) -> dict[str, Any] | None:
