@@ -16,11 +16,13 @@ subscriptions' callbacks in arrival order.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from deploy.transport import messages
+from deploy.transport.dds.interop import apply_interop_config
 from deploy.transport.names import dds_topic_name
 from deploy.transport.qos import QosProfile, profile, to_cyclonedds
 
@@ -38,8 +40,19 @@ class DdsPublisher:
         self.writer.write(msg)
 
 
+def domain_from_environment() -> int:
+    """ROS_DOMAIN_ID from the environment, as ROS 2 reads it (0 when unset or empty)."""
+    raw = os.environ.get("ROS_DOMAIN_ID", "").strip()
+    if not raw:
+        return 0
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"ROS_DOMAIN_ID must be an integer in 0..232, found {raw!r}") from None
+
+
 class DdsTransport:
-    """One ROS 2 node on its own DDS participant in `domain_id` (ROS_DOMAIN_ID; default 0)."""
+    """One ROS 2 node on its own DDS participant in `domain_id` (default: ROS_DOMAIN_ID, else 0)."""
 
     name = "dds"
 
@@ -49,12 +62,16 @@ class DdsTransport:
         from cyclonedds.pub import Publisher
         from cyclonedds.sub import Subscriber
 
-        if domain_id is not None and not 0 <= domain_id <= 232:
+        if domain_id is None:
+            domain_id = domain_from_environment()
+        if not 0 <= domain_id <= 232:
             raise ValueError(f"DDS domain id must be in 0..232 (as ROS_DOMAIN_ID), found {domain_id}")
         self.node_name = node_name
         self.namespace = namespace
-        self.domain_id = 0 if domain_id is None else domain_id
+        self.domain_id = domain_id
         from cyclonedds.core import Policy
+
+        apply_interop_config()  # ROS 2 nodes on Fast DDS must match our endpoints (interop.py)
 
         self.participant = DomainParticipant(self.domain_id, qos=Qos(Policy.Userdata(data=b"enclave=/;")))
         self._pub = Publisher(self.participant)
