@@ -176,3 +176,28 @@ def test_shipped_policy_still_succeeds_with_sensor_drops_or_latency(tmp_path, fa
 def test_shipped_policy_meets_every_fault_outcome(tmp_path, fault):
     r = _run(SHIPPED_POLICY, tmp_path, faults=[fault], seconds=20.0)
     assert r["fault_outcomes"][0]["met"], r["fault_outcomes"]
+
+
+def _rclpy_available() -> bool:
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", "import rclpy"], capture_output=True, timeout=60).returncode == 0
+
+
+needs_rclpy = pytest.mark.skipif(not _rclpy_available(), reason="rclpy is not importable here")
+
+
+@needs_rclpy
+@pytest.mark.parametrize(
+    ("policy_transport", "bridge_transport"), [("rclpy", "dds"), ("dds", "rclpy"), ("rclpy", "rclpy")]
+)
+def test_flights_across_transports_rclpy_on_fast_dds_and_cyclone_dds(
+    fixture_policy, tmp_path, policy_transport, bridge_transport
+):
+    # the nodes read the same parameter file on either transport; the operator stays on Cyclone DDS
+    r = _run(fixture_policy, tmp_path, policy_transport=policy_transport, bridge_transport=bridge_transport)
+    assert r["transports"] == {"policy_node": policy_transport, "sim_bridge_node": bridge_transport}
+    assert r["success"], json.dumps({"flight": r["flight"], "transitions": r["transitions"]}, default=str)
+    assert r["eval_agreement"]["agree"], r["eval_agreement"]
+    assert r["latency_samples"] > 500  # commands computed from the bridge's odometry came back through DDS

@@ -186,6 +186,8 @@ def _cmd_hil(args: argparse.Namespace) -> int:
         seed=args.seed,
         episode_index=args.episode_index,
         work_dir=args.work_dir,
+        policy_transport=args.policy_transport or args.transport,
+        bridge_transport=args.bridge_transport or args.transport,
     )
     print(summary(report))
     if args.json:
@@ -337,13 +339,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     hi.add_argument("--scenario", default="quadrotor-hover", help="HIL scenario (default: %(default)s)")
     hi.add_argument("--seconds", type=float, default=20.0, help="flight time, sim s (default: %(default)s)")
-    hi.add_argument("--domain-id", type=int, help="DDS domain id (default: a private one, 100-199)")
+    hi.add_argument("--domain-id", type=int, help="DDS domain id (default: a free one of 100-199, leased)")
     hi.add_argument("--fault", action="append", default=[], help="inject a fault (repeatable)")
     hi.add_argument("--record", help="write every topic to this rosbag2 MCAP file")
     hi.add_argument("--policy", help="ONNX policy (default: the parameter file's policy_file)")
     hi.add_argument("--seed", type=int, help="episode seed (default: the parameter file's)")
     hi.add_argument("--episode-index", type=int, help="episode index (default: the parameter file's)")
     hi.add_argument("--work-dir", help="keep node logs and reports here (default: a temporary folder)")
+    hi.add_argument(
+        "--transport", choices=["dds", "rclpy"], default="dds",
+        help="both nodes on Cyclone DDS (dds, no ROS 2 needed) or on ROS 2's rclpy (default: %(default)s)",
+    )
+    for node in ("policy", "bridge"):
+        hi.add_argument(
+            f"--{node}-transport", choices=["dds", "rclpy"], help=f"the {node}'s, if not --transport"
+        )
     hi.add_argument("--json", help="write the report here")
     hi.set_defaults(func=_cmd_hil)
     return ap

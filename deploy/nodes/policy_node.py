@@ -317,10 +317,11 @@ def _airborne(profile: RobotProfile) -> RobotProfile:
 
 
 def node_main(node_cls: Callable[..., Any], node_name: str, argv: list[str] | None, description: str) -> int:
-    """Shared entry point of Tether's nodes on the DDS transport (here, without ROS 2).
+    """Shared entry point of Tether's nodes outside `ros2 launch` (HIL, tests): the parameters come
+    from the same ROS 2 parameter file a launch file uses, on either transport.
 
     --params FILE [--set name=value ...] [--domain-id N] [--loopback] [--report out.json] [--seconds S]
-    SIGINT/SIGTERM end the run cleanly (the report is written then).
+    [--transport dds|rclpy]. SIGINT/SIGTERM end the run cleanly (the report is written then).
     """
     from deploy.nodes.params import load_node_params, merge, parse_override
     from deploy.transport.base import make_transport
@@ -332,6 +333,10 @@ def node_main(node_cls: Callable[..., Any], node_name: str, argv: list[str] | No
     ap.add_argument("--loopback", action="store_true", help="keep DDS traffic on 127.0.0.1")
     ap.add_argument("--report", help="write the node's run report (JSON) here at exit")
     ap.add_argument("--seconds", type=float, help="run this long, then exit (default: until signalled)")
+    ap.add_argument(
+        "--transport", choices=["dds", "rclpy"], default="dds",
+        help="dds: Cyclone DDS in the ROS 2 wire format (no ROS 2 needed); rclpy: ROS 2 (default: dds)",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format=f"[{node_name}] %(levelname)s %(message)s")
     if args.loopback:
@@ -344,7 +349,7 @@ def node_main(node_cls: Callable[..., Any], node_name: str, argv: list[str] | No
     # A supervisor that finds this node stuck at shutdown sends SIGUSR1 before SIGKILL: every
     # thread's stack goes to stderr (the node's log), so the log says where it hung.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
-    transport = make_transport("dds", node_name, args.domain_id)
+    transport = make_transport(args.transport, node_name, args.domain_id)
     node = node_cls(transport, params)
     t0 = time.monotonic()
 

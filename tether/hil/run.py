@@ -35,6 +35,9 @@ from tether.hil.scenario import Scenario
 
 log = logging.getLogger("tether.hil")
 
+#: Node transports: Cyclone DDS in the ROS 2 wire format, or ROS 2's rclpy (on Fast DDS).
+TRANSPORTS = ("dds", "rclpy")
+
 RECORDED_ROLES = (
     "odometry",
     "imu",
@@ -128,10 +131,15 @@ def run_hil(
     work_dir: str | Path | None = None,
     compare_eval: bool | None = None,
     progress: bool = True,
+    policy_transport: str = "dds",
+    bridge_transport: str = "dds",
 ) -> dict[str, Any]:
     """Run one HIL scenario; returns the report (see module docstring). Raises HilError on set-up failure."""
     scenario = Scenario.load(scenario_name)
     parsed = [Fault.parse(f) for f in (faults or [])]
+    for role, kind in (("policy node", policy_transport), ("simulator bridge", bridge_transport)):
+        if kind not in TRANSPORTS:
+            raise ValueError(f"{role} transport '{kind}': expected one of {TRANSPORTS}")
     if seconds < scenario.hover_s:
         raise ValueError(
             f"--seconds {seconds:g} is shorter than the scenario's hover phase ({scenario.hover_s:g} s); "
@@ -181,6 +189,7 @@ def run_hil(
     work.mkdir(parents=True, exist_ok=True)
     env = loopback_env()
     env["PYTHONUNBUFFERED"] = "1"
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # rclpy nodes stay on loopback too
     report: dict[str, Any] = {
         "scenario": scenario.name,
         "seconds": seconds,
@@ -188,6 +197,7 @@ def run_hil(
         "overrides": {"policy_node": policy_over, "sim_bridge_node": bridge_over},
         "policy": str(policy_file),
         "faults": [f.label for f in parsed],
+        "transports": {"policy_node": policy_transport, "sim_bridge_node": bridge_transport},
         "episode": {"seed": int(bridge_params["seed"]), "index": int(bridge_params["episode_index"])},
     }
     events: dict[str, Any] = {}
@@ -215,14 +225,19 @@ def run_hil(
             procs.start(
                 "sim_bridge_node",
                 "deploy.nodes.sim_bridge_node",
-                [*common, "--report", str(work / "sim_bridge_node.json"), *_sets(bridge_over)],
+                [*common, "--report", str(work / "sim_bridge_node.json"), "--transport", bridge_transport,
+                 *_sets(bridge_over)],
             )
             procs.start(
                 "policy_node",
                 "deploy.nodes.policy_node",
-                [*common, "--report", str(work / "policy_node.json"), *_sets(policy_over)],
+                [*common, "--report", str(work / "policy_node.json"), "--transport", policy_transport,
+                 *_sets(policy_over)],
             )
-            say(f"hil: started sim_bridge_node and policy_node on DDS domain {domain} (loopback)")
+            say(
+                f"hil: started sim_bridge_node ({bridge_transport}) and policy_node ({policy_transport}) "
+                f"on DDS domain {domain} (loopback)"
+            )
             _wait_ready(op, procs, scenario)
             say("hil: nodes ready; arming")
             _arm(op, procs, scenario)
@@ -487,7 +502,8 @@ def summary(report: dict[str, Any]) -> str:
     lines = [
         f"hil {report['scenario']}: {'SUCCESS' if report['success'] else 'FAILURE'} · "
         f"{report['seconds']:g} s · "
-        f"domain {report['domain_id']} · faults {report['faults'] or 'none'}",
+        f"domain {report['domain_id']} · faults {report['faults'] or 'none'} · transports "
+        f"policy {report['transports']['policy_node']}, bridge {report['transports']['sim_bridge_node']}",
         f"  hover RMSE {f(report['pos_rmse_m'], 100, '.2f')} cm; sensor-to-command latency p50 "
         f"{f(report['latency_us_p50'])} µs, p99 {f(report['latency_us_p99'])} µs; policy loop jitter p99 "
         f"{f(report['jitter_us_p99'])} µs, {report['deadline_misses']} deadline misses; "
