@@ -182,7 +182,8 @@ def _rclpy_available() -> bool:
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-c", "import rclpy"], capture_output=True, timeout=60).returncode == 0
+    probe = subprocess.run([sys.executable, "-c", "import rclpy"], capture_output=True, timeout=60)
+    return probe.returncode == 0
 
 
 needs_rclpy = pytest.mark.skipif(not _rclpy_available(), reason="rclpy is not importable here")
