@@ -461,3 +461,21 @@ def test_a_config_with_an_unknown_reward_term_is_refused_naming_it():
     bad = {**d, "rewards": {**d["rewards"], "feet_air_tme": 1.0}}
     with pytest.raises(ValueError, match=r"unknown reward terms \['feet_air_tme'\]; known: .*feet_air_time"):
         WalkConfig.from_dict(bad)
+
+
+SHIPPED_WALK_POLICY = Path(__file__).resolve().parents[1] / "policies" / "quadruped_walk.onnx"
+WALK_GATE_EPISODES = 200
+
+
+@pytest.mark.skipif(
+    not SHIPPED_WALK_POLICY.exists(),
+    reason=f"{SHIPPED_WALK_POLICY} is absent: produce it with the README's walking training command",
+)
+@pytest.mark.parametrize("seed", [0, 23])
+def test_shipped_walking_policy_passes_the_gate(seed):
+    report = evaluate_walk(
+        policy_factory(SHIPPED_WALK_POLICY), "quadruped_walk.onnx", episodes=WALK_GATE_EPISODES, seed=seed,
+        randomize=True, progress=False,
+    )  # fmt: skip
+    figures = {k: report[k] for k in ("fall_rate", "lin_vel_err_m_s_mean", "yaw_rate_err_rad_s_mean")}
+    assert report["gate_passed"], f"eval seed {seed}: {figures}, gate {report['gate']}"
