@@ -151,3 +151,68 @@ def test_rclpy_on_fast_dds_to_tether(rclpy_to_tether, role):
     what = f"{spec.name} ({spec.type}, QoS {spec.qos})"
     n, of = received[role], sent[role]
     assert n >= MIN_SHARE * of, f"{what}: Tether got {n} of {of}\n{err}"
+
+
+GRAPH_PROBE = textwrap.dedent(
+    """
+    import json, sys, time
+    import rclpy
+    rclpy.init(domain_id=int(sys.argv[1]))
+    n = rclpy.create_node("graph_probe")
+    found = {}
+    deadline = time.monotonic() + 15.0  # bounded: discovery normally takes well under a second
+    while time.monotonic() < deadline:
+        rclpy.spin_once(n, timeout_sec=0.1)
+        if ("tether_graph_node", "/") in n.get_node_names_and_namespaces():
+            pubs = dict(n.get_publisher_names_and_types_by_node("tether_graph_node", "/"))
+            subs = dict(n.get_subscriber_names_and_types_by_node("tether_graph_node", "/"))
+            if "/odom" in pubs and "/tether/arm" in subs:
+                info = n.get_publishers_info_by_topic("/odom")
+                found = {
+                    "publishers": {k: list(v) for k, v in pubs.items()},
+                    "subscriptions": {k: list(v) for k, v in subs.items()},
+                    "odom_type_hash": [str(i.topic_type_hash) for i in info],
+                    "odom_reliability": [int(i.qos_profile.reliability) for i in info],
+                    "odom_depth": [int(i.qos_profile.depth) for i in info],
+                }
+                break
+    from nav_msgs.msg import Odometry
+    n.create_publisher(Odometry, "/odom_from_rclpy", 10)  # the hash rclpy computes for the same type
+    for _ in range(20):
+        rclpy.spin_once(n, timeout_sec=0.05)
+    own = n.get_publishers_info_by_topic("/odom_from_rclpy")
+    found["rclpy_odometry_hash"] = [str(i.topic_type_hash) for i in own]
+    print(json.dumps(found), flush=True)
+    """
+)
+
+
+def test_tether_nodes_appear_in_the_ros_graph_with_their_endpoints_and_type_hashes():
+    import os
+
+    from deploy.transport.dds.loopback import use_loopback
+    from deploy.transport.dds.transport import DdsTransport
+    from deploy.transport.messages import type_hash
+    from tether.hil.domains import DomainLease
+
+    use_loopback()
+    with DomainLease() as lease:
+        t = DdsTransport("tether_graph_node", lease.domain_id)
+        t.publisher("/odom", "nav_msgs/msg/Odometry", "sensor_data")
+        t.subscribe("/tether/arm", "std_msgs/msg/Bool", "default", lambda m: None)
+        t.start()
+        try:
+            probe = subprocess.run(
+                [sys.executable, "-c", GRAPH_PROBE, str(lease.domain_id)], capture_output=True, text=True,
+                timeout=60, cwd=ROOT, env={**os.environ, **CHILD_ENV},
+            )  # fmt: skip
+        finally:
+            t.close()
+    found = json.loads(probe.stdout.strip().splitlines()[-1])
+    assert found.get("publishers", {}).get("/odom") == ["nav_msgs/msg/Odometry"], (found, probe.stderr[-999:])
+    assert found["subscriptions"]["/tether/arm"] == ["std_msgs/msg/Bool"]
+    # rclpy reads the type hash Tether puts in USER_DATA, and the QoS Tether documents (sensor data)
+    ours = type_hash("nav_msgs/msg/Odometry")
+    assert found["odom_type_hash"] and all(ours in h for h in found["odom_type_hash"]), found
+    assert found["rclpy_odometry_hash"] and all(ours in h for h in found["rclpy_odometry_hash"]), found
+    assert found["odom_reliability"] == [2] and found["odom_depth"] == [5]  # BEST_EFFORT, keep last 5
