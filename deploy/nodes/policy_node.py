@@ -142,6 +142,8 @@ class PolicyNode:
         self.estop_first_stop_cycle: int | None = None
         self.nonfinite_suppressed = 0
         self.sources: dict[str, int] = {}
+        #: False while a managed (lifecycle) node is not active: arming is refused, outputs stay safe.
+        self.commanding_allowed = True
 
     # -- callbacks (transport thread) ---------------------------------------------------------------
 
@@ -167,6 +169,11 @@ class PolicyNode:
         self.runtime.put("command", convert.reference_from_msg(msg), self.clock())
 
     def _on_arm(self, msg: Any) -> None:
+        if msg.data and not self.commanding_allowed:
+            refusal = "arming refused: the node is not active (lifecycle); activate it first"
+            self.arm_refusals.append(refusal)
+            log.warning("%s", refusal)
+            return
         if msg.data:
             try:
                 self.runtime.arm(current_action=self._arm_action)

@@ -44,6 +44,11 @@ def _ros_type_of(msg: Any) -> str:
     return f"{module[0]}/msg/{type(msg).__name__}"
 
 
+#: Parameters rclpy declares on every node (Kilted adds start_type_description_service);
+#: they are ROS's, not Tether's, so they never reach the node's own parameter check.
+ROS_NODE_PARAMETERS = frozenset({"use_sim_time", "start_type_description_service"})
+
+
 class RclpyPublisher:
     def __init__(self, pub: Any) -> None:
         self.pub = pub
@@ -55,7 +60,15 @@ class RclpyPublisher:
 class RclpyTransport:
     name = "rclpy"
 
-    def __init__(self, node_name: str, domain_id: int | None = None, args: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        node_name: str,
+        domain_id: int | None = None,
+        args: list[str] | None = None,
+        node_factory: Callable[..., Any] | None = None,
+    ) -> None:
+        """`node_factory(name, context=..., **options)` makes the rclpy node (default:
+        rclpy.create_node; rclpy.lifecycle.LifecycleNode for a managed node)."""
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
 
@@ -64,22 +77,27 @@ class RclpyTransport:
         if domain_id is not None:
             init_kwargs["domain_id"] = domain_id
         rclpy.init(**init_kwargs)
-        self.node = rclpy.create_node(
+        factory = node_factory or rclpy.create_node
+        self.node = factory(
             node_name,
             context=self._context,
             allow_undeclared_parameters=True,
             automatically_declare_parameters_from_overrides=True,
         )
+        self._entities: list[Any] = []  # publishers and subscriptions, for destroy_entities()
         self.node_name = node_name
         self._executor = SingleThreadedExecutor(context=self._context)
         self._executor.add_node(self.node)
         self._thread: threading.Thread | None = None
 
     def parameters(self) -> dict[str, Any]:
-        """The node's parameters (from --params-file / launch) in nested form, without use_sim_time."""
+        """The node's parameters (from --params-file / launch) in nested form, without the ones every
+        rclpy node declares itself (ROS_NODE_PARAMETERS)."""
         from deploy.nodes.params import unflatten
 
-        flat = {name: p.value for name, p in self.node._parameters.items() if name != "use_sim_time"}
+        flat = {
+            name: p.value for name, p in self.node._parameters.items() if name not in ROS_NODE_PARAMETERS
+        }
         return unflatten(flat)
 
     def make(self, ros_type: str, **fields: Any) -> Any:
@@ -87,13 +105,23 @@ class RclpyTransport:
 
     def publisher(self, topic: str, ros_type: str, qos: str | QosProfile) -> RclpyPublisher:
         p = profile(qos) if isinstance(qos, str) else qos
-        return RclpyPublisher(self.node.create_publisher(message_class(ros_type), topic, to_rclpy(p)))
+        pub = self.node.create_publisher(message_class(ros_type), topic, to_rclpy(p))
+        self._entities.append(pub)
+        return RclpyPublisher(pub)
 
     def subscribe(
         self, topic: str, ros_type: str, qos: str | QosProfile, callback: Callable[[Any], None]
     ) -> None:
         p = profile(qos) if isinstance(qos, str) else qos
-        self.node.create_subscription(message_class(ros_type), topic, callback, to_rclpy(p))
+        sub = self.node.create_subscription(message_class(ros_type), topic, callback, to_rclpy(p))
+        self._entities.append(sub)
+
+    def destroy_entities(self) -> None:
+        """Remove every publisher and subscription made through this transport (lifecycle cleanup)."""
+        for e in self._entities:
+            destroy = self.node.destroy_publisher if hasattr(e, "publish") else self.node.destroy_subscription
+            destroy(e)
+        self._entities.clear()
 
     def start(self) -> None:
         if self._thread is None:
