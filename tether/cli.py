@@ -129,10 +129,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from deploy.policy_file import PolicyFile
     from training.export import export
 
     path = export(args.run_dir, args.output)
-    print(f"exported: {path}")
+    # the hash a robot can be commissioned with (policy node parameter expected_contract_sha256)
+    print(f"exported: {path} (contract sha256 {PolicyFile(path).contract.sha256()})")
     return 0
 
 

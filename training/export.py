@@ -220,10 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir", type=Path, help="run directory (or one of its checkpoints)")
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args(argv)
-    path = export(args.run_dir, args.output)
-    from deploy.policy_file import PolicyFile
-
-    print(f"exported: {path} (contract sha256 {PolicyFile(path).contract.sha256()})")
+    print(f"exported: {export(args.run_dir, args.output)}")
     return 0
 
 
