@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from deploy.nodes.sim_bridge_node import DEFAULTS as BRIDGE_DEFAULTS
+from tests.ros_helpers import needs_rclpy
 from tests.runtime_helpers import SHIPPED_POLICY, hover_policy
 from tether.hil.run import HilError, run_hil
 
@@ -176,17 +177,6 @@ def test_shipped_policy_still_succeeds_with_sensor_drops_or_latency(tmp_path, fa
 def test_shipped_policy_meets_every_fault_outcome(tmp_path, fault):
     r = _run(SHIPPED_POLICY, tmp_path, faults=[fault], seconds=20.0)
     assert r["fault_outcomes"][0]["met"], r["fault_outcomes"]
-
-
-def _rclpy_available() -> bool:
-    import subprocess
-    import sys
-
-    probe = subprocess.run([sys.executable, "-c", "import rclpy"], capture_output=True, timeout=60)
-    return probe.returncode == 0
-
-
-needs_rclpy = pytest.mark.skipif(not _rclpy_available(), reason="rclpy is not importable here")
 
 
 @needs_rclpy

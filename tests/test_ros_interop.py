@@ -8,6 +8,7 @@ a leased private domain. Skipped, visibly, where rclpy is not importable.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from deploy.transport.names import TOPICS
+from tests.ros_helpers import needs_rclpy
 
 ROOT = Path(__file__).resolve().parents[1]
 SECONDS = 4.0  # each side sends for this long, every 10 ms
@@ -24,14 +26,7 @@ SECONDS = 4.0  # each side sends for this long, every 10 ms
 MIN_SHARE = 0.5
 
 
-def _rclpy_available() -> bool:
-    r = subprocess.run([sys.executable, "-c", "import rclpy"], capture_output=True, timeout=60)
-    return r.returncode == 0
-
-
-pytestmark = pytest.mark.skipif(
-    not _rclpy_available(), reason="rclpy is not importable here (install the project's `ros` extra)"
-)
+pytestmark = needs_rclpy
 
 ROLES = sorted(TOPICS)
 CHILD_ENV = {"RMW_IMPLEMENTATION": "rmw_fastrtps_cpp", "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
@@ -68,8 +63,6 @@ RCLPY_SIDE = textwrap.dedent(
 
 
 def _child(mode: str, domain: int, seconds: float) -> subprocess.Popen:
-    import os
-
     return subprocess.Popen(
         [sys.executable, "-c", RCLPY_SIDE, mode, str(domain), str(seconds)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, **CHILD_ENV},
@@ -135,22 +128,22 @@ def rclpy_to_tether():
     return json.loads(out.strip().splitlines()[-1]), got, err
 
 
+def _assert_delivered(exchange, role, receiver):
+    sent, received, err = exchange
+    spec = TOPICS[role]
+    n, of = received[role], sent[role]
+    what = f"{spec.name} ({spec.type}, QoS {spec.qos})"
+    assert n >= MIN_SHARE * of, f"{what}: {receiver} got {n} of {of}\n{err}"
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_tether_to_rclpy_on_fast_dds(tether_to_rclpy, role):
-    sent, received, err = tether_to_rclpy
-    spec = TOPICS[role]
-    what = f"{spec.name} ({spec.type}, QoS {spec.qos})"
-    n, of = received[role], sent[role]
-    assert n >= MIN_SHARE * of, f"{what}: rclpy got {n} of {of}\n{err}"
+    _assert_delivered(tether_to_rclpy, role, "rclpy")
 
 
 @pytest.mark.parametrize("role", ROLES)
 def test_rclpy_on_fast_dds_to_tether(rclpy_to_tether, role):
-    sent, received, err = rclpy_to_tether
-    spec = TOPICS[role]
-    what = f"{spec.name} ({spec.type}, QoS {spec.qos})"
-    n, of = received[role], sent[role]
-    assert n >= MIN_SHARE * of, f"{what}: Tether got {n} of {of}\n{err}"
+    _assert_delivered(rclpy_to_tether, role, "Tether")
 
 
 GRAPH_PROBE = textwrap.dedent(
@@ -188,8 +181,6 @@ GRAPH_PROBE = textwrap.dedent(
 
 
 def test_tether_nodes_appear_in_the_ros_graph_with_their_endpoints_and_type_hashes():
-    import os
-
     from deploy.transport.dds.loopback import use_loopback
     from deploy.transport.dds.transport import DdsTransport
     from deploy.transport.messages import type_hash

@@ -11,18 +11,13 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
+from tests.ros_helpers import needs_rclpy
 
 ROOT = Path(__file__).resolve().parents[1]
 ROBOT_PARAMS = ROOT / "launch" / "config" / "quadrotor_robot.yaml"  # what `ros2 launch` gives the node
 
 
-def _rclpy_available() -> bool:
-    r = subprocess.run([sys.executable, "-c", "import rclpy"], capture_output=True, timeout=60)
-    return r.returncode == 0
-
-
-pytestmark = pytest.mark.skipif(not _rclpy_available(), reason="rclpy is not importable here")
+pytestmark = needs_rclpy
 
 SCRIPT = textwrap.dedent(
     """

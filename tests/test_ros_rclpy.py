@@ -9,21 +9,12 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
+from tests.ros_helpers import needs_rclpy
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _rclpy_available() -> bool:
-    r = subprocess.run([sys.executable, "-c", "import rclpy"], capture_output=True, timeout=60)
-    return r.returncode == 0
-
-
-pytestmark = pytest.mark.skipif(
-    not _rclpy_available(),
-    reason="rclpy is not importable here (ROS 2 is not installed; source /opt/ros/<distro>/setup.bash "
-    "and use a venv with --system-site-packages)",
-)
+pytestmark = needs_rclpy
 
 SCRIPT = textwrap.dedent(
     """
