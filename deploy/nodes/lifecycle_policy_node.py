@@ -108,7 +108,7 @@ class LifecyclePolicyNode:
         """Serve transitions and topics until the context shuts down (Ctrl-C)."""
         self.transport.start()
         try:
-            while self.transport._context.ok():
+            while self.transport.ok():
                 threading.Event().wait(0.2)
         except KeyboardInterrupt:
             pass

@@ -116,6 +116,10 @@ class RclpyTransport:
         sub = self.node.create_subscription(message_class(ros_type), topic, callback, to_rclpy(p))
         self._entities.append(sub)
 
+    def ok(self) -> bool:
+        """False once this node's ROS context has shut down (Ctrl-C, rclpy.shutdown)."""
+        return self._context.ok()
+
     def destroy_entities(self) -> None:
         """Remove every publisher and subscription made through this transport (lifecycle cleanup)."""
         for e in self._entities:
