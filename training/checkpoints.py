@@ -47,8 +47,10 @@ class CheckpointError(ValueError):
     """A checkpoint file that cannot be read back (truncated, corrupt, or not a Tether checkpoint)."""
 
 
-#: What every checkpoint written by the runner holds.
+#: What every checkpoint written by the PPO runner holds.
 REQUIRED_KEYS = ("actor_state_dict", "critic_state_dict", "optimizer_state_dict", "iter")
+#: What checkpoints of the other trainers hold at least (infos["trainer"]: "distillation", "td3").
+REQUIRED_KEYS_ACTOR_ONLY = ("actor_state_dict", "iter")
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -63,7 +65,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"{path} is not a readable checkpoint ({type(exc).__name__}: {exc}); it is truncated or corrupt. "
             "Delete it to resume from the previous checkpoint of the run, or start a new run directory"
         ) from exc
-    missing = [k for k in REQUIRED_KEYS if not isinstance(data, dict) or k not in data]
+    trainer = (data.get("infos") or {}).get("trainer", "ppo") if isinstance(data, dict) else "ppo"
+    required = REQUIRED_KEYS if trainer == "ppo" else REQUIRED_KEYS_ACTOR_ONLY
+    missing = [k for k in required if not isinstance(data, dict) or k not in data]
     if missing:
         raise CheckpointError(
             f"{path} is not a training checkpoint: it lacks {missing}; expected a model_<iteration>.pt "

@@ -96,6 +96,14 @@ class PolicyConfig:
     last_layer_init_gain: float
     #: λ in mean action = λ · previous action + MLP(obs) (training/models.py); 0 = plain MLP.
     action_feedback: float
+    #: A privileged teacher: the actor also sees the simulation-only "critic" group (vehicle
+    #: parameters, disturbance, rotor speeds, delay queue), as RAPTOR's teachers do. Such an
+    #: actor cannot run on a robot and is never exported; it labels a student's states in
+    #: distillation. Optional in YAML (false when absent).
+    actor_sees_privileged: bool = False
+    #: ρ, correlation of the exploration noise between consecutive control steps (AR(1),
+    #: training/models.py ColoredGaussianDistribution); 0 = white noise. Optional in YAML.
+    noise_correlation: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "actor_hidden_dims", tuple(int(x) for x in self.actor_hidden_dims))
@@ -106,6 +114,8 @@ class PolicyConfig:
             raise ConfigError(f"policy.init_noise_std must be positive, found {self.init_noise_std}")
         if not 0.0 <= self.action_feedback <= 1.0:
             raise ConfigError(f"policy.action_feedback must be in [0, 1], found {self.action_feedback}")
+        if not 0.0 <= self.noise_correlation < 1.0:
+            raise ConfigError(f"policy.noise_correlation must be in [0, 1), found {self.noise_correlation}")
         if self.noise_std_type not in ("scalar", "log"):
             raise ConfigError(
                 f"policy.noise_std_type must be 'scalar' or 'log', found {self.noise_std_type!r}"
@@ -173,6 +183,111 @@ class ValidationConfig:
 
 
 @dataclass(frozen=True)
+class DistillationConfig:
+    """Teacher-student training (training/distillation.py). With this section `tether train`
+    first trains a privileged teacher with PPO (the runner, policy and algorithm sections with
+    policy.actor_sees_privileged: true, into <run>/teacher), then distills it into the contract
+    actor (the same policy.actor_hidden_dims, seeing the contract observation only) by DAgger."""
+
+    #: DAgger iterations of the student.
+    iterations: int
+    #: Control steps collected from every environment per iteration.
+    steps_per_iteration: int
+    #: The fit uses the samples of this many most recent iterations (DAgger's aggregate).
+    buffer_iterations: int
+    #: Passes over the buffer per iteration.
+    epochs: int
+    minibatch_size: int
+    learning_rate: float
+    max_grad_norm: float
+    #: β, the probability that an environment steps with the teacher's action instead of the
+    #: student's, falls linearly from this value at the first iteration ...
+    teacher_action_fraction_start: float
+    #: ... to 0 after this many iterations.
+    teacher_action_iterations: int
+    #: Student checkpoint every this many iterations (and always at the end).
+    save_interval: int
+
+    def __post_init__(self) -> None:
+        for name in ("iterations", "steps_per_iteration", "buffer_iterations",
+                     "epochs", "minibatch_size", "save_interval"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"distillation.{name} must be ≥ 1, found {getattr(self, name)}")
+        if self.learning_rate <= 0 or self.max_grad_norm <= 0:
+            raise ConfigError(
+                "distillation.learning_rate and max_grad_norm must be positive, found "
+                f"{self.learning_rate}, {self.max_grad_norm}"
+            )
+        if not 0.0 <= self.teacher_action_fraction_start <= 1.0 or self.teacher_action_iterations < 0:
+            raise ConfigError(
+                "distillation.teacher_action_fraction_start must be in [0, 1] and "
+                "teacher_action_iterations ≥ 0, found "
+                f"{self.teacher_action_fraction_start}, {self.teacher_action_iterations}"
+            )
+
+    def teacher_action_fraction(self, iteration: int) -> float:
+        """β at 0-based `iteration`."""
+        if self.teacher_action_iterations == 0:
+            return 0.0
+        left = max(0.0, 1.0 - iteration / self.teacher_action_iterations)
+        return self.teacher_action_fraction_start * left
+
+
+@dataclass(frozen=True)
+class TD3Config:
+    """Off-policy training with TD3 (training/td3.py), Learning to Fly's algorithm. With this
+    section `tether train` uses TD3 instead of PPO; the policy section's actor_hidden_dims,
+    critic_hidden_dims and actor_obs_normalization and the algorithm section's gamma apply."""
+
+    #: Environment steps in total (all parallel environments together).
+    total_env_steps: int
+    #: Environment steps that count as one "iteration" for checkpoint names and validation.
+    env_steps_per_iteration: int
+    buffer_size: int
+    batch_size: int
+    #: One critic update per this many environment steps (Learning to Fly: 10).
+    env_steps_per_update: float
+    #: Actor (and target) update every this many critic updates.
+    policy_delay: int
+    actor_learning_rate: float
+    critic_learning_rate: float
+    #: Target networks: θ' ← polyak·θ' + (1 − polyak)·θ.
+    polyak: float
+    #: Gaussian noise on the actor's action while collecting (action units, [-1, 1] range).
+    exploration_noise_std: float
+    #: Noise while collecting during the first random_steps steps.
+    warmup_noise_std: float
+    random_steps: int
+    #: Target policy smoothing noise and its clip.
+    target_noise_std: float
+    target_noise_clip: float
+    #: Environment steps before the critic / the actor start learning.
+    critic_warmup_steps: int
+    actor_warmup_steps: int
+    #: Steps after which the observation normalization is fixed from the replay buffer.
+    normalization_steps: int
+    #: Weight of the squared excess of the actor's action beyond [-1, 1] (the env clips there).
+    action_bound_penalty: float
+    #: Checkpoint every this many iterations (and always at the end).
+    save_interval: int
+
+    def __post_init__(self) -> None:
+        for name in ("total_env_steps", "env_steps_per_iteration", "buffer_size", "batch_size",
+                     "policy_delay", "save_interval"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"td3.{name} must be ≥ 1, found {getattr(self, name)}")
+        if self.env_steps_per_update <= 0:
+            raise ConfigError(f"td3.env_steps_per_update must be positive, found {self.env_steps_per_update}")
+        if not 0.0 <= self.polyak < 1.0:
+            raise ConfigError(f"td3.polyak must be in [0, 1), found {self.polyak}")
+        if not self.normalization_steps <= self.critic_warmup_steps <= self.actor_warmup_steps:
+            raise ConfigError(
+                "td3 needs normalization_steps ≤ critic_warmup_steps ≤ actor_warmup_steps, found "
+                f"{self.normalization_steps}, {self.critic_warmup_steps}, {self.actor_warmup_steps}"
+            )
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     task: str
     env: EnvConfig
@@ -181,13 +296,17 @@ class TrainConfig:
     algorithm: AlgorithmConfig
     #: Optional section; None keeps only the checkpoints (no best-checkpoint selection).
     validation: ValidationConfig | None = None
+    #: Optional section; None trains the contract actor directly with PPO.
+    distillation: DistillationConfig | None = None
+    #: Optional section; TD3 instead of PPO (the algorithm section then only gives gamma).
+    td3: TD3Config | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         if not isinstance(d, dict):
             raise ConfigError(f"training config: expected a mapping at the top level, found {d!r}")
         sections = {"task", "env", "runner", "policy", "algorithm"}
-        unknown, missing = set(d) - sections - {"validation"}, sections - set(d)
+        unknown, missing = set(d) - sections - {"validation", "distillation", "td3"}, sections - set(d)
         if unknown or missing:
             raise ConfigError(
                 f"training config: unknown sections {sorted(unknown)}, missing sections "
@@ -203,6 +322,11 @@ class TrainConfig:
                 None if d.get("validation") is None
                 else _build(ValidationConfig, "validation", d["validation"])
             ),
+            distillation=(
+                None if d.get("distillation") is None
+                else _build(DistillationConfig, "distillation", d["distillation"])
+            ),
+            td3=None if d.get("td3") is None else _build(TD3Config, "td3", d["td3"]),
         )
 
     @classmethod
@@ -229,7 +353,7 @@ class TrainConfig:
         """A copy with some keys replaced, e.g. with_overrides(env={"num_envs": 8})."""
         d = self.to_dict()
         for section, values in sections.items():
-            if section == "validation" and values is None:
+            if section in ("validation", "distillation", "td3") and values is None:
                 d[section] = None
                 continue
             if section not in d or not isinstance(d[section], dict):
@@ -261,6 +385,11 @@ class TrainConfig:
                     "init_std": p.init_noise_std,
                     "std_type": p.noise_std_type,
                 }
+                if p.noise_correlation > 0:
+                    cfg["distribution_cfg"].update(
+                        class_name="training.models:ColoredGaussianDistribution",
+                        correlation=p.noise_correlation,
+                    )
             return cfg
 
         actor = model(p.actor_hidden_dims, p.actor_obs_normalization, stochastic=True)
@@ -283,7 +412,10 @@ class TrainConfig:
         return {
             "num_steps_per_env": self.runner.num_steps_per_env,
             "save_interval": self.runner.save_interval,
-            "obs_groups": {"actor": ["policy"], "critic": ["policy", "critic"]},
+            "obs_groups": {
+                "actor": ["policy", "critic"] if p.actor_sees_privileged else ["policy"],
+                "critic": ["policy", "critic"],
+            },
             "actor": actor,
             "critic": model(p.critic_hidden_dims, p.critic_obs_normalization, stochastic=False),
             "algorithm": algorithm,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from rsl_rl.models import MLPModel
 from rsl_rl.modules import HiddenState
+from rsl_rl.modules.distribution import GaussianDistribution
 from rsl_rl.utils import unpad_trajectories
 from tensordict import TensorDict
 
@@ -73,3 +74,38 @@ class ActionFeedbackMLPModel(MLPModel):
                 return self.distribution.sample()
             return self.distribution.deterministic_output(mean)
         return mean
+
+
+class ColoredGaussianDistribution(GaussianDistribution):
+    """rsl_rl's Gaussian action distribution with exploration noise correlated in time.
+
+    Why: at 100 Hz a white-noise perturbation of one control step barely moves
+    a quadrotor (a double integrator behind a 5-8 step rotor lag), so the
+    advantage PPO attributes to it is mostly noise, and precision near the
+    target is learned slowly. Each environment's standard-normal noise follows
+    ε_t = ρ ε_{t−1} + √(1 − ρ²) ξ_t (an AR(1) process, correlation time
+    −Δt / ln ρ), so the marginal of every sample is still N(mean, std²) and the
+    log-probabilities PPO uses are unchanged; only consecutive samples are no
+    longer independent. ρ = 0 is rsl_rl's white noise. The deterministic
+    output, and so the exported policy, is the mean as before.
+    """
+
+    def __init__(self, output_dim: int, *, correlation: float = 0.0, **kwargs: object) -> None:
+        super().__init__(output_dim, **kwargs)
+        if not 0.0 <= correlation < 1.0:
+            raise ValueError(f"noise correlation must be in [0, 1), found {correlation}")
+        self.correlation = float(correlation)
+        self._eps: torch.Tensor | None = None
+
+    def sample(self) -> torch.Tensor:
+        dist = self._distribution
+        if dist is None:
+            raise RuntimeError("update() must be called before sample()")
+        with torch.no_grad():  # like torch.distributions.Normal.sample
+            fresh = torch.randn_like(dist.mean)
+            if self._eps is None or self._eps.shape != fresh.shape or self.correlation == 0.0:
+                self._eps = fresh
+            else:
+                rho = self.correlation
+                self._eps = rho * self._eps + (1.0 - rho * rho) ** 0.5 * fresh
+            return dist.mean + dist.stddev * self._eps

@@ -101,14 +101,15 @@ def load_policy(
     (model_best.pt, training/validation.py) when the run kept one, else the latest."""
     from training.rsl_rl_env import PRIVILEGED_SIZE
     from training.tasks import make_env
-    from training.validation import BEST_CHECKPOINT_NAME
 
     record = RunRecord.load(run_dir)
-    best = Path(run_dir) / BEST_CHECKPOINT_NAME
-    if checkpoint is not None:
-        path = Path(checkpoint)
-    else:
-        path = best if best.exists() else latest_checkpoint(run_dir)
+    if record.config.policy.actor_sees_privileged:
+        raise ValueError(
+            f"{run_dir} is a privileged teacher (policy.actor_sees_privileged): its actor needs "
+            "simulation-only inputs and cannot run on a robot; export the distilled student, the "
+            "run directory above it"
+        )
+    path = _checkpoint_to_load(run_dir, checkpoint)
     env = make_env(record.config.task, 1, None, record.engine, record.seed)
     try:
         contract = env.contract
@@ -121,7 +122,33 @@ def load_policy(
         },
         batch_size=[1],
     )
-    actor = build_actor(record.config, obs, contract)
+    actor = _load_actor(record.config, obs, contract, path, run_dir)
+    return DeterministicPolicy(actor), record, path
+
+
+def load_policy_module(
+    run_dir: str | Path, obs: TensorDict, contract: Contract, checkpoint: str | Path | None = None
+) -> MLPModel:
+    """The actor of a run (best checkpoint, else the latest) built for the observation groups of
+    `obs` (a privileged teacher needs the real "critic" group's size)."""
+    record = RunRecord.load(run_dir)
+    return _load_actor(record.config, obs, contract, _checkpoint_to_load(run_dir, checkpoint), run_dir)
+
+
+def _checkpoint_to_load(run_dir: str | Path, checkpoint: str | Path | None) -> Path:
+    """The named checkpoint, else model_best.pt when the run kept one, else the latest."""
+    from training.validation import BEST_CHECKPOINT_NAME
+
+    if checkpoint is not None:
+        return Path(checkpoint)
+    best = Path(run_dir) / BEST_CHECKPOINT_NAME
+    return best if best.exists() else latest_checkpoint(run_dir)
+
+
+def _load_actor(
+    config: TrainConfig, obs: TensorDict, contract: Contract, path: Path, run_dir: str | Path
+) -> MLPModel:
+    actor = build_actor(config, obs, contract)
     data = load_checkpoint(path)
     try:
         actor.load_state_dict(data["actor_state_dict"], strict=True)
@@ -130,4 +157,4 @@ def load_policy(
             f"checkpoint {path} does not fit the actor described by {run_dir}/config.yaml: {exc}; "
             "export the run with the config it was trained with"
         ) from exc
-    return DeterministicPolicy(actor), record, path
+    return actor

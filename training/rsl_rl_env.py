@@ -133,6 +133,8 @@ class RslRlHoverEnv(VecEnv):
                 f"expected actions of shape {(self.num_envs, self.num_actions)}, found {tuple(actions.shape)}"
             )
         obs, reward, terminated, truncated, infos = self.env.step(actions.detach().cpu().numpy())
+        #: The task's infos of the last step ("done_env_ids" and "episode" when episodes ended).
+        self.last_infos = infos
         done = terminated | truncated
         self.episode_length_buf += 1
         extras: dict[str, Any] = {"time_outs": torch.from_numpy(truncated.copy())}

@@ -18,6 +18,7 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,7 +31,7 @@ from training.policy import init_actor_output, previous_action_index
 from training.rsl_rl_env import RslRlHoverEnv
 from training.runner import LearnResult, TetherRunner
 from training.tasks import make_env, make_rsl_rl_env
-from training.validation import Validator, WalkValidator
+from training.validation import PrivilegedValidator, Validator, WalkValidator
 
 
 def seed_everything(seed: int) -> None:
@@ -81,8 +82,19 @@ def train(
                            record.source_config)
     run_dir.mkdir(parents=True, exist_ok=True)
     record.save(run_dir)
-    cfg = record.config
+    if record.config.distillation is not None:
+        return _train_teacher_student(task, run_dir, record, deadline, progress)
+    if record.config.td3 is not None:
+        return _train_td3(task, run_dir, record, deadline, progress)
+    return _train_ppo(task, run_dir, record, checkpoint, deadline, progress, t_start)
 
+
+def _train_ppo(
+    task: str, run_dir: Path, record: RunRecord, checkpoint: Path | None, deadline: float | None,
+    progress: bool, t_start: float,
+) -> Path:
+    """PPO on the run's config (a privileged teacher when policy.actor_sees_privileged)."""
+    cfg = record.config
     seed_everything(record.seed)
     torch.set_num_threads(cfg.runner.torch_threads)
     infos = (load_checkpoint(checkpoint).get("infos") or {}) if checkpoint is not None else {}
@@ -96,13 +108,13 @@ def train(
         if checkpoint is not None:
             runner.load_checkpoint(checkpoint)
         elif cfg.policy.init_action_at_hover:
-            hover = np.full((1, env.contract.action_size), env.nominal.hover_command)
-            mean = torch.as_tensor(actuator_to_action(env.contract, hover)[0], dtype=torch.float32)
-            # With action feedback λ the fixed point of a = λ·a + bias is bias / (1 − λ).
-            bias = mean * (1.0 - cfg.policy.action_feedback)
-            init_actor_output(runner.alg.get_policy(), bias, cfg.policy.last_layer_init_gain)
+            _init_at_hover(runner.alg.get_policy(), env, cfg)
         if cfg.validation is not None:
-            validator_cls = WalkValidator if task == "quadruped-walk" else Validator
+            validator_cls = (
+                WalkValidator if task == "quadruped-walk"
+                else PrivilegedValidator if cfg.policy.actor_sees_privileged
+                else Validator
+            )
             runner.validator = validator_cls(
                 cfg.validation.episodes, cfg.validation.seed, record.engine, env.randomization,
                 cfg.validation.interval, task_config=env.config,
@@ -113,6 +125,138 @@ def train(
             cfg.algorithm.lr_anneal_iterations,
         )
         _write_summary(run_dir, result, vec_env, runner, time.monotonic() - t_start)
+    finally:
+        vec_env.close()
+    return result.checkpoint
+
+
+def _init_at_hover(actor: torch.nn.Module, env: Any, cfg: TrainConfig) -> None:
+    hover = np.full((1, env.contract.action_size), env.nominal.hover_command)
+    mean = torch.as_tensor(actuator_to_action(env.contract, hover)[0], dtype=torch.float32)
+    # With action feedback λ the fixed point of a = λ·a + bias is bias / (1 − λ).
+    bias = mean * (1.0 - cfg.policy.action_feedback)
+    init_actor_output(actor, bias, cfg.policy.last_layer_init_gain)
+
+
+TEACHER_DIR_NAME = "teacher"
+
+
+def teacher_record(record: RunRecord) -> RunRecord:
+    """The record of a distillation run's teacher: the same config with a privileged actor."""
+    config = record.config.with_overrides(policy={"actor_sees_privileged": True}, distillation=None)
+    return RunRecord(config, record.seed, record.engine, record.source_config)
+
+
+def _train_teacher_student(
+    task: str, run_dir: Path, record: RunRecord, deadline: float | None, progress: bool
+) -> Path:
+    """Phase 1: PPO teacher into run_dir/teacher (continued if it stopped early, kept if done);
+    phase 2: DAgger student into run_dir (always from scratch: it takes minutes)."""
+    from training.distillation import TeacherPolicy, distill
+    from training.policy import build_actor, load_policy_module
+
+    if task != "quadrotor-hover":
+        raise ConfigError(f"distillation is implemented for quadrotor-hover only, not '{task}'")
+    cfg = record.config
+    teacher_dir = run_dir / TEACHER_DIR_NAME
+    expected = teacher_record(record)
+    if list_checkpoints(teacher_dir):
+        found = RunRecord.load(teacher_dir)
+        if found.config != expected.config or found.seed != expected.seed:
+            raise ConfigError(
+                f"{teacher_dir} holds a teacher trained with another config or seed than this run "
+                f"asks for; remove it or choose a new run_dir"
+            )
+        checkpoint: Path | None = latest_checkpoint(teacher_dir)
+    else:
+        teacher_dir.mkdir(parents=True, exist_ok=True)
+        expected.save(teacher_dir)
+        checkpoint = None
+    done = checkpoint is not None and int(load_checkpoint(checkpoint)["iter"]) >= cfg.runner.max_iterations
+    if not done:
+        _train_ppo(task, teacher_dir, expected, checkpoint, deadline, progress, time.monotonic())
+    if deadline is not None and time.monotonic() >= deadline:
+        raise TimeoutError(
+            f"the time limit ended while the teacher trained ({teacher_dir}); resume to continue"
+        )
+
+    seed_everything(record.seed)
+    torch.set_num_threads(cfg.runner.torch_threads)
+    env = make_env(
+        task, cfg.env.num_envs, cfg.env.randomization, record.engine, record.seed + 1,
+        start_at_target_fraction=cfg.env.start_at_target_fraction,
+    )
+    vec_env = make_rsl_rl_env(env, seed=record.seed + 1)
+    try:
+        teacher = TeacherPolicy(load_policy_module(teacher_dir, vec_env.get_observations(), env.contract))
+        student = build_actor(cfg, vec_env.get_observations(), env.contract)
+        if cfg.policy.init_action_at_hover:
+            _init_at_hover(student, env, cfg)
+        validator = None
+        if cfg.validation is not None:
+            validator = Validator(
+                cfg.validation.episodes, cfg.validation.seed, record.engine, env.randomization,
+                cfg.validation.interval, task_config=env.config,
+            )
+        started = time.monotonic()
+        result = distill(vec_env, teacher, student, cfg.distillation, run_dir, validator, record.seed,
+                         progress)
+        summary = {
+            "teacher": str(teacher_dir.name),
+            "iterations": result.iterations_done,
+            "env_steps": result.env_steps,
+            "wall_clock_s_this_call": round(time.monotonic() - started, 2),
+            "checkpoint": result.checkpoint.name,
+            "best": None if result.best is None else vars(result.best),
+            "time_s": {k: round(v, 2) for k, v in result.time_s.items()},
+            "final_loss": result.final_loss,
+        }
+        (run_dir / "summary.yaml").write_text(yaml.safe_dump(summary, sort_keys=False))
+    finally:
+        vec_env.close()
+    return result.checkpoint
+
+
+def _train_td3(task: str, run_dir: Path, record: RunRecord, deadline: float | None, progress: bool) -> Path:
+    """TD3 from scratch (a resumed TD3 run starts again: its replay buffer is not checkpointed)."""
+    from training.policy import build_actor
+    from training.td3 import train_td3
+
+    if task != "quadrotor-hover":
+        raise ConfigError(f"td3 is implemented for quadrotor-hover only, not '{task}'")
+    cfg = record.config
+    seed_everything(record.seed)
+    torch.set_num_threads(cfg.runner.torch_threads)
+    env = make_env(
+        task, cfg.env.num_envs, cfg.env.randomization, record.engine, record.seed,
+        start_at_target_fraction=cfg.env.start_at_target_fraction,
+    )
+    vec_env = make_rsl_rl_env(env, seed=record.seed)
+    try:
+        actor = build_actor(cfg, vec_env.get_observations(), env.contract)
+        if cfg.policy.init_action_at_hover:
+            _init_at_hover(actor, env, cfg)
+        validator = None
+        if cfg.validation is not None:
+            validator = Validator(
+                cfg.validation.episodes, cfg.validation.seed, record.engine, env.randomization,
+                cfg.validation.interval, task_config=env.config,
+            )
+        started = time.monotonic()
+        result = train_td3(
+            vec_env, actor, cfg.td3, cfg.policy.critic_hidden_dims, cfg.algorithm.gamma, run_dir,
+            validator, record.seed, progress, deadline,
+        )
+        summary = {
+            "trainer": "td3",
+            "env_steps": result.env_steps,
+            "updates": result.updates,
+            "wall_clock_s_this_call": round(time.monotonic() - started, 2),
+            "checkpoint": result.checkpoint.name,
+            "best": None if result.best is None else vars(result.best),
+            "time_s": {k: round(v, 2) for k, v in result.time_s.items()},
+        }
+        (run_dir / "summary.yaml").write_text(yaml.safe_dump(summary, sort_keys=False))
     finally:
         vec_env.close()
     return result.checkpoint
@@ -131,6 +275,10 @@ def _prepare_run(
                 f"cannot resume {run_dir} with {config_path}: its hyperparameters differ from the run's "
                 f"config.yaml; resume without config_path, or start a new run_dir"
             )
+        if record.config.distillation is not None or record.config.td3 is not None:
+            # distillation: the teacher continues from its own checkpoints, the student restarts;
+            # td3: starts again (the replay buffer is not checkpointed)
+            return record, None
         checkpoint = latest_checkpoint(run_dir)
         load_checkpoint(checkpoint)  # a damaged file is refused here, before the run directory is touched
         return record, checkpoint

@@ -176,6 +176,50 @@ class WalkValidator(Validator):
         )
 
 
+class PrivilegedValidator(Validator):
+    """Validation of a privileged teacher (policy.actor_sees_privileged): its actor needs the
+    simulation-only "critic" group, so it flies the validation episodes through the training
+    adapter (training engine, the run's randomization) instead of the contract-only evaluator.
+
+    Each of the `episodes` environments flies its first episode (episode indices 0..N−1 of
+    `seed`, never started at the target); the score counts those episodes only.
+    """
+
+    def score(self, actor: torch.nn.Module, iteration: int) -> AnyValidationScore:
+        from sim.tasks.quadrotor_hover import QuadrotorHoverEnv
+        from training.rsl_rl_env import RslRlHoverEnv
+
+        task = QuadrotorHoverEnv(
+            self.episodes, config=self.task_config, randomization=self.randomization,
+            engine=self.engine, seed=self.seed,
+        )
+        env = RslRlHoverEnv(task, seed=self.seed)
+        policy = DeterministicPolicy(actor)
+        finished = np.zeros(self.episodes, dtype=bool)
+        success = np.zeros(self.episodes, dtype=bool)
+        crashed = np.zeros(self.episodes, dtype=bool)
+        error_m = np.full(self.episodes, np.nan)
+        obs = env.get_observations()
+        try:
+            with torch.inference_mode():
+                for _ in range(task.config.episode_steps + 1):
+                    obs, _, done, _ = env.step(policy(torch.cat([obs["policy"], obs["critic"]], -1)))
+                    if done.any():
+                        ids, ep = env.last_infos["done_env_ids"], env.last_infos["episode"]
+                        new = ~finished[ids]
+                        success[ids[new]] = ep["success"][new]
+                        crashed[ids[new]] = ep["crashed"][new]
+                        error_m[ids[new]] = ep["final_pos_err_m"][new]
+                        finished[ids[new]] = True
+                    if finished.all():
+                        break
+        finally:
+            env.close()
+        ok = ~crashed
+        mean_err = float(np.mean(error_m[ok])) if ok.any() else float("inf")
+        return ValidationScore(iteration, float(success.mean()), float(crashed.mean()), mean_err)
+
+
 def write_best_record(
     run_dir: Path, best: AnyValidationScore, history: list[AnyValidationScore]
 ) -> None:
