@@ -11,8 +11,9 @@ error. Every cell is one training.evaluation.evaluate() run, exactly what
 (seed, k)), domain randomization on by default, so cells of one column fly
 the same vehicles from the same initial states.
 
-Run: `tether bench sim2sim [--policy-mujoco FILE] [--policy-pybullet FILE]
-[--episodes N] [--seed S] [--no-randomize] [--json FILE]`.
+Run: `tether bench sim2sim [--task quadrotor-hover | quadruped-walk] [--policy-mujoco FILE]
+[--policy-pybullet FILE] [--episodes N] [--seed S] [--no-randomize] [--json FILE]`;
+the quadruped table is bench/sim2sim_quadruped.py.
 """
 
 from __future__ import annotations
@@ -43,14 +44,22 @@ HOW_TO_MAKE = {
 }
 
 
-def select_policies(given: dict[str, str | None]) -> tuple[dict[str, Path], dict[str, str]]:
+def select_policies(
+    given: dict[str, str | None],
+    defaults: dict[str, Path] | None = None,
+    how_to_make: dict[str, str] | None = None,
+) -> tuple[dict[str, Path], dict[str, str]]:
     """The policy file of each training engine, and why any row is left out.
 
     A file named on the command line must exist (a typo should not silently
     shrink the table); a default file that does not exist yet leaves its row
     out with a note. At least one policy row is required: a table of the PID
-    baseline alone checks nothing about learned policies.
+    baseline alone checks nothing about learned policies. `defaults` and
+    `how_to_make` are the task's default files and the commands that make
+    them (default: the hover task's).
     """
+    defaults = DEFAULT_POLICIES if defaults is None else defaults
+    how_to_make = HOW_TO_MAKE if how_to_make is None else how_to_make
     chosen: dict[str, Path] = {}
     omitted: dict[str, str] = {}
     for engine in ENGINES:
@@ -60,20 +69,20 @@ def select_policies(given: dict[str, str | None]) -> tuple[dict[str, Path], dict
             if not path.is_file():
                 raise FileNotFoundError(
                     f"--policy-{engine}: expected an exported ONNX policy, found no file at {path}; "
-                    f"check the path, or leave the option out to use {DEFAULT_POLICIES[engine]}"
+                    f"check the path, or leave the option out to use {defaults[engine]}"
                 )
             chosen[engine] = path
-        elif DEFAULT_POLICIES[engine].is_file():
-            chosen[engine] = DEFAULT_POLICIES[engine]
+        elif defaults[engine].is_file():
+            chosen[engine] = defaults[engine]
         else:
             omitted[engine] = (
-                f"no {engine}-trained policy: {DEFAULT_POLICIES[engine]} does not exist and "
-                f"--policy-{engine} was not given (make one with: {HOW_TO_MAKE[engine]})"
+                f"no {engine}-trained policy: {defaults[engine]} does not exist and "
+                f"--policy-{engine} was not given (make one with: {how_to_make[engine]})"
             )
     if not chosen:
         raise FileNotFoundError(
             "no policy to evaluate: expected at least one of --policy-mujoco FILE, --policy-pybullet FILE, "
-            f"or the default files {DEFAULT_POLICIES['mujoco']} and {DEFAULT_POLICIES['pybullet']}; "
+            f"or the default files {defaults['mujoco']} and {defaults['pybullet']}; "
             "found none of them"
         )
     return chosen, omitted
@@ -187,15 +196,22 @@ def run(
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="tether bench sim2sim", description=__doc__.splitlines()[0])
     ap.add_argument(
+        "--task",
+        default=TASK,
+        choices=[TASK, "quadruped-walk"],
+        help="quadrotor-hover (default) or quadruped-walk (bench/sim2sim_quadruped.py)",
+    )
+    ap.add_argument(
         "--policy-mujoco",
         metavar="FILE",
-        help="MuJoCo-trained ONNX policy (default: policies/quadrotor_hover.onnx; row left out if missing)",
+        help="MuJoCo-trained ONNX policy (default: policies/quadrotor_hover.onnx, or "
+        "policies/quadruped_walk.onnx for quadruped-walk; row left out if missing)",
     )
     ap.add_argument(
         "--policy-pybullet",
         metavar="FILE",
-        help="PyBullet-trained ONNX policy (default: policies/quadrotor_hover_pybullet.onnx; row left out "
-        "if missing)",
+        help="PyBullet-trained ONNX policy (default: policies/quadrotor_hover_pybullet.onnx, or "
+        "policies/quadruped_walk_pybullet.onnx for quadruped-walk; row left out if missing)",
     )
     ap.add_argument("--episodes", type=int, default=200, help="episodes per cell (default: %(default)s)")
     ap.add_argument("--seed", type=int, default=0, help="episode k is drawn from (seed, k) (default: 0)")
@@ -208,6 +224,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--quiet", action="store_true", help="no progress output")
     ap.add_argument("--json", help="write the figures to this JSON file")
     args = ap.parse_args(argv)
+    if args.task != TASK:
+        from bench.sim2sim_quadruped import run as run_quadruped
+
+        run_quadruped(
+            args.policy_mujoco, args.policy_pybullet, args.episodes, args.seed, args.randomize, args.json,
+            progress=not args.quiet,
+        )
+        return
     run(
         args.policy_mujoco,
         args.policy_pybullet,

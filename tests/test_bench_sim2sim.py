@@ -96,3 +96,59 @@ def test_a_policy_for_another_contract_is_refused_before_any_evaluation(tmp_path
 def test_episode_count_must_be_positive(policies):
     with pytest.raises(ValueError, match="--episodes must be at least 1, found 0"):
         sim2sim.run(str(policies[0]), episodes=0, progress=False)
+
+
+# -- quadruped-walk: `tether bench sim2sim --task quadruped-walk` (bench/sim2sim_quadruped.py) --------------
+
+
+@pytest.fixture
+def walk_policy(tmp_path, monkeypatch):
+    """A random-weight policy for the walk contract as the MuJoCo-trained row; no default files."""
+    from bench import sim2sim_quadruped
+    from sim.tasks.quadruped_walk import WalkConfig
+
+    missing = {e: tmp_path / f"absent_walk_{e}.onnx" for e in sim2sim.ENGINES}
+    monkeypatch.setattr(sim2sim_quadruped, "DEFAULT_POLICIES", missing)
+    return write_policy(tmp_path / "walk_mj.onnx", WalkConfig.from_yaml().contract(), seed=1)
+
+
+def test_quadruped_table_has_the_policy_and_stand_rows_and_the_sim2sim_check(tmp_path, walk_policy, capsys):
+    out = tmp_path / "walk_sim2sim.json"
+    args = build_parser().parse_args(
+        ["bench", "sim2sim", "--task", "quadruped-walk", "--policy-mujoco", str(walk_policy)]
+        + ["--episodes", "1", "--quiet", "--json", str(out)]
+    )
+    assert args.func(args) == 0
+    figures = json.loads(out.read_text())
+    assert figures["task"] == "quadruped-walk" and figures["episodes"] == 1 and figures["randomize"] is True
+    assert figures["engines"] == ["mujoco", "pybullet"]
+    assert list(figures["rows"]) == ["mujoco", "stand"]
+    assert "tether train quadruped-walk" in figures["omitted"]["pybullet"]
+    assert figures["bounds"] == {"max_fall_rate": 0.05, "max_lin_vel_err_m_s": 0.25}
+    for row in figures["rows"].values():
+        for cell in row["evaluated_in"].values():
+            assert {"fall_rate", "lin_vel_err_m_s_mean", "yaw_rate_err_rad_s_mean"} <= set(cell)
+    assert set(figures["sim2sim"]) == {"mujoco"} and set(figures["sim2sim"]["mujoco"]) == {"pybullet"}
+    printed = capsys.readouterr().out
+    assert "| trained in ↓ · evaluated in → | mujoco | pybullet |" in printed
+    assert "| mujoco (`walk_mj.onnx`) | fall " in printed and "| PD stand baseline (reference) |" in printed
+    assert "mujoco-trained policy in pybullet: " in printed and "sim2sim bounds: fall rate ≤ 0.05" in printed
+
+
+def test_quadruped_cells_are_what_evaluate_walk_reports(walk_policy):
+    from bench import sim2sim_quadruped
+    from training.evaluation_quadruped import evaluate_walk, stand_factory
+
+    result = sim2sim_quadruped.run(str(walk_policy), episodes=1, seed=3, progress=False)
+    report = evaluate_walk(stand_factory, "stand", engine="pybullet", episodes=1, seed=3, randomize=True,
+                           progress=False)
+    cell = result["rows"]["stand"]["evaluated_in"]["pybullet"]
+    assert cell["fall_rate"] == report["fall_rate"]
+    assert cell["lin_vel_err_m_s_mean"] == report["lin_vel_err_m_s_mean"]
+
+
+def test_quadruped_table_refuses_a_hover_policy_before_any_evaluation(policies, walk_policy):
+    from bench import sim2sim_quadruped
+
+    with pytest.raises(ContractError):
+        sim2sim_quadruped.run(str(policies[0]), episodes=1, progress=False)

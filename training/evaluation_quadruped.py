@@ -27,10 +27,9 @@ from tqdm import tqdm
 
 from deploy.robot_state import RobotState
 from sim.randomization.quadruped import QuadrupedRandomization
-from sim.tasks.quadruped_walk import TASK_NAME, QuadrupedWalkEnv, WalkConfig
+from sim.tasks.quadruped_walk import ENGINES, TASK_NAME, QuadrupedWalkEnv, WalkConfig
 from training.evaluation import Controller, OnnxController
 
-ENGINES = ("mujoco",)
 WalkControllerFactory = Callable[[QuadrupedWalkEnv], Controller]
 
 

@@ -29,6 +29,7 @@ TRUNK_BODY = "trunk"
 TRUNK_GEOM = "trunk"
 GROUND_GEOM = "ground"
 LEG_GEOM_RADIUS_M = 0.016
+CALF_GEOM_RADIUS_M = 0.6 * LEG_GEOM_RADIUS_M
 #: Contact sensor names, in sensordata order (one value each).
 TRUNK_CONTACT_SENSOR = "trunk_contact"
 FOOT_CONTACT_SENSORS = tuple(f"{leg}_foot_contact" for leg in LEG_NAMES)
@@ -105,7 +106,7 @@ def build_spec(params: QuadrupedParams) -> mujoco.MjSpec:
         calf.add_geom(
             name=f"{leg}_calf", type=mujoco.mjtGeom.mjGEOM_CAPSULE,
             fromto=[0.0, 0.0, 0.0, 0.0, 0.0, -(params.calf_length_m - params.foot_radius_m)],
-            size=[0.6 * LEG_GEOM_RADIUS_M, 0, 0], rgba=[0.3, 0.3, 0.35, 1], **robot_geom,
+            size=[CALF_GEOM_RADIUS_M, 0, 0], rgba=[0.3, 0.3, 0.35, 1], **robot_geom,
         )
         calf.add_geom(
             name=f"{leg}_foot", type=mujoco.mjtGeom.mjGEOM_SPHERE, pos=[0.0, 0.0, -params.calf_length_m],

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
@@ -31,6 +31,9 @@ from sim.engines.mujoco_quadruped_engine import MujocoQuadrupedEngine
 from sim.randomization.quadruped import QuadrupedEpisodeSample, QuadrupedRandomization, nominal_sample
 from sim.robots.quadruped import JOINT_NAMES, LEG_NAMES, QuadrupedParams, load_preset
 from sim.tasks.batched_task import BatchedTaskEnv, check_reward_terms, scaled_reward_terms, stack_states
+
+if TYPE_CHECKING:
+    from sim.engines.pybullet_quadruped_engine import PybulletQuadrupedEngine
 
 TASK_NAME = "quadruped-walk"
 DEFAULT_CONFIG = Path(__file__).with_suffix(".yaml")
@@ -482,10 +485,16 @@ class QuadrupedWalkEnv(BatchedTaskEnv):
         return out
 
 
-def make_engine(name: str, params: list[QuadrupedParams], config: WalkConfig) -> MujocoQuadrupedEngine:
+ENGINES = ("mujoco", "pybullet")
+
+
+def make_engine(
+    name: str, params: list[QuadrupedParams], config: WalkConfig
+) -> MujocoQuadrupedEngine | PybulletQuadrupedEngine:
     if name == "mujoco":
         return MujocoQuadrupedEngine(params, config.control_dt_s, config.physics_dt_s)
-    raise ValueError(
-        f"engine '{name}' has no quadruped model; quadruped-walk runs on 'mujoco' (the PyBullet "
-        "quadruped is not built yet)"
-    )
+    if name == "pybullet":
+        from sim.engines.pybullet_quadruped_engine import PybulletQuadrupedEngine
+
+        return PybulletQuadrupedEngine(params, config.control_dt_s, config.physics_dt_s)
+    raise ValueError(f"engine '{name}' has no quadruped model; quadruped-walk runs on {list(ENGINES)}")
