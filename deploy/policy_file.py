@@ -40,10 +40,16 @@ PROVIDER_ALIASES = {
 
 class PolicyFile:
     def __init__(
-        self, path: str | Path, providers: list[str] | None = None, intra_op_threads: int = 1
+        self,
+        path: str | Path,
+        providers: list[str] | None = None,
+        intra_op_threads: int = 1,
+        model_bytes: bytes | None = None,
     ) -> None:
+        """`model_bytes`: the file's content already read (and verified, deploy.provenance); the
+        session is built from those bytes and `path` only names them."""
         self.path = Path(path)
-        if not self.path.exists():
+        if model_bytes is None and not self.path.exists():
             raise FileNotFoundError(
                 f"policy file {self.path} not found; export one with `tether export RUN_DIR -o FILE.onnx`"
             )
@@ -60,7 +66,8 @@ class PolicyFile:
                 f"ONNX Runtime providers {missing} are not available here; available: {available}"
             )
         try:
-            self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=wanted)
+            model = str(self.path) if model_bytes is None else model_bytes
+            self.session = ort.InferenceSession(model, sess_options=opts, providers=wanted)
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ContractError(f"{self.path} is not a loadable ONNX model: {exc}") from exc
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)

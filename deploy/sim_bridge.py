@@ -31,6 +31,7 @@ from deploy.runtime.policy_runner import PolicyRunner
 from deploy.runtime.robot_profile import DEFAULT_PROFILE, QuadrotorStarting, RobotProfile
 from deploy.runtime.rt_loop import CycleInfo, LoopStatsSnapshot
 from deploy.runtime.runtime import Runtime, RuntimeOutput
+from deploy.runtime.stamps import StampClock
 from sim.randomization.quadrotor import QuadrotorRandomization
 from sim.tasks.quadrotor_hover import HoverConfig, QuadrotorHoverEnv
 
@@ -172,6 +173,7 @@ def make_sim_runtime(
     providers: list[str] | None = None,
     clock: Callable[[], float] = time.monotonic,
     randomization: QuadrotorRandomization | None = None,
+    stamp_clock: StampClock | None = None,
 ) -> tuple[Runtime, QuadrotorSimBridge]:
     """A runtime for `policy` on `profile` (made airborne), bridged to a simulated hover episode.
 
@@ -188,7 +190,7 @@ def make_sim_runtime(
     runner = PolicyRunner(
         policy, airborne_profile(profile), expected_contract=env.contract, providers=providers
     )
-    runtime = Runtime(runner, config, clock=clock)
+    runtime = Runtime(runner, config, clock=clock, stamp_clock=stamp_clock)
     return runtime, QuadrotorSimBridge(runtime, env)
 
 

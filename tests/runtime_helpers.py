@@ -114,3 +114,43 @@ def nan_policy(path: Path, contract: Contract | None = None) -> Path:
     contract = contract or HoverConfig.from_yaml().contract()
     a = contract.action_size
     return write_linear_policy(path, contract, np.zeros((contract.observation_size, a)), np.full(a, np.nan))
+
+
+class NullTransport:
+    """A transport without a network, for node-level tests: it records the callbacks a node
+    subscribes (deliver() calls them as a transport's receive thread would) and what it publishes.
+    Messages are the DDS transport's own types (deploy.transport.messages), built without DDS."""
+
+    name = "null"
+
+    def __init__(self, node_name: str = "policy_node") -> None:
+        self.node_name = node_name
+        self.callbacks: dict[str, list] = {}
+        self.published: dict[str, list] = {}
+
+    def make(self, ros_type: str, **fields):
+        from deploy.transport.messages import make
+
+        return make(ros_type, **fields)
+
+    def publisher(self, topic: str, ros_type: str, qos: str):
+        sent = self.published.setdefault(topic, [])
+
+        class _Publisher:
+            def publish(self, msg) -> None:
+                sent.append(msg)
+
+        return _Publisher()
+
+    def subscribe(self, topic: str, ros_type: str, qos: str, callback) -> None:
+        self.callbacks.setdefault(topic, []).append(callback)
+
+    def deliver(self, topic: str, msg) -> None:
+        for cb in self.callbacks.get(topic, []):
+            cb(msg)
+
+    def start(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

@@ -8,7 +8,7 @@ import pytest
 
 from tether.cli import BENCHMARKS, build_parser
 
-SUBCOMMANDS = ["eval", "gate", "bench", "demo", "train", "export", "run", "hil"]
+SUBCOMMANDS = ["eval", "gate", "bench", "demo", "train", "export", "keygen", "sign", "verify", "run", "hil"]
 BENCHMARK_NAMES = [
     "sim-throughput", "inference", "time-to-gate", "loop", "sim2sim", "robustness", "hil-timing",
     "quadruped-throughput",

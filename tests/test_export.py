@@ -135,3 +135,19 @@ def test_check_parity_catches_a_modified_weight(run_dir: Path, exported: Path, t
 def test_export_of_a_directory_without_checkpoints_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="config.yaml"):
         export(tmp_path)
+
+
+def test_export_signs_the_file_it_writes_and_drops_a_stale_signature(run_dir: Path, tmp_path: Path) -> None:
+    from deploy.provenance import ProvenanceError, generate_keypair, signature_path, verify_policy
+
+    private, public = generate_keypair(tmp_path / "keys")
+    out = export(run_dir, tmp_path / "signed.onnx", parity_envs=2, parity_steps=10, sign_key=private)
+    assert verify_policy(out, public).size_bytes == out.stat().st_size
+    # re-exported without a key: the old signature signed other bytes, so it is removed
+    export(run_dir, out, parity_envs=2, parity_steps=10)
+    assert not signature_path(out).exists()
+    # a bad key fails before any work, and leaves nothing behind
+    private.chmod(0o644)
+    with pytest.raises(ProvenanceError, match="expected 0600"):
+        export(run_dir, tmp_path / "never.onnx", sign_key=private)
+    assert not (tmp_path / "never.onnx").exists()

@@ -15,6 +15,7 @@ from deploy.runtime.limits import tilt_deg
 from deploy.runtime.robot_profile import DEFAULT_PROFILE, RobotProfile
 from deploy.runtime.runtime import ArmingRefusedError
 from deploy.runtime.safety import State
+from deploy.runtime.stamps import StampClock
 from deploy.sim_bridge import make_sim_runtime
 from tests.runtime_helpers import hover_policy
 
@@ -35,8 +36,8 @@ def policy(tmp_path_factory):
 class ClosedLoop:
     """The runtime flying the simulated Crazyflie; checks every output it produces."""
 
-    def __init__(self, policy, profile=PROFILE):
-        self.rt, self.bridge = make_sim_runtime(policy, profile)
+    def __init__(self, policy, profile=PROFILE, stamp_clock=None):
+        self.rt, self.bridge = make_sim_runtime(policy, profile, stamp_clock=stamp_clock)
         self.bridge.reset_to(np.array([0.0, 0.0, START_Z_M]))
         self.k = 0
         self.bridge.publish(0.0)
@@ -94,8 +95,10 @@ class ClosedLoop:
 def loop(policy):
     loops = []
 
-    def make(profile=PROFILE):
-        loops.append(ClosedLoop(policy, profile))
+    def make(profile=PROFILE, stamped=False):
+        # stamped: stamps are judged on the simulated time, as a robot judges them on its clock
+        clock = StampClock("system", wall=lambda: loops[-1].now) if stamped else None
+        loops.append(ClosedLoop(policy, profile, clock))
         return loops[-1]
 
     yield make
@@ -255,3 +258,62 @@ def test_commanded_disarm_in_flight_lands_instead_of_dropping(loop):
         assert lp.k < LANDING_BOUND_CYCLES + 60
     assert out.state is State.DISARMED
     assert max(speeds) < 2 * FS.land_speed_m_s  # a controlled descent
+
+
+# -- stamps: a message judged by its own stamp gets the same response as a stale one ------------------
+
+
+def _stamped(lp, stamp_of):
+    """A transform that hands the odometry to the runtime with header stamp stamp_of(now) itself."""
+
+    def put(odo):
+        lp.rt.put("odometry", odo, lp.now, stamp_of(lp.now))
+        return None  # the bridge must not put it a second time, unstamped
+
+    return put
+
+
+@pytest.mark.parametrize(
+    "stamp_of, fault",
+    [
+        (lambda now: now - 0.5, "stamp_too_old"),  # 500 ms old by its stamp, arriving on time
+        (lambda now: now - 0.02 - 0.001, "stamp_backwards"),  # 1 ms before the previous message's
+        (lambda now: now + 0.5, "stamp_future"),  # 500 ms ahead of the clock
+    ],
+)
+def test_a_stamp_fault_fails_safe_that_cycle_like_a_stale_input_then_lands(loop, stamp_of, fault):
+    lp = loop(stamped=True)
+    good = _stamped(lp, lambda now: now - 0.01)  # 10 ms of sensor latency: fine
+    # (too old: the sender stamped nothing until then, else the old stamp would go backwards first)
+    for _ in range(50):
+        out = lp.cycle(transform=None if fault == "stamp_too_old" else good)
+        assert out.state is State.RUNNING and out.source == "policy", out.faults
+    out = lp.cycle(transform=_stamped(lp, stamp_of))
+    # the stale-input response: FAILSAFE that very cycle, the PID holding on the last good state
+    assert out.state is State.FAILSAFE and out.source == "failsafe:hold"
+    assert any(str(f).startswith(f"{fault}: odometry: ") for f in out.faults), out.faults
+    assert lp.rt.inputs.status("odometry").stamp_refused[fault] == 1
+    assert f"{fault}: odometry" in lp.rt.supervisor.history[-1].reason
+    for _ in range(5):  # good stamps again: FAILSAFE is latched, it lands
+        assert lp.cycle(transform=good).state is State.FAILSAFE
+    lp.land()
+
+
+def test_odometry_that_ages_past_its_stamp_limit_fails_safe_before_it_is_stale_by_arrival(loop):
+    lp = loop(stamped=True)
+    spec = lp.rt.inputs.specs["odometry"]
+    late_s = spec.stamp_max_age_s - 0.005  # accepted, but it has little margin left
+    lp.fly(20)
+    assert lp.cycle(transform=_stamped(lp, lambda now: now - late_s)).state is State.RUNNING
+    assert lp.rt.inputs.status("odometry", lp.now).stamp_age_s == pytest.approx(late_s)
+    out = lp.cycle(transform=lambda odo: None)  # nothing new: 10 ms later by arrival
+    assert out.state is State.FAILSAFE and out.source == "failsafe:hold"
+    assert [str(f).split(":")[0] for f in out.faults] == ["stamp_too_old"]  # not yet stale by arrival
+    lp.land()
+
+
+def test_unstamped_odometry_flies_on_arrival_checks_and_is_counted(loop):
+    lp = loop(stamped=True)
+    lp.fly(30)  # the bridge puts its odometry without a stamp
+    st = lp.rt.inputs.status("odometry", lp.now)
+    assert st.ok and st.unstamped >= 30 and st.stamp_age_s is None

@@ -1,7 +1,7 @@
 """Fuzzing the robot-side input path and runtime: random and adversarial messages (NaN, inf, huge
-values, zero or denormal quaternions, wrong sizes, wrong types, bad stamps) in any order, while the
-runtime is armed and cycling. Whatever arrives, no exception escapes and every command is finite and
-within the contract's range.
+values, zero or denormal quaternions, wrong sizes, wrong types, bad arrival and header stamps: NaN,
+from the future, backwards, ancient) in any order, while the runtime is armed and cycling. Whatever
+arrives, no exception escapes and every command is finite and within the contract's range.
 
 Each example is a burst of 1-8 messages and cycles. The default suite runs 1,000 examples (~4,500
 messages); `make test-slow` runs 25,000 (~112,000 messages, test marked slow)."""
@@ -21,6 +21,7 @@ from deploy.runtime.input_store import Command, Imu, Odometry
 from deploy.runtime.policy_runner import PolicyRunner
 from deploy.runtime.robot_profile import DEFAULT_PROFILE, RobotProfile
 from deploy.runtime.runtime import ArmingRefusedError, Runtime
+from deploy.runtime.stamps import StampClock
 from tests.runtime_helpers import hover_policy
 
 FLOATS = st.one_of(
@@ -45,13 +46,19 @@ QUATERNIONS = st.one_of(
 )
 STAMPS = st.one_of(st.none(), FLOATS, st.floats(-1e3, 1e3))
 
+# the sender's own stamp (deploy/runtime/stamps.py): absent, anything, near the stamp clock's 0 s
+HEADER_STAMPS = st.one_of(st.none(), FLOATS, st.floats(-1.0, 1.0))
+
 MESSAGES = st.one_of(
     st.builds(
-        lambda p, q, v, w, t: ("odometry", Odometry(p, q, v, w), t),
-        vectors(3), QUATERNIONS, vectors(3), vectors(3), STAMPS,
+        lambda p, q, v, w, t, h: ("odometry", Odometry(p, q, v, w), t, h),
+        vectors(3), QUATERNIONS, vectors(3), vectors(3), STAMPS, HEADER_STAMPS,
     ),
-    st.builds(lambda q, w, a, t: ("imu", Imu(q, w, a), t), QUATERNIONS, vectors(3), vectors(3), STAMPS),
-    st.builds(lambda c, t: ("command", Command(c), t), vectors(6), STAMPS),
+    st.builds(
+        lambda q, w, a, t, h: ("imu", Imu(q, w, a), t, h),
+        QUATERNIONS, vectors(3), vectors(3), STAMPS, HEADER_STAMPS,
+    ),
+    st.builds(lambda c, t, h: ("command", Command(c), t, h), vectors(6), STAMPS, HEADER_STAMPS),
 )  # fmt: skip
 
 
@@ -59,7 +66,10 @@ MESSAGES = st.one_of(
 def runtime(tmp_path_factory):
     profile = RobotProfile.from_yaml(DEFAULT_PROFILE)
     path = hover_policy(tmp_path_factory.mktemp("fuzz") / "hover.onnx")
-    rt = Runtime(PolicyRunner(path, profile), RuntimeConfig.from_yaml(), clock=lambda: 0.0)
+    rt = Runtime(
+        PolicyRunner(path, profile), RuntimeConfig.from_yaml(), clock=lambda: 0.0,
+        stamp_clock=StampClock("system", wall=lambda: 0.0),
+    )  # fmt: skip
     contract = rt.contract
     low = np.concatenate([np.full(t.size, t.offset + t.scale * t.low) for t in contract.actions])
     high = np.concatenate([np.full(t.size, t.offset + t.scale * t.high) for t in contract.actions])
@@ -74,9 +84,9 @@ def _fuzz(runtime, messages, cycle_times):
     rt.put("command", Command(np.array([0.0, 0.0, 2.0, 0.0, 0.0, 0.0])), now)
     with contextlib.suppress(ArmingRefusedError):  # a refusal (e.g. the last example's e-stop) is fine
         rt.arm(now)
-    for (name, msg, stamp), dt in zip(messages, cycle_times, strict=False):
+    for (name, msg, stamp, header), dt in zip(messages, cycle_times, strict=False):
         try:
-            rt.put(name, msg, stamp)
+            rt.put(name, msg, stamp, header)
         except KeyError:
             pass  # an input this contract does not use: refused by name, never stored
         now += dt

@@ -132,9 +132,63 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from deploy.policy_file import PolicyFile
     from training.export import export
 
-    path = export(args.run_dir, args.output)
+    path = export(args.run_dir, args.output, sign_key=args.sign)
     # the hash a robot can be commissioned with (policy node parameter expected_contract_sha256)
     print(f"exported: {path} (contract sha256 {PolicyFile(path).contract.sha256()})")
+    if args.sign:
+        _print_signed(path, args.sign)
+    return 0
+
+
+def _print_signed(policy: str | Path, key: str | Path) -> None:
+    from deploy.provenance import fingerprint, load_private_key, signature_path
+
+    fp = fingerprint(load_private_key(key).public_key())
+    print(f"signed: {signature_path(policy)} (Ed25519, key fingerprint {fp}); deploy it beside the policy")
+
+
+def _cmd_keygen(args: argparse.Namespace) -> int:
+    from deploy.provenance import fingerprint, generate_keypair, load_public_key
+
+    private, public = generate_keypair(args.out, args.name, force=args.force)
+    print(f"private key: {private} (mode 0600; keep it off the robot, sign with `tether export --sign`)")
+    print(f"public key:  {public} (fingerprint {fingerprint(load_public_key(public))}; the robot's "
+          "policy node parameter policy_public_key)")  # fmt: skip
+    return 0
+
+
+def _cmd_sign(args: argparse.Namespace) -> int:
+    from deploy.provenance import sign_policy
+
+    if not Path(args.policy).is_file():
+        print(f"error: no policy file at {args.policy}", file=sys.stderr)
+        return 2
+    sign_policy(args.policy, args.key)
+    _print_signed(args.policy, args.key)
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from deploy.contract import ContractError
+    from deploy.policy_file import PolicyFile
+    from deploy.provenance import ProvenanceError, signature_path, verify_bytes
+
+    policy = Path(args.policy)
+    if not policy.is_file():
+        print(f"error: no policy file at {policy}", file=sys.stderr)
+        return 2
+    data = policy.read_bytes()  # read once: the bytes verified are the bytes described
+    try:
+        v = verify_bytes(data, args.public_key, args.signature or signature_path(policy), policy)
+    except ProvenanceError as exc:
+        print(f"NOT VERIFIED: {exc}", file=sys.stderr)
+        return 1
+    try:
+        contract = f"contract sha256 {PolicyFile(policy, model_bytes=data).contract.sha256()}"
+    except ContractError as exc:
+        contract = f"but it is not a loadable Tether policy: {exc}"
+    print(f"verified: {v.policy} ({v.size_bytes} bytes, sha256 {v.sha256}) is signed by key "
+          f"{v.key_fingerprint} ({v.signature}); {contract}")  # fmt: skip
     return 0
 
 
@@ -311,7 +365,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ex.add_argument("run_dir", help="run directory written by `tether train`")
     ex.add_argument("-o", "--output", help="output file (default: RUN_DIR/exported/policy.onnx)")
+    ex.add_argument(
+        "--sign", metavar="KEY", help="Ed25519 private key (`tether keygen`): also write OUTPUT.sig, a "
+        "detached signature a robot verifies with the public key",
+    )  # fmt: skip
     ex.set_defaults(func=_cmd_export)
+
+    kg = sub.add_parser(
+        "keygen",
+        help="create an Ed25519 key pair for signing policies",
+        description="Write a new Ed25519 key pair: OUT/NAME.key (private, PKCS#8 PEM, mode 0600) and "
+        "OUT/NAME.pub (public, PEM). Sign with `tether export --sign` or `tether sign`; the robot's policy "
+        "node verifies with the public key (parameter policy_public_key). No network involved.",
+    )
+    kg.add_argument("--out", required=True, help="folder for the key files (created 0700 if absent)")
+    kg.add_argument("--name", default="tether_policy", help="file name stem (default: %(default)s)")
+    kg.add_argument("--force", action="store_true", help="overwrite existing key files")
+    kg.set_defaults(func=_cmd_keygen)
+
+    sg = sub.add_parser(
+        "sign",
+        help="sign an existing ONNX policy (detached Ed25519 signature POLICY.sig)",
+        description="Write POLICY.sig: the raw 64-byte Ed25519 signature over the file's bytes.",
+    )
+    sg.add_argument("policy", help="an exported ONNX policy")
+    sg.add_argument("--key", required=True, help="Ed25519 private key from `tether keygen`")
+    sg.set_defaults(func=_cmd_sign)
+
+    ve = sub.add_parser(
+        "verify",
+        help="check a policy's signature against a public key (what the policy node does at start-up)",
+        description="Verify POLICY.sig (or --signature) over the policy file with an Ed25519 public key; "
+        "exit status 0 when it verifies, 1 when it does not.",
+    )
+    ve.add_argument("policy", help="an ONNX policy file")
+    ve.add_argument("--public-key", required=True, help="Ed25519 public key (.pub from `tether keygen`)")
+    ve.add_argument("--signature", help="detached signature (default: POLICY.sig)")
+    ve.set_defaults(func=_cmd_verify)
 
     ru = sub.add_parser(
         "run",

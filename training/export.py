@@ -16,6 +16,11 @@ so the robot-side runtime can refuse a policy that does not fit the robot:
 Before the file is written, a parity check flies a short randomized
 closed-loop rollout with the PyTorch policy and requires ONNX Runtime to
 reproduce its actions on every visited observation (batched and batch-1).
+
+With a signing key (`tether export RUN --sign KEY.key`) the written file gets a
+detached Ed25519 signature, OUTPUT.sig (format: deploy/provenance.py), which a
+policy node checks against the public key before loading. Exporting without a
+key over a file that had a signature removes that signature: it signed other bytes.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import onnx
 import onnxruntime as ort
 import torch
 
+from deploy.provenance import load_private_key, sign_policy, signature_path
 from training.checkpoints import load_checkpoint
 from training.config import RunRecord
 from training.policy import DeterministicPolicy, load_policy
@@ -58,16 +64,19 @@ def export(
     parity_envs: int = 8,
     parity_steps: int = 100,
     parity_seed: int = 2024,
+    sign_key: str | Path | None = None,
 ) -> Path:
     """Export the run's policy (best checkpoint by validation, else the latest) to ONNX.
 
-    Returns the file's path.
+    Returns the file's path. With `sign_key` (an Ed25519 private key from `tether keygen`),
+    also writes the detached signature <output>.sig; the key is checked before the export.
 
     `run_dir` may also be a checkpoint file inside a run directory. The
     default output is <run_dir>/exported/policy.onnx. Raises ParityError
     (and writes nothing) when ONNX Runtime's actions differ from PyTorch's
     by more than PARITY_ATOL on the parity rollout.
     """
+    signer = None if sign_key is None else load_private_key(sign_key)  # a bad key fails before the work
     run_dir = Path(run_dir)
     if run_dir.is_file():
         checkpoint, run_dir = run_dir, run_dir.parent
@@ -87,6 +96,10 @@ def export(
         os.replace(tmp, output)
     finally:
         tmp.unlink(missing_ok=True)
+    if signer is not None:
+        sign_policy(output, signer)
+    else:
+        signature_path(output).unlink(missing_ok=True)  # it signed the file this export replaced
     return output
 
 
@@ -219,8 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Export a Tether run to ONNX with its contract.")
     parser.add_argument("run_dir", type=Path, help="run directory (or one of its checkpoints)")
     parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--sign", type=Path, default=None, help="Ed25519 private key: also write OUTPUT.sig")
     args = parser.parse_args(argv)
-    print(f"exported: {export(args.run_dir, args.output)}")
+    print(f"exported: {export(args.run_dir, args.output, sign_key=args.sign)}")
     return 0
 
 

@@ -1,14 +1,19 @@
 """policy_node: the robot-side runtime (deploy/runtime) wired to ROS 2 topics. Wiring, no logic.
 
 Subscribes:  odometry (nav_msgs/Odometry), imu (sensor_msgs/Imu), joint_states, the reference
-             (task command, nav_msgs/Odometry), arm and estop (std_msgs/Bool)
+             (task command, nav_msgs/Odometry), arm and estop (std_msgs/Bool); /clock when the
+             runtime configuration judges stamps on simulation time (stamps.clock: sim)
 Publishes:   actuator_command (sensor_msgs/JointState, by name, every cycle at the contract rate),
              /diagnostics (diagnostic_msgs/DiagnosticArray), state (std_msgs/String, latched)
 
+Before anything else the policy file's provenance is checked (policy_public_key,
+require_signature; deploy/provenance.py): a node whose policy is unsigned when a signature is
+required, or whose signature does not verify, refuses to start with the reason.
 Every subscription callback only converts the message (deploy.transport.convert) and hands it to
-Runtime.put / arm / disarm / estop; the control cycle runs on the runtime's RealtimeLoop in the
-main thread. The actuator command's header.stamp is the stamp of the newest odometry at the cycle
-start, so a receiver can measure sensor-to-command latency end to end.
+Runtime.put (with the arrival time and the message's own stamp) / arm / disarm / estop; the
+control cycle runs on the runtime's RealtimeLoop in the main thread. The actuator command's
+header.stamp is the stamp of the newest odometry at the cycle start, so a receiver can measure
+sensor-to-command latency end to end.
 
 Run here:    python -m deploy.nodes.policy_node --params launch/config/quadrotor_sim.yaml
 On ROS 2:    ros2 run tether_ros policy_node --ros-args --params-file ...  (rclpy transport)
@@ -32,6 +37,7 @@ import numpy as np
 
 from deploy.actions import actuator_to_action
 from deploy.nodes.params import resolve_path, with_defaults
+from deploy.provenance import check_policy_provenance
 from deploy.runtime.config import RuntimeConfig
 from deploy.runtime.policy_runner import PolicyRunner
 from deploy.runtime.robot_profile import QuadrotorStarting, RobotProfile
@@ -52,12 +58,20 @@ DEFAULTS: dict[str, Any] = {
     # SHA-256 of the contract this robot was commissioned with ("" accepts any): a policy file whose
     # embedded contract hashes differently is refused before anything is armed.
     "expected_contract_sha256": "",
+    # Ed25519 public key (PEM, from `tether keygen`) that policy_file's detached signature
+    # (policy_file + ".sig") must verify with; "" checks no signature (deploy/provenance.py).
+    "policy_public_key": "",
+    # true: refuse to start unless policy_file is signed and verifies with policy_public_key;
+    # false: a missing signature is accepted with a warning (a present one must still verify).
+    "require_signature": False,
     "robot_profile": "deploy/runtime/profile_crazyflie_2_1.yaml",
-    "runtime_config": "deploy/runtime/runtime.yaml",  # input staleness limits, loop options
+    "runtime_config": "deploy/runtime/runtime.yaml",  # input staleness limits, stamp rules, loop options
     "airborne_start": False,  # true: no start-up sequence (a simulated vehicle already flying)
     "providers": "cpu",  # ONNX Runtime providers, comma-separated: cpu, cuda, tensorrt
     "diagnostics_rate_hz": 5.0,
-    "use_sim_time": False,  # accepted for ROS compatibility; the loop always runs on the monotonic clock
+    # accepted for ROS compatibility; the loop always runs on the monotonic clock, and message stamps
+    # are judged against the clock runtime_config names (stamps.clock: system, sim = /clock, none)
+    "use_sim_time": False,
     "topics": {
         role: TOPICS[role].name
         for role in (
@@ -70,6 +84,7 @@ DEFAULTS: dict[str, Any] = {
             "estop",
             "state",
             "diagnostics",
+            "clock",
         )
     },
 }
@@ -88,14 +103,22 @@ class PolicyNode:
         if p["airborne_start"]:
             profile = _airborne(profile)
         providers = [s.strip() for s in str(p["providers"]).split(",") if s.strip()]
+        policy_file = resolve_path(p["policy_file"])
+        model_bytes = check_policy_provenance(
+            policy_file,
+            resolve_path(str(p["policy_public_key"])) if p["policy_public_key"] else None,
+            _flag(p, "require_signature"),
+        )  # the verified bytes are what ONNX Runtime loads: the file is not read twice
         runner = PolicyRunner(
-            resolve_path(p["policy_file"]), profile, providers=providers,
+            policy_file, profile, providers=providers,
             expected_contract_sha256=str(p["expected_contract_sha256"] or "") or None,
+            model_bytes=model_bytes,
         )
         self.runtime = Runtime(
             runner, RuntimeConfig.from_yaml(resolve_path(p["runtime_config"])), clock=clock
         )
         self.contract = self.runtime.contract
+        self._unstamped_logged: set[str] = set()  # inputs whose first zero-stamped message was logged
         q = profile.quadrotor
         self._arm_action = (
             actuator_to_action(self.contract, np.full(self.contract.action_size, q.params.hover_command))
@@ -113,6 +136,9 @@ class PolicyNode:
         if "command" in specs and self.contract.command_size:
             t = TOPICS["reference"]
             transport.subscribe(topics["reference"], t.type, t.qos, self._on_reference)
+        if self.runtime.stamp_clock.kind == "sim":  # stamps are judged against the simulation's /clock
+            t = TOPICS["clock"]
+            transport.subscribe(topics["clock"], t.type, t.qos, self._on_clock)
         transport.subscribe(topics["arm"], TOPICS["arm"].type, TOPICS["arm"].qos, self._on_arm)
         transport.subscribe(topics["estop"], TOPICS["estop"].type, TOPICS["estop"].qos, self._on_estop)
         self._cmd_pub = transport.publisher(
@@ -150,7 +176,7 @@ class PolicyNode:
     def _on_odometry(self, msg: Any) -> None:
         now = self.clock()
         key = convert.stamp_key(msg.header.stamp)
-        self.runtime.put("odometry", convert.odometry_from_msg(msg), now)
+        self.runtime.put("odometry", convert.odometry_from_msg(msg), now, self._stamp("odometry", msg))
         with self._lock:
             self._odom_stamp, self._odom_key = msg.header.stamp, key
             self._odom_rx[key] = now
@@ -163,10 +189,29 @@ class PolicyNode:
                 self.odometry_last = key
 
     def _on_imu(self, msg: Any) -> None:
-        self.runtime.put("imu", convert.imu_from_msg(msg), self.clock())
+        self.runtime.put("imu", convert.imu_from_msg(msg), self.clock(), self._stamp("imu", msg))
 
     def _on_reference(self, msg: Any) -> None:
-        self.runtime.put("command", convert.reference_from_msg(msg), self.clock())
+        stamp = self._stamp("command", msg)
+        self.runtime.put("command", convert.reference_from_msg(msg), self.clock(), stamp)
+
+    def _stamp(self, name: str, msg: Any) -> float | None:
+        """The message's own stamp (s), None for a zero stamp: that message is judged by arrival only
+        and counted as unstamped (deploy/runtime/stamps.py); the first one per input is logged."""
+        stamp = convert.header_stamp_s(msg.header.stamp)
+        if stamp is None and name not in self._unstamped_logged:
+            self._unstamped_logged.add(name)
+            log.warning(
+                "%s: a message with a zero header.stamp: judged by arrival only, stamp checks skipped for "
+                "it (counted as input.%s.unstamped in the diagnostics); a sender that never stamps "
+                "should set header.stamp",
+                name,
+                name,
+            )
+        return stamp
+
+    def _on_clock(self, msg: Any) -> None:
+        self.runtime.stamp_clock.set_sim_time(convert.stamp_to_s(msg.clock))
 
     def _on_arm(self, msg: Any) -> None:
         if msg.data and not self.commanding_allowed:
@@ -253,12 +298,15 @@ class PolicyNode:
             "cycles": d["cycles"],
             "policy": d["policy"],
             "contract_sha256": d["contract_sha256"],
+            "stamp_clock": d["stamp_clock"],
             "last_arm_refusal": self.arm_refusals[-1] if self.arm_refusals else "",
         }
         values.update({f"loop.{k}": v for k, v in loop.items()})
         for name, st in d["inputs"].items():
-            for k in ("present", "age_s", "stale", "received", "rejected"):
+            for k in ("present", "age_s", "stale", "received", "rejected", "stamp_age_s", "unstamped"):
                 values[f"input.{name}.{k}"] = st[k]
+            for reason, n in st["stamp_refused"].items():
+                values[f"input.{name}.{reason}"] = n
         message = state + (f": {d['faults'][0]}" if d["faults"] else "")
         return [(level, f"{NODE_NAME}: runtime", message, self.runtime.profile.name, values)]
 
@@ -311,6 +359,16 @@ class PolicyNode:
             "policy_input_age_max_s": dict(self.runtime.policy_input_age_max_s),
             "control_rate_hz": self.contract.control_rate_hz,
         }
+
+
+def _flag(params: dict[str, Any], name: str) -> bool:
+    """A boolean parameter, strictly: a string such as "false" must not read as true."""
+    value = params[name]
+    if not isinstance(value, bool):
+        raise ValueError(
+            f"{NODE_NAME} parameter {name} must be true or false, found {value!r} ({type(value).__name__})"
+        )
+    return value
 
 
 def _airborne(profile: RobotProfile) -> RobotProfile:

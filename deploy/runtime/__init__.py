@@ -3,8 +3,9 @@
 One idea per module:
 
 - robot_profile   what a robot offers (names, rate, sensors, limits), checked against a contract
-- config          runtime.yaml: input staleness limits, safety thresholds, loop options
+- config          runtime.yaml: input staleness limits, stamp rules, safety thresholds, loop options
 - input_store     the newest value of each asynchronous input, with its age and validity
+- stamps          judging a message by its own stamp: too old, backwards, from the future
 - state_assembly  newest inputs → the RobotState the observation functions read
 - policy_runner   the ONNX policy validated for a robot, with preallocated inference
 - safety          states, faults and the one transition table
@@ -15,7 +16,8 @@ One idea per module:
 - rt_loop         absolute-deadline loop, timing statistics, real-time options
 - runtime         one control cycle tying these together
 
-Needs numpy, onnxruntime and PyYAML only; never imports sim/ or training/.
+Needs numpy, onnxruntime and PyYAML only; never imports sim/ or training/. (Verifying a policy's
+signature, deploy/provenance.py, needs `cryptography`.)
 """
 
 from deploy.runtime.config import InputSpec, LoopOptions, RuntimeConfig

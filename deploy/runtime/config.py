@@ -1,4 +1,5 @@
-"""Runtime configuration (runtime.yaml): input staleness limits, safety thresholds, loop options.
+"""Runtime configuration (runtime.yaml): input staleness limits (by arrival and by stamp), stamp
+rules, safety thresholds, loop options.
 
 The documented defaults live in deploy/runtime/runtime.yaml; a robot may ship
 its own file with the same layout. Everything is loaded into frozen,
@@ -8,25 +9,49 @@ with the key's name rather than in the loop.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from deploy.runtime.stamps import STAMP_CLOCKS
+
 DEFAULT_CONFIG = Path(__file__).with_name("runtime.yaml")
 
 
 @dataclass(frozen=True)
 class InputSpec:
-    """One asynchronous input; `max_age_s` None means never stale once received."""
+    """One asynchronous input; `max_age_s` (by arrival) None means never stale once received;
+    `stamp_max_age_s` (by the message's own stamp, deploy.runtime.stamps) None means unchecked."""
 
     name: str
     max_age_s: float | None
+    stamp_max_age_s: float | None = None
 
     def __post_init__(self) -> None:
-        if self.max_age_s is not None and not self.max_age_s > 0:
-            raise ValueError(f"inputs.{self.name}.max_age_s must be positive or null, found {self.max_age_s}")
+        for key in ("max_age_s", "stamp_max_age_s"):
+            value = getattr(self, key)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(
+                    f"inputs.{self.name}.{key} must be a positive number of seconds or null, found {value}"
+                )
+
+
+@dataclass(frozen=True)
+class StampOptions:
+    """How message stamps are judged (deploy/runtime/stamps.py); see runtime.yaml, `stamps:`."""
+
+    clock: str = "system"
+    future_tolerance_s: float | None = 0.02
+
+    def __post_init__(self) -> None:
+        if self.clock not in STAMP_CLOCKS:
+            raise ValueError(f"stamps.clock must be one of {list(STAMP_CLOCKS)}, found {self.clock!r}")
+        t = self.future_tolerance_s
+        if t is not None and not (math.isfinite(t) and t >= 0):
+            raise ValueError(f"stamps.future_tolerance_s must be ≥ 0 s or null, found {t}")
 
 
 @dataclass(frozen=True)
@@ -57,6 +82,7 @@ class RuntimeConfig:
     inputs: dict[str, InputSpec]
     max_deadline_miss_streak: int = 5
     loop: LoopOptions = field(default_factory=LoopOptions)
+    stamps: StampOptions = field(default_factory=StampOptions)
 
     def __post_init__(self) -> None:
         if self.max_deadline_miss_streak < 1:
@@ -81,12 +107,18 @@ class RuntimeConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "runtime config") -> RuntimeConfig:
-        _check_keys(d, {"inputs", "safety", "loop"}, where)
+        _check_keys(d, {"inputs", "safety", "loop", "stamps"}, where)
         inputs = {}
         for name, spec in (d.get("inputs") or {}).items():
-            _check_keys(spec, {"max_age_s"}, f"{where}: inputs.{name}")
-            age = spec.get("max_age_s")
-            inputs[name] = InputSpec(name, None if age is None else float(age))
+            _check_keys(spec, {"max_age_s", "stamp_max_age_s"}, f"{where}: inputs.{name}")
+            age, stamp_age = spec.get("max_age_s"), spec.get("stamp_max_age_s")
+            inputs[name] = InputSpec(
+                name, None if age is None else float(age), None if stamp_age is None else float(stamp_age)
+            )
+        stamps = dict(d.get("stamps") or {})
+        _check_keys(stamps, set(StampOptions.__dataclass_fields__), f"{where}: stamps")
+        if stamps.get("future_tolerance_s") is not None:
+            stamps["future_tolerance_s"] = float(stamps["future_tolerance_s"])
         safety = d.get("safety") or {}
         _check_keys(safety, {"max_deadline_miss_streak"}, f"{where}: safety")
         loop = dict(d.get("loop") or {})
@@ -97,6 +129,7 @@ class RuntimeConfig:
             inputs=inputs,
             max_deadline_miss_streak=int(safety.get("max_deadline_miss_streak", 5)),
             loop=LoopOptions(**loop),
+            stamps=StampOptions(**stamps),
         )
 
 

@@ -9,6 +9,12 @@ is stored is a checked, read-only float64 copy, so every stored value is
 finite and well-formed.
 Staleness limits per input come from the runtime configuration.
 
+Each message may also carry its own stamp (the sender's header.stamp, seconds on the stamp clock,
+deploy.runtime.stamps): a message stamped backwards, from the future or too long ago is refused
+like a malformed one, counted per reason, and the stored value's stamp age is checked every cycle.
+A message without a stamp (None; the transports pass a zero header stamp as None) is judged by
+arrival only and counted as unstamped.
+
 Payloads are in Tether's frames (REP-103, quaternions w, x, y, z); converting
 from a message's frames (PX4 NED/FRD, ROS Odometry's body-frame twist)
 happens in the transport, once. Timestamps are seconds on the runtime's
@@ -25,6 +31,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from deploy.runtime.config import InputSpec
+from deploy.runtime.safety import Fault
+from deploy.runtime.stamps import STAMP_FAULTS, StampClock, StampProblem, judge_stamp, too_old_detail
 
 
 class InputRejectedError(ValueError):
@@ -123,7 +131,8 @@ def _unit_quaternion(q: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Sample:
     value: Payload
-    stamp_s: float
+    stamp_s: float  # arrival, on the runtime's clock
+    header_stamp_s: float | None = None  # the sender's stamp, on the stamp clock; None: unstamped
 
 
 @dataclass(frozen=True)
@@ -137,26 +146,52 @@ class InputStatus:
     invalid: str | None  # why the newest message was rejected; None when it was good
     received: int
     rejected: int
+    #: the newest message was refused for its stamp, or the value in use is too old by its stamp
+    stamp_problem: StampProblem | None = None
+    stamp_age_s: float | None = None  # of the value in use, on the stamp clock; None: unknown
+    unstamped: int = 0  # good messages that carried no stamp
+    stamp_refused: dict[str, int] = field(default_factory=dict)  # per stamp fault
 
     @property
     def ok(self) -> bool:
-        return self.present and not self.stale and self.invalid is None
+        return self.present and not self.stale and self.invalid is None and self.stamp_problem is None
 
 
 class InputStore:
-    """Thread-safe latest-value store for the inputs named by `specs`."""
+    """Thread-safe latest-value store for the inputs named by `specs`.
 
-    def __init__(self, specs: Iterable[InputSpec], clock: Callable[[], float] = time.monotonic) -> None:
+    `stamp_clock` and `future_tolerance_s` judge the senders' stamps (deploy.runtime.stamps);
+    without a stamp clock only the order of stamps is checked.
+    """
+
+    def __init__(
+        self,
+        specs: Iterable[InputSpec],
+        clock: Callable[[], float] = time.monotonic,
+        stamp_clock: StampClock | None = None,
+        future_tolerance_s: float | None = None,
+    ) -> None:
         self.specs = {s.name: s for s in specs}
         self.clock = clock
+        self.stamp_clock = stamp_clock or StampClock("none")
+        self.future_tolerance_s = future_tolerance_s
         self._lock = threading.Lock()
         self._latest: dict[str, Sample] = {}
         self._invalid: dict[str, str] = {}
         self._received = dict.fromkeys(self.specs, 0)
         self._rejected = dict.fromkeys(self.specs, 0)
+        self._stamp_problem: dict[str, StampProblem] = {}
+        self._previous_stamp: dict[str, float] = {}
+        self._unstamped = dict.fromkeys(self.specs, 0)
+        self._stamp_refused = {n: dict.fromkeys((f.value for f in STAMP_FAULTS), 0) for n in self.specs}
 
-    def put(self, name: str, value: Payload, stamp_s: float | None = None) -> bool:
-        """Store `value` as the newest `name`; False (and the input marked invalid) if it is unusable."""
+    def put(
+        self, name: str, value: Payload, stamp_s: float | None = None, header_stamp_s: float | None = None
+    ) -> bool:
+        """Store `value` as the newest `name`; False (and the input in fault) if it is unusable.
+
+        `stamp_s`: arrival time on the runtime's clock (now when None). `header_stamp_s`: the
+        sender's stamp on the stamp clock, None when the message has none (unstamped)."""
         if name not in self.specs:
             raise KeyError(f"unknown input '{name}'; this store holds {sorted(self.specs)}")
         stamp = self.clock() if stamp_s is None else stamp_s
@@ -170,14 +205,44 @@ class InputStore:
             why = f"unreadable {type(value).__name__}: {exc!r}"
         if why is None and not np.isfinite(stamp):
             why = f"timestamp {stamp} is not finite"
+        header = None
+        if why is None and header_stamp_s is not None:
+            try:
+                header = float(header_stamp_s)
+            except (TypeError, ValueError):
+                why = f"header stamp {header_stamp_s!r} is not a number"
+            else:
+                if not np.isfinite(header):
+                    why = f"header stamp {header} is not finite"
+        clock_now = None if header is None or why is not None else self.stamp_clock.now_s()
         with self._lock:
             if why is not None:
                 self._invalid[name] = why
                 self._rejected[name] += 1
                 return False
-            self._latest[name] = Sample(checked, float(stamp))
+            problem = None
+            if header is not None:
+                spec = self.specs[name]
+                problem = judge_stamp(
+                    header,
+                    self._previous_stamp.get(name),
+                    clock_now,
+                    spec.stamp_max_age_s,
+                    self.future_tolerance_s,
+                    self.stamp_clock.describe(),
+                )
+                if problem is None or problem.fault is not Fault.STAMP_FUTURE:
+                    self._previous_stamp[name] = header
             self._invalid.pop(name, None)
+            if problem is not None:
+                self._stamp_problem[name] = problem
+                self._stamp_refused[name][problem.fault.value] += 1
+                return False
+            self._latest[name] = Sample(checked, float(stamp), header)
+            self._stamp_problem.pop(name, None)
             self._received[name] += 1
+            if header is None:
+                self._unstamped[name] += 1
             return True
 
     def get(self, name: str) -> Sample | None:
@@ -196,12 +261,29 @@ class InputStore:
             sample = self._latest.get(name)
             invalid = self._invalid.get(name)
             received, rejected = self._received[name], self._rejected[name]
+            problem = self._stamp_problem.get(name)
+            unstamped, refused = self._unstamped[name], dict(self._stamp_refused[name])
         age = float("inf") if sample is None else now - sample.stamp_s
         stale = sample is None or (spec.max_age_s is not None and age > spec.max_age_s)
-        return InputStatus(name, sample is not None, age, stale, invalid, received, rejected)
+        stamp_age = None
+        if sample is not None and sample.header_stamp_s is not None:
+            clock_now = self.stamp_clock.now_s()
+            if clock_now is not None:
+                stamp_age = clock_now - sample.header_stamp_s
+                limit = spec.stamp_max_age_s
+                if problem is None and limit is not None and stamp_age > limit:
+                    problem = StampProblem(
+                        Fault.STAMP_TOO_OLD, too_old_detail(stamp_age, limit, self.stamp_clock.describe())
+                    )
+        return InputStatus(
+            name, sample is not None, age, stale, invalid, received, rejected, problem, stamp_age,
+            unstamped, refused,
+        )  # fmt: skip
 
     def clear(self) -> None:
-        """Forget every value (e.g. when the robot is re-initialized)."""
+        """Forget every value and stamp (e.g. when the robot is re-initialized)."""
         with self._lock:
             self._latest.clear()
             self._invalid.clear()
+            self._stamp_problem.clear()
+            self._previous_stamp.clear()

@@ -1,7 +1,9 @@
 """A policy file validated for one robot: RobotState in, raw action out, nothing allocated per call.
 
 Load order, each step refusing to go on with a ContractError that names the
-mismatch and the fix: the ONNX file loads; its embedded contract matches its
+mismatch and the fix: (in the policy node, before this: the file's Ed25519
+signature verifies, deploy.provenance, and its verified bytes are handed in as
+`model_bytes`) the ONNX file loads; its embedded contract matches its
 recorded SHA-256 (PolicyFile); the graph has the `obs`/`action` interface with
 the contract's sizes (PolicyFile); the contract equals the one the robot's
 task expects, when given, and hashes to the SHA-256 the robot was
@@ -40,11 +42,14 @@ class PolicyRunner:
         expected_contract: Contract | None = None,
         providers: Sequence[str] | None = None,
         expected_contract_sha256: str | None = None,
+        model_bytes: bytes | None = None,
     ) -> None:
+        """`model_bytes`: the policy file's content, already verified (deploy.provenance); loaded
+        instead of reading `path` again."""
         use, absent = select_providers(providers)
         if absent:
             log.warning("ONNX Runtime providers %s are not available here; running on %s", absent, use)
-        self.policy = PolicyFile(path, providers=use)
+        self.policy = PolicyFile(path, providers=use, model_bytes=model_bytes)
         self.providers = self.policy.session.get_providers()
         self.contract = self.policy.contract
         self.profile = profile

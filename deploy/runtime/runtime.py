@@ -40,6 +40,7 @@ from deploy.runtime.policy_runner import PolicyRunner
 from deploy.runtime.robot_profile import index_map, required_inputs
 from deploy.runtime.rt_loop import CycleInfo, LoopStatsSnapshot, RealtimeLoop
 from deploy.runtime.safety import Event, Fault, FaultReport, SafetySupervisor, State
+from deploy.runtime.stamps import StampClock
 from deploy.runtime.startup import LeggedStartup, QuadrotorStartup
 from deploy.runtime.state_assembly import Assembled, StateAssembler
 
@@ -71,7 +72,10 @@ class Runtime:
         runner: PolicyRunner,
         config: RuntimeConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
+        stamp_clock: StampClock | None = None,
     ) -> None:
+        """`stamp_clock`: what message stamps are judged against (default: the configuration's
+        stamps.clock; a policy node feeds a sim clock from /clock)."""
         self.runner = runner
         self.contract = runner.contract
         self.profile = profile = runner.profile
@@ -80,7 +84,11 @@ class Runtime:
         self.required = required_inputs(self.contract)
         specs = [self.config.input_spec(n) for n in self.required]
         specs += [s for n, s in self.config.inputs.items() if n not in self.required]
-        self.inputs = InputStore(specs, clock=clock)
+        self.stamp_clock = stamp_clock or StampClock(self.config.stamps.clock)
+        self.inputs = InputStore(
+            specs, clock=clock, stamp_clock=self.stamp_clock,
+            future_tolerance_s=self.config.stamps.future_tolerance_s,
+        )  # fmt: skip
         self.supervisor = SafetySupervisor()
         self.assembler = StateAssembler(self.contract, profile)
         dt = self.contract.control_dt_s
@@ -166,9 +174,12 @@ class Runtime:
                 raise ArmingRefusedError(f"e-stop still engaged ({self._estop_requested}); release it first")
             self.supervisor.handle(Event.RESET, self.clock() if now_s is None else now_s, "commanded")
 
-    def put(self, name: str, value: Payload, stamp_s: float | None = None) -> bool:
-        """Store a new input value (any thread); see InputStore.put."""
-        return self.inputs.put(name, value, stamp_s)
+    def put(
+        self, name: str, value: Payload, stamp_s: float | None = None, header_stamp_s: float | None = None
+    ) -> bool:
+        """Store a new input value (any thread): `stamp_s` its arrival on the runtime's clock,
+        `header_stamp_s` the sender's stamp (None: unstamped); see InputStore.put."""
+        return self.inputs.put(name, value, stamp_s, header_stamp_s)
 
     # -- one cycle --------------------------------------------------------------------------
 
@@ -203,12 +214,15 @@ class Runtime:
             st = self.inputs.status(name, now)
             if st.invalid is not None:
                 faults.append(FaultReport(Fault.NONFINITE_INPUT, f"{name}: {st.invalid}"))
-            elif not st.present:
+                continue
+            if not st.present:
                 faults.append(FaultReport(Fault.STALE_INPUT, f"{name}: nothing received"))
             elif st.stale:
                 limit = self.inputs.specs[name].max_age_s
                 age = f"{name}: {st.age_s * 1e3:.1f} ms old (limit {limit * 1e3:.1f} ms)"
                 faults.append(FaultReport(Fault.STALE_INPUT, age))
+            if st.stamp_problem is not None:  # refused for its stamp, or too old by it now
+                faults.append(FaultReport(st.stamp_problem.fault, f"{name}: {st.stamp_problem.detail}"))
         assembled = self._assemble(now)
         if assembled.problem is not None:
             faults.append(FaultReport(Fault.NONFINITE_INPUT, assembled.problem))
@@ -324,6 +338,10 @@ class Runtime:
                 "received": st.received,
                 "rejected": st.rejected,
                 "required": name in self.required,
+                "stamp_age_s": st.stamp_age_s,
+                "stamp_fault": None if st.stamp_problem is None else str(st.stamp_problem),
+                "unstamped": st.unstamped,
+                "stamp_refused": st.stamp_refused,
             }
         return {
             "state": self.supervisor.state.value,
@@ -341,6 +359,7 @@ class Runtime:
             "policy": str(self.runner.policy.path),
             "contract_sha256": self.contract.sha256(),
             "providers": list(self.runner.providers),
+            "stamp_clock": self.stamp_clock.kind,
         }
 
     def run(

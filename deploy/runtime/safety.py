@@ -40,6 +40,12 @@ fault                  detected when                                            
 stale_input            a required input is missing or older than its max_age_s  FAILSAFE output that cycle
 nonfinite_input        the newest message of a required input was rejected       FAILSAFE output that cycle
                        (NaN/inf, wrong size, not a unit quaternion, ...)         (it never reaches the policy)
+stamp_backwards        the newest message of a required input is stamped         FAILSAFE output that cycle
+                       earlier than the one before it                            (it never reaches the policy)
+stamp_future           ... is stamped ahead of the stamp clock by more than      FAILSAFE output that cycle
+                       stamps.future_tolerance_s                                 (it never reaches the policy)
+stamp_too_old          ... is stamped, or the value in use now is, more than     FAILSAFE output that cycle
+                       its stamp_max_age_s behind the stamp clock                (deploy.runtime.stamps)
 nonfinite_output       the policy's action is not finite                        FAILSAFE output that cycle
 deadline_miss_streak   max_deadline_miss_streak consecutive missed deadlines    FAILSAFE output the next cycle
 tilt_limit             tilt above limits.max_tilt_deg                           FAILSAFE output that cycle
@@ -91,6 +97,9 @@ class Event(StrEnum):
 class Fault(StrEnum):
     STALE_INPUT = "stale_input"
     NONFINITE_INPUT = "nonfinite_input"
+    STAMP_BACKWARDS = "stamp_backwards"
+    STAMP_FUTURE = "stamp_future"
+    STAMP_TOO_OLD = "stamp_too_old"
     NONFINITE_OUTPUT = "nonfinite_output"
     DEADLINE_MISS_STREAK = "deadline_miss_streak"
     TILT_LIMIT = "tilt_limit"

@@ -33,6 +33,14 @@ def stamp_to_s(stamp: Any) -> float:
     return float(stamp.sec) + float(stamp.nanosec) * 1e-9
 
 
+def header_stamp_s(stamp: Any) -> float | None:
+    """A message's own stamp in seconds, or None for the zero stamp (sec = nanosec = 0): the
+    sender set none (a frozen simulator, a driver that never fills the header). See
+    deploy/runtime/stamps.py for how unstamped messages are judged."""
+    sec, nanosec = int(stamp.sec), int(stamp.nanosec)
+    return None if sec == 0 and nanosec == 0 else sec + nanosec * 1e-9
+
+
 def stamp_key(stamp: Any) -> tuple[int, int]:
     """An exact, hashable form of a builtin_interfaces/Time (matching stamps across processes)."""
     return int(stamp.sec), int(stamp.nanosec)
