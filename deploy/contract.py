@@ -38,6 +38,12 @@ class ObservationTerm:
     value is at most this (in the integrand's unit, e.g. m), so a far-off
     start does not wind it up (conditional integration, a PID anti-windup).
     None integrates always.
+
+    `leak_time_constant_s` (integrated terms only) makes the integral leaky:
+    each step it decays by exp(−period/τ) before the new step is added, so a
+    transient (the approach from a far start) fades with time constant τ while
+    a steady error e settles at ≈ τ·e, and the value never depends on the
+    distant past. None keeps a pure integral.
     """
 
     name: str
@@ -48,6 +54,7 @@ class ObservationTerm:
     history: int = 1
     unit: str = ""
     integrate_within: float | None = None
+    leak_time_constant_s: float | None = None
 
     @property
     def total_size(self) -> int:
@@ -136,6 +143,13 @@ class Contract:
                 raise ContractError(
                     f"observation term '{t.name}' has integrate_within {t.integrate_within}; expected a "
                     "finite radius > 0 (or none, to integrate always)"
+                )
+            if t.leak_time_constant_s is not None and not (
+                math.isfinite(t.leak_time_constant_s) and t.leak_time_constant_s > 0
+            ):
+                raise ContractError(
+                    f"observation term '{t.name}' has leak_time_constant_s {t.leak_time_constant_s}; "
+                    "expected a finite time constant > 0 s (or none, for a pure integral)"
                 )
         targets = [n for a in self.actions for n in a.target_names]
         dup = {n for n in targets if targets.count(n) > 1}
@@ -241,9 +255,10 @@ class Contract:
             a["target_names"] = list(a["target_names"])
         d["sensors"] = list(self.sensors)
         for t in d["observations"]:
-            if t["integrate_within"] is None:
-                # Terms without conditional integration serialize, and hash, as before the field existed.
-                del t["integrate_within"]
+            for optional in ("integrate_within", "leak_time_constant_s"):
+                if t[optional] is None:
+                    # Terms without the option serialize, and hash, as before the field existed.
+                    del t[optional]
         if self.joints:
             d["joints"] = [asdict(j) for j in self.joints]
         else:

@@ -96,8 +96,9 @@ def position_error_integral_m_s(state: RobotState, cmd: dict[str, np.ndarray]) -
 
 #: Terms whose value is the running time integral of their function, kept by the
 #: ObservationBuilder: zero after reset, then += value · control period each build
-#: (only while ‖value‖ ≤ the term's integrate_within, when set), clipped to
-#: ±clip/scale (anti-windup).
+#: (only while ‖value‖ ≤ the term's integrate_within, when set; after decaying by
+#: exp(−period/τ) when the term sets leak_time_constant_s τ), clipped to ±clip/scale
+#: (anti-windup).
 INTEGRATED_TERMS = frozenset({"position_error_integral_m_s"})
 
 
@@ -168,11 +169,18 @@ class ObservationBuilder:
             for t in contract.observations
         ]
         for t in contract.observations:
-            if t.integrate_within is not None and t.name not in INTEGRATED_TERMS:
-                raise ContractError(
-                    f"observation term '{t.name}' sets integrate_within, but it is not an integrated term; "
-                    f"integrated terms: {sorted(INTEGRATED_TERMS)}"
-                )
+            for option in ("integrate_within", "leak_time_constant_s"):
+                if getattr(t, option) is not None and t.name not in INTEGRATED_TERMS:
+                    raise ContractError(
+                        f"observation term '{t.name}' sets {option}, but it is not an integrated term; "
+                        f"integrated terms: {sorted(INTEGRATED_TERMS)}"
+                    )
+        dt = contract.control_dt_s
+        #: Per-step decay of each integrated term (1.0: a pure integral).
+        self._retain = [
+            1.0 if t.leak_time_constant_s is None else float(np.exp(-dt / t.leak_time_constant_s))
+            for t in contract.observations
+        ]
         self._fresh = np.ones(num_envs, dtype=bool)
         offsets = np.cumsum([0] + [t.size if t.noise_std > 0 else 0 for t in contract.observations])
         #: Where each noisy term's noise sits in a noise row (None: the term has no noise).
@@ -234,7 +242,7 @@ class ObservationBuilder:
                 if term.integrate_within is not None:
                     near = np.linalg.norm(value, axis=1, keepdims=True) <= term.integrate_within
                     step = np.where(near, step, 0.0)
-                acc = np.where(fresh[:, None], 0.0, integral[rows] + step)
+                acc = np.where(fresh[:, None], 0.0, self._retain[k] * integral[rows] + step)
                 value = integral[rows] = np.clip(acc, -limit, limit)
             if draws is not None and self._noise_slices[k] is not None:
                 std = term.noise_std

@@ -133,7 +133,9 @@ def test_history_noise_and_clip():
     assert np.allclose(third[0, 3:6], noisy[0, :3])
 
 
-def _integral_contract(clip: float | None = 1.0, integrate_within: float | None = None) -> Contract:
+def _integral_contract(
+    clip: float | None = 1.0, integrate_within: float | None = None, leak_s: float | None = None
+) -> Contract:
     return Contract(
         task="t",
         robot="r",
@@ -141,7 +143,8 @@ def _integral_contract(clip: float | None = 1.0, integrate_within: float | None 
         observations=(
             ObservationTerm("position_error_m", 3),
             ObservationTerm(
-                "position_error_integral_m_s", 3, scale=2.0, clip=clip, integrate_within=integrate_within
+                "position_error_integral_m_s", 3, scale=2.0, clip=clip, integrate_within=integrate_within,
+                leak_time_constant_s=leak_s,
             ),
         ),
         actions=(),
@@ -205,6 +208,45 @@ def test_integrate_within_is_validated_and_omitted_from_the_json_when_unset():
     wrong = Contract(
         task="t", robot="r", control_rate_hz=100.0,
         observations=(ObservationTerm("position_error_m", 3, integrate_within=0.1),), actions=(),
+        commands=(CommandTerm("target_pos_m", 3), CommandTerm("target_vel_m_s", 3)),
+    )  # fmt: skip
+    with pytest.raises(ContractError, match="not an integrated term"):
+        ObservationBuilder(wrong, 1)
+
+
+def test_leaky_integral_settles_at_tau_times_a_steady_error_and_forgets_a_transient():
+    tau_s, dt = 0.5, 0.01
+    builder = ObservationBuilder(_integral_contract(clip=None, leak_s=tau_s), 1)
+    builder.build(_state_at([[0.0, 0.0, 0.0]]))
+    for _ in range(100):  # a 1 m transient for 1 s
+        obs = builder.build(_state_at([[1.0, 0.0, 0.0]]))
+    after_transient = obs[0, 3] / 2.0
+    for _ in range(1000):  # then a steady 2 cm error for 10 s = 20 τ (the transient: × e^−20)
+        obs = builder.build(_state_at([[0.02, 0.0, 0.0]]))
+    # discrete steady state: e·dt / (1 − exp(−dt/τ)) ≈ τ·e (1 % above it at dt = τ/50)
+    steady = 0.02 * dt / (1.0 - np.exp(-dt / tau_s))
+    np.testing.assert_allclose(obs[0, 3] / 2.0, steady, rtol=1e-4)
+    assert steady == pytest.approx(tau_s * 0.02, rel=0.02)
+    assert after_transient > 0.4  # the transient had wound it up to ~τ·1 m ...
+    pure = ObservationBuilder(_integral_contract(clip=None), 1)  # ... a pure integral keeps it
+    pure.build(_state_at([[0.0, 0.0, 0.0]]))
+    for _ in range(100):
+        pure.build(_state_at([[1.0, 0.0, 0.0]]))
+    for _ in range(500):
+        kept = pure.build(_state_at([[0.02, 0.0, 0.0]]))
+    assert kept[0, 3] / 2.0 > 1.0
+
+
+def test_leak_time_constant_is_validated_and_omitted_from_the_json_when_unset():
+    for bad in (0.0, -1.0, float("inf")):
+        with pytest.raises(ContractError, match="leak_time_constant_s"):
+            _integral_contract(leak_s=bad)
+    assert "leak_time_constant_s" not in _integral_contract().to_json()
+    c = _integral_contract(leak_s=1.0)
+    assert Contract.from_json(c.to_json()) == c
+    wrong = Contract(
+        task="t", robot="r", control_rate_hz=100.0,
+        observations=(ObservationTerm("position_error_m", 3, leak_time_constant_s=1.0),), actions=(),
         commands=(CommandTerm("target_pos_m", 3), CommandTerm("target_vel_m_s", 3)),
     )  # fmt: skip
     with pytest.raises(ContractError, match="not an integrated term"):
