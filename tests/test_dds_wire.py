@@ -18,6 +18,8 @@ WIRE_TYPES = sorted(
         "diagnostic_msgs/msg/KeyValue",
         "geometry_msgs/msg/PoseWithCovariance",
         "geometry_msgs/msg/TwistWithCovariance",
+        "std_msgs/msg/MultiArrayLayout",
+        "std_msgs/msg/MultiArrayDimension",
         "rmw_dds_common/msg/NodeEntitiesInfo",
         "rmw_dds_common/msg/Gid",
     }

@@ -1,9 +1,13 @@
 """policy_node: the robot-side runtime (deploy/runtime) wired to ROS 2 topics. Wiring, no logic.
 
-Subscribes:  odometry (nav_msgs/Odometry), imu (sensor_msgs/Imu), joint_states, the reference
-             (task command, nav_msgs/Odometry), arm and estop (std_msgs/Bool); /clock when the
+Subscribes:  odometry (nav_msgs/Odometry), imu (sensor_msgs/Imu), joint_states
+             (sensor_msgs/JointState), the task command (quadrotor: the reference, nav_msgs/Odometry;
+             legged: /cmd_vel, geometry_msgs/Twist), arm and estop (std_msgs/Bool); /clock when the
              runtime configuration judges stamps on simulation time (stamps.clock: sim)
-Publishes:   actuator_command (sensor_msgs/JointState, by name, every cycle at the contract rate),
+Publishes:   every cycle at the contract rate: quadrotor: actuator_command (sensor_msgs/JointState,
+             by name); legged: joint position targets and the PD gains as ros2_control's
+             forward_command_controllers take them (std_msgs/Float64MultiArray in the controller's
+             joint order, parameter joint_command.joints; deploy/nodes/joint_command.py);
              /diagnostics (diagnostic_msgs/DiagnosticArray), state (std_msgs/String, latched)
 
 Before anything else the policy file's provenance is checked (policy_public_key,
@@ -36,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from deploy.actions import actuator_to_action
+from deploy.nodes.joint_command import JointCommandPublisher
 from deploy.nodes.params import resolve_path, with_defaults
 from deploy.provenance import check_policy_provenance
 from deploy.runtime.config import RuntimeConfig
@@ -69,6 +74,9 @@ DEFAULTS: dict[str, Any] = {
     "airborne_start": False,  # true: no start-up sequence (a simulated vehicle already flying)
     "providers": "cpu",  # ONNX Runtime providers, comma-separated: cpu, cuda, tensorrt
     "diagnostics_rate_hz": 5.0,
+    # legged robots: the joint order of the hardware's forward_command_controllers (their `joints`
+    # parameter); [] means the robot profile's actuator order
+    "joint_command": {"joints": []},
     # accepted for ROS compatibility; the loop always runs on the monotonic clock, and message stamps
     # are judged against the clock runtime_config names (stamps.clock: system, sim = /clock, none)
     "use_sim_time": False,
@@ -79,7 +87,10 @@ DEFAULTS: dict[str, Any] = {
             "imu",
             "joint_states",
             "reference",
+            "cmd_vel",
             "actuator_command",
+            "joint_position_commands",
+            "joint_gain_commands",
             "arm",
             "estop",
             "state",
@@ -133,17 +144,32 @@ class PolicyNode:
         if "imu" in specs:
             t = TOPICS["imu"]
             transport.subscribe(topics["imu"], t.type, t.qos, self._on_imu)
+        if "joint_states" in specs:
+            t = TOPICS["joint_states"]
+            transport.subscribe(topics["joint_states"], t.type, t.qos, self._on_joint_states)
+        self.legged = profile.kind == "legged"
         if "command" in specs and self.contract.command_size:
-            t = TOPICS["reference"]
-            transport.subscribe(topics["reference"], t.type, t.qos, self._on_reference)
+            if self.legged:  # a velocity command, as a teleop node or a planner sends it
+                t = TOPICS["cmd_vel"]
+                transport.subscribe(topics["cmd_vel"], t.type, t.qos, self._on_cmd_vel)
+            else:
+                t = TOPICS["reference"]
+                transport.subscribe(topics["reference"], t.type, t.qos, self._on_reference)
         if self.runtime.stamp_clock.kind == "sim":  # stamps are judged against the simulation's /clock
             t = TOPICS["clock"]
             transport.subscribe(topics["clock"], t.type, t.qos, self._on_clock)
         transport.subscribe(topics["arm"], TOPICS["arm"].type, TOPICS["arm"].qos, self._on_arm)
         transport.subscribe(topics["estop"], TOPICS["estop"].type, TOPICS["estop"].qos, self._on_estop)
-        self._cmd_pub = transport.publisher(
-            topics["actuator_command"], TOPICS["actuator_command"].type, TOPICS["actuator_command"].qos
-        )
+        self._joint_cmd: JointCommandPublisher | None = None
+        if self.legged:
+            self._joint_cmd = JointCommandPublisher(
+                transport, self.contract, profile, list(p["joint_command"]["joints"]),
+                topics["joint_position_commands"], topics["joint_gain_commands"],
+            )  # fmt: skip
+        else:
+            self._cmd_pub = transport.publisher(
+                topics["actuator_command"], TOPICS["actuator_command"].type, TOPICS["actuator_command"].qos
+            )
         self._diag_pub = transport.publisher(
             topics["diagnostics"], TOPICS["diagnostics"].type, TOPICS["diagnostics"].qos
         )
@@ -190,6 +216,14 @@ class PolicyNode:
 
     def _on_imu(self, msg: Any) -> None:
         self.runtime.put("imu", convert.imu_from_msg(msg), self.clock(), self._stamp("imu", msg))
+
+    def _on_joint_states(self, msg: Any) -> None:
+        stamp = self._stamp("joint_states", msg)
+        self.runtime.put("joint_states", convert.joint_states_from_msg(msg), self.clock(), stamp)
+
+    def _on_cmd_vel(self, msg: Any) -> None:
+        # geometry_msgs/Twist has no header: judged by arrival only (a held setpoint, no age limit)
+        self.runtime.put("command", convert.velocity_command_from_twist(msg), self.clock(), None)
 
     def _on_reference(self, msg: Any) -> None:
         stamp = self._stamp("command", msg)
@@ -252,10 +286,15 @@ class PolicyNode:
         if not np.all(np.isfinite(cmd)):  # never happens (the runtime guarantees it); never publish it
             self.nonfinite_suppressed += 1
             return
-        stamp = (
-            self._cycle_stamp if self._cycle_stamp is not None else self.t.make("builtin_interfaces/msg/Time")
-        )
-        self._cmd_pub.publish(convert.actuator_command_msg(self.t.make, stamp, out.actuator_names, cmd))
+        if self._joint_cmd is not None:
+            self._joint_cmd.publish(out)
+        else:
+            stamp = (
+                self._cycle_stamp
+                if self._cycle_stamp is not None
+                else self.t.make("builtin_interfaces/msg/Time")
+            )
+            self._cmd_pub.publish(convert.actuator_command_msg(self.t.make, stamp, out.actuator_names, cmd))
         tx = self.clock()
         key = self._cycle_key
         if key is not None and key not in self._seen_keys:

@@ -141,7 +141,8 @@ class Runtime:
         """DISARMED → STARTING, or ArmingRefusedError naming every reason.
 
         `current_action` (action units, contract order) is what the actuators do
-        now, the starting point of the rate limit; by default the stop command.
+        now, the starting point of the rate limit; by default the stop command (legged: the
+        measured pose, where the start-up interpolation begins).
         """
         with self._lock:
             now = self.clock() if now_s is None else now_s
@@ -149,9 +150,13 @@ class Runtime:
             if problems:
                 raise ArmingRefusedError("arming refused: " + "; ".join(problems))
             self.runner.reset()
-            self.limiter.reset(self._stop.action if current_action is None else current_action)
             assembled = self._assemble(now)
             self.startup.start(now, assembled.state)
+            if current_action is None and self.profile.kind == "legged":
+                # the joints are where they were measured, not at the stop command's default-pose
+                # target (which carries no stiffness): the rate limit starts from there
+                current_action = self.startup.act(now, assembled.state)
+            self.limiter.reset(self._stop.action if current_action is None else current_action)
             self._disarm_requested = False
             self.supervisor.handle(Event.ARM, now, "commanded")
 

@@ -2,7 +2,8 @@
 
 Base position and linear velocity come from odometry; attitude and angular
 velocity from the IMU when the contract lists `imu` as a sensor, otherwise
-from odometry. Joints are matched by name to the profile's `joints` order.
+from odometry. Joints are matched by name, into the contract's joint order (the order the
+policy's observation was trained with; the profile's `joints` order when the contract names none).
 The previous action is the command the runtime last sent (action units), as
 in training. Returns the state together with the age of its base source,
 and a problem string when an input cannot be used (e.g. joints missing).
@@ -31,12 +32,14 @@ class Assembled:
 class StateAssembler:
     def __init__(self, contract: Contract, profile: RobotProfile) -> None:
         self.contract = contract
-        self.joints = profile.joints
+        # Joint observation terms read the state's joint columns in order, so the state carries the
+        # joints in the order the policy was trained with: the contract's joint drives (check_profile
+        # has made sure the profile measures exactly those), else the profile's `joints`.
+        self.joints = tuple(j.name for j in contract.joints) if contract.joints else profile.joints
         self.attitude_from_imu = "imu" in contract.sensors
         self._zeros3 = np.zeros((1, 3))
-        # Default pose from the contract's joint drives, in the profile's joint order (check_profile
-        # has made sure every profile joint has a drive); observation terms relative to the default
-        # pose read it from RobotState.joint_default_pos_rad.
+        # Default pose from the contract's joint drives, in that same order; observation terms
+        # relative to the default pose read it from RobotState.joint_default_pos_rad.
         self._joint_default = np.zeros((1, 0))
         if contract.joints:
             drives = {j.name: j.default_pos_rad for j in contract.joints}

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from deploy.rotations import rotate_body_to_world, rotate_world_to_body
-from deploy.runtime.input_store import Command, Imu, Odometry
+from deploy.runtime.input_store import Command, Imu, JointStates, Odometry
 from deploy.transport.names import BASE_FRAME, IMU_FRAME, WORLD_FRAME
 
 Make = Callable[..., Any]
@@ -125,6 +125,65 @@ def imu_msg(
         angular_velocity=_vec(ang_vel_rad_s),
         linear_acceleration=_vec(lin_acc_m_s2),
     )
+
+
+def joint_states_msg(
+    make: Make,
+    stamp_s: float,
+    names: Sequence[str],
+    pos_rad: np.ndarray,
+    vel_rad_s: np.ndarray,
+    effort_nm: np.ndarray | None = None,
+) -> Any:
+    """sensor_msgs/JointState as ros2_control's joint_state_broadcaster publishes it: every joint by
+    name, position (rad), velocity (rad/s) and effort (N·m), frame_id empty."""
+    return make(
+        "sensor_msgs/msg/JointState",
+        header={"stamp": s_to_stamp(stamp_s)},
+        name=list(names),
+        position=[float(x) for x in pos_rad],
+        velocity=[float(x) for x in vel_rad_s],
+        effort=[] if effort_nm is None else [float(x) for x in effort_nm],
+    )
+
+
+def joint_states_from_msg(msg: Any) -> JointStates:
+    """Measured joints by name; a message whose velocity list is empty reads as zero velocities
+    (a driver without velocity sensing), one whose lists differ in length is rejected by the store."""
+    names = tuple(str(n) for n in msg.name)
+    pos = np.array(list(msg.position), dtype=np.float64)
+    vel = np.array(list(msg.velocity), dtype=np.float64)
+    if vel.size == 0:
+        vel = np.zeros_like(pos)
+    return JointStates(names=names, pos_rad=pos, vel_rad_s=vel)
+
+
+def velocity_command_from_twist(msg: Any) -> Command:
+    """geometry_msgs/Twist on /cmd_vel (base_link, REP-103) → the walk task's command (vx, vy, yaw rate)."""
+    return Command(np.array([msg.linear.x, msg.linear.y, msg.angular.z], dtype=np.float64))
+
+
+def twist_msg(make: Make, vx_m_s: float, vy_m_s: float, yaw_rate_rad_s: float) -> Any:
+    return make(
+        "geometry_msgs/msg/Twist",
+        linear=_vec([vx_m_s, vy_m_s, 0.0]),
+        angular=_vec([0.0, 0.0, yaw_rate_rad_s]),
+    )
+
+
+def float64_array_msg(make: Make, values: Sequence[float], label: str = "joints") -> Any:
+    """std_msgs/Float64MultiArray with one labelled dimension (what a forward_command_controller
+    takes; it reads only `data`)."""
+    data = [float(x) for x in values]
+    dim = make("std_msgs/msg/MultiArrayDimension", label=label, size=len(data), stride=len(data))
+    return make("std_msgs/msg/Float64MultiArray", layout={"dim": [dim], "data_offset": 0}, data=data)
+
+
+def float64_array_from_msg(msg: Any, size: int) -> np.ndarray | None:
+    """The `data` of a Float64MultiArray, or None when it does not hold exactly `size` values
+    (forward_command_controller refuses such a command the same way)."""
+    data = np.array(list(msg.data), dtype=np.float64)
+    return data if data.shape == (size,) else None
 
 
 def reference_from_msg(msg: Any) -> Command:

@@ -38,6 +38,8 @@ MESSAGE_TYPES: tuple[str, ...] = (
     "nav_msgs/msg/Odometry",
     "sensor_msgs/msg/Imu",
     "sensor_msgs/msg/JointState",
+    "std_msgs/msg/Float64MultiArray",
+    "geometry_msgs/msg/Twist",
     "diagnostic_msgs/msg/DiagnosticArray",
     "rosgraph_msgs/msg/Clock",
     "rmw_dds_common/msg/ParticipantEntitiesInfo",

@@ -60,6 +60,27 @@ TOPICS: dict[str, TopicSpec] = {
         "motor commands by name: effort = normalized command [0, 1]; header.stamp = stamp of the "
         "odometry the command was computed from",
     ),
+    "cmd_vel": TopicSpec(
+        "/cmd_vel",
+        "geometry_msgs/msg/Twist",
+        "default",
+        "legged: velocity command in base_link (linear.x, linear.y m/s; angular.z rad/s), held until "
+        "the next one",
+    ),
+    "joint_position_commands": TopicSpec(
+        "/joint_position_controller/commands",
+        "std_msgs/msg/Float64MultiArray",
+        "default",
+        "legged: joint position targets (rad) in the controller's `joints` order, as ros2_control's "
+        "forward_command_controller takes them (no names on the wire: the order is a parameter)",
+    ),
+    "joint_gain_commands": TopicSpec(
+        "/joint_gains_controller/commands",
+        "std_msgs/msg/Float64MultiArray",
+        "default",
+        "legged: PD gains for the hardware's kp / kd command interfaces: kp of every joint, then kd "
+        "of every joint (N·m/rad, N·m·s/rad), in the same `joints` order",
+    ),
     "arm": TopicSpec("/tether/arm", "std_msgs/msg/Bool", "default", "true: arm, false: disarm"),
     "estop": TopicSpec(
         "/tether/estop",
@@ -74,6 +95,12 @@ TOPICS: dict[str, TopicSpec] = {
         "/diagnostics", "diagnostic_msgs/msg/DiagnosticArray", "default", "state, faults, loop statistics"
     ),
     "clock": TopicSpec("/clock", "rosgraph_msgs/msg/Clock", "clock", "simulation time (use_sim_time)"),
+    "sim_fault": TopicSpec(
+        "/tether/sim/fault",
+        "std_msgs/msg/String",
+        "default",
+        "simulator only: inject a sensor fault now ('freeze' or 'nan', as configured in faults.*)",
+    ),
     "ground_truth": TopicSpec(
         "/tether/sim/ground_truth",
         "nav_msgs/msg/Odometry",

@@ -211,9 +211,14 @@ def outcome(
 
 def _stale_age_s(reason: str) -> float | None:
     """The age in 'odometry: 52.0 ms old (limit 50.0 ms)' in seconds."""
+    return stale_age_s("odometry", reason)
+
+
+def stale_age_s(input_name: str, reason: str) -> float | None:
+    """The age of `input_name` in a staleness reason ('<input>: 52.0 ms old (limit 50.0 ms)'), s."""
     import re
 
-    m = re.search(r"odometry: ([0-9.]+) ms old", reason)
+    m = re.search(re.escape(input_name) + r": ([0-9.]+) ms old", reason)
     return None if m is None else float(m.group(1)) * 1e-3
 
 

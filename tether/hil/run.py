@@ -31,7 +31,7 @@ from deploy.transport.names import TOPICS
 from tether.hil.domains import DomainLease
 from tether.hil.faults import DISRUPTIVE, Fault, outcome, percentile_us
 from tether.hil.processes import NodeFailedError, NodeProcesses
-from tether.hil.scenario import Scenario
+from tether.hil.scenario import LEGGED_SCENARIOS, Scenario
 
 log = logging.getLogger("tether.hil")
 
@@ -135,6 +135,14 @@ def run_hil(
     bridge_transport: str = "dds",
 ) -> dict[str, Any]:
     """Run one HIL scenario; returns the report (see module docstring). Raises HilError on set-up failure."""
+    if scenario_name in LEGGED_SCENARIOS:
+        from tether.hil.walk_run import run_walk
+
+        return run_walk(
+            seconds=seconds, domain_id=domain_id, faults=faults, record=record, policy=policy, seed=seed,
+            episode_index=episode_index, work_dir=work_dir, compare_eval=compare_eval, progress=progress,
+            policy_transport=policy_transport, bridge_transport=bridge_transport,
+        )  # fmt: skip
     scenario = Scenario.load(scenario_name)
     parsed = [Fault.parse(f) for f in (faults or [])]
     for role, kind in (("policy node", policy_transport), ("simulator bridge", bridge_transport)):
@@ -496,6 +504,11 @@ def _compare_with_eval(
 
 
 def summary(report: dict[str, Any]) -> str:
+    if report.get("robot_kind") == "legged":
+        from tether.hil.walk_run import summary as walk_summary
+
+        return walk_summary(report)
+
     def f(x: Any, scale: float = 1.0, fmt: str = ".1f") -> str:
         return "n/a" if x is None else format(x * scale, fmt)
 

@@ -19,6 +19,8 @@ import yaml
 from deploy.nodes.params import resolve_path
 
 SCENARIOS = {"quadrotor-hover": Path(__file__).with_name("quadrotor_hover.yaml")}
+#: Legged scenarios: their own mission and scoring (tether/hil/walk.py), the same HIL machinery.
+LEGGED_SCENARIOS = {"quadruped-walk": Path(__file__).with_name("quadruped_walk.yaml")}
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,9 @@ class Scenario:
     @classmethod
     def load(cls, name: str) -> Scenario:
         if name not in SCENARIOS:
-            raise ValueError(f"unknown HIL scenario '{name}'; available: {sorted(SCENARIOS)}")
+            raise ValueError(
+                f"unknown HIL scenario '{name}'; available: {sorted(SCENARIOS) + sorted(LEGGED_SCENARIOS)}"
+            )
         with open(SCENARIOS[name]) as f:
             d: dict[str, Any] = yaml.safe_load(f)
         from sim.tasks.quadrotor_hover import HoverConfig
