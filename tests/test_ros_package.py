@@ -39,7 +39,7 @@ def test_package_xml_is_format_3_ament_python():
 
 def test_console_scripts_point_at_thin_entry_points_into_deploy():
     eps = _entry_points()
-    assert set(eps) == {"policy_node", "sim_bridge_node"}
+    assert set(eps) == {"policy_node", "sim_bridge_node", "legged_sim_bridge_node"}
     sys.path.insert(0, str(PKG))
     try:
         for name, target in eps.items():

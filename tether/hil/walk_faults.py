@@ -14,9 +14,10 @@ freeze@T    bridge: no joint states for 200 ms          policy node enters FAILS
                                                         (older than its limit); no policy cycle ran on
                                                         joint states older than the limit; the hardware
                                                         is sent damping (kp 0); a safe sit-down, no fall
-nan@T       bridge: 3 IMU messages with NaN angular     no non-finite joint command is ever published or
-            velocity (30 ms, under the IMU's 50 ms      received; the node rejected the NaN messages; the
-            staleness limit)                            walk still succeeds
+nan@T       bridge: 10 IMU messages with NaN angular    no non-finite joint command is ever published or
+            velocity                                    received; the node rejected the NaN messages and
+                                                        failed safe on the non-finite input (FAILSAFE:
+                                                        damping, kp 0 sent); a safe sit-down, no fall
 kill@T      HIL: SIGKILL of the policy process          the bridge's hardware watchdog damps after no more
                                                         than its timeout (+ one physics step) of simulated
                                                         time without commands; a safe sit-down, no fall
@@ -34,8 +35,11 @@ from typing import Any
 from tether.hil.faults import ADDED_LATENCY_S, DROP_PROBABILITY, Fault, stale_age_s
 from tether.hil.walk import WalkScenario
 
-#: IMU messages with NaN (at 100 Hz: 30 ms, under the 50 ms staleness limit: the walk continues).
-NAN_COUNT = 3
+#: IMU messages with NaN angular velocity (the quadrotor's count). The IMU is one of the walking
+#: policy's inputs, so the first one is a fault: FAILSAFE, the robot sits down.
+NAN_COUNT = 10
+#: Faults after which the walk is not expected to continue (the robot sits down).
+DISRUPTIVE = {"freeze", "nan", "kill", "estop"}
 #: The legged bridge's freeze: no joint states for this long.
 FREEZE_S = 0.2
 
@@ -62,7 +66,7 @@ def expected(fault: Fault) -> str:
         "drop": "walk still succeeds",
         "latency": "walk still succeeds",
         "freeze": "FAILSAFE on stale joint states within the limit; damping; safe sit-down, no fall",
-        "nan": "no non-finite joint command; NaN messages rejected; walk still succeeds",
+        "nan": "no non-finite joint command; NaN messages rejected; FAILSAFE (damping); safe sit-down",
         "kill": "hardware watchdog damps within its timeout; safe sit-down, no fall",
         "estop": "damping from the first cycle after receipt; no stiff gains afterwards; safe sit-down",
     }[fault.kind]
@@ -122,17 +126,31 @@ def outcome(
         rejected = None
         if policy is not None:
             rejected = policy["diagnostics"]["inputs"].get("imu", {}).get("rejected")
+        injected = [f for f in bridge.get("faults_injected", []) if f["fault"] == "nan"]
+        to_failsafe = [] if policy is None else [
+            t for t in policy["transitions_all"]
+            if t["to"] == "FAILSAFE" and "nonfinite_input" in t["reason"] and "imu" in t["reason"]
+        ]  # fmt: skip
+        sit = scenario.sit_down(traj, injected[0]["sim_time_s"]) if injected else {"safe": False}
         obs = {
             "nonfinite_commands_received": bridge["nonfinite_commands"],
             "nonfinite_suppressed_in_node": None if policy is None else policy["nonfinite_suppressed"],
             "nan_messages_sent": bridge["nan_sent"],
             "imu_messages_rejected": rejected,
-            "walk_success": walk.get("success"),
+            "failsafe_transition": to_failsafe[0] if to_failsafe else None,
+            "damping_sent": _damping_after(bridge, injected[0]["mono_s"]) if injected else False,
+            "sit_down": sit,
         }
         met = bool(
-            bridge["nonfinite_commands"] == 0 and policy is not None and policy["nonfinite_suppressed"] == 0
-            and bridge["nan_sent"] > 0 and (rejected or 0) > 0 and walk.get("success")
-        )  # fmt: skip
+            bridge["nonfinite_commands"] == 0
+            and policy is not None
+            and policy["nonfinite_suppressed"] == 0
+            and bridge["nan_sent"] > 0
+            and (rejected or 0) > 0
+            and to_failsafe
+            and obs["damping_sent"]
+            and sit["safe"]
+        )
     elif fault.kind == "kill":
         wd = bridge.get("watchdog")
         timeout_s = float(bridge_params["watchdog"]["timeout_s"])

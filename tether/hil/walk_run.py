@@ -26,11 +26,11 @@ from deploy.nodes.params import load_node_params, merge, parse_override, resolve
 from deploy.transport import convert
 from deploy.transport.names import TOPICS
 from tether.hil.domains import DomainLease
-from tether.hil.faults import DISRUPTIVE, Fault
+from tether.hil.faults import Fault
 from tether.hil.processes import NodeFailedError, NodeProcesses
 from tether.hil.run import TRANSPORTS, HilError, _load, _sets
 from tether.hil.walk import WalkScenario, episode_commands
-from tether.hil.walk_faults import bridge_overrides, outcome
+from tether.hil.walk_faults import DISRUPTIVE, bridge_overrides, outcome
 
 RECORDED_ROLES = (
     "joint_states", "imu", "cmd_vel", "joint_position_commands", "joint_gain_commands", "arm", "estop",
