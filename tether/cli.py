@@ -427,9 +427,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start the simulator bridge and the policy node as separate processes over DDS (ROS 2 "
         "wire format, loopback, private domain), arm, fly the scenario, disarm, and report success, RMSE, "
         "sensor-to-command latency, loop jitter, dropped messages and each injected fault's outcome. "
-        "Faults: drop, latency, freeze@T, nan@T, kill@T, estop@T (T in simulation seconds).",
+        "Faults: drop, latency, freeze@T, nan@T, kill@T, estop@T (T in simulation seconds; quadruped-walk: "
+        "seconds into the walk).",
     )
-    hi.add_argument("--scenario", default="quadrotor-hover", help="HIL scenario (default: %(default)s)")
+    hi.add_argument(
+        "--scenario", default="quadrotor-hover",
+        help="HIL scenario: quadrotor-hover or quadruped-walk (default: %(default)s)",
+    )
     hi.add_argument("--seconds", type=float, default=20.0, help="flight time, sim s (default: %(default)s)")
     hi.add_argument("--domain-id", type=int, help="DDS domain id (default: a free one of 100-199, leased)")
     hi.add_argument("--fault", action="append", default=[], help="inject a fault (repeatable)")
