@@ -77,6 +77,9 @@ DEFAULTS: dict[str, Any] = {
     # legged robots: the joint order of the hardware's forward_command_controllers (their `joints`
     # parameter); [] means the robot profile's actuator order
     "joint_command": {"joints": []},
+    # the hardware interface's settings when the robot profile names one (hardware_interface);
+    # "" = its own defaults (unitree_go2: deploy/go2/go2_lowlevel.yaml)
+    "hardware_interface_config": "",
     # accepted for ROS compatibility; the loop always runs on the monotonic clock, and message stamps
     # are judged against the clock runtime_config names (stamps.clock: system, sim = /clock, none)
     "use_sim_time": False,
@@ -138,6 +141,9 @@ class PolicyNode:
         )
         topics = p["topics"]
         specs = self.runtime.inputs.specs
+        self._hw = _hardware_interface(transport, self.runtime, profile, str(p["hardware_interface_config"]))
+        if self._hw is not None:  # the interface feeds the IMU and joint states itself
+            specs = {n: s for n, s in specs.items() if n not in ("imu", "joint_states")}
         if "odometry" in specs:
             t = TOPICS["odometry"]
             transport.subscribe(topics["odometry"], t.type, t.qos, self._on_odometry)
@@ -161,7 +167,9 @@ class PolicyNode:
         transport.subscribe(topics["arm"], TOPICS["arm"].type, TOPICS["arm"].qos, self._on_arm)
         transport.subscribe(topics["estop"], TOPICS["estop"].type, TOPICS["estop"].qos, self._on_estop)
         self._joint_cmd: JointCommandPublisher | None = None
-        if self.legged:
+        if self._hw is not None:
+            pass  # the hardware interface publishes the commands
+        elif self.legged:
             self._joint_cmd = JointCommandPublisher(
                 transport, self.contract, profile, list(p["joint_command"]["joints"]),
                 topics["joint_position_commands"], topics["joint_gain_commands"],
@@ -253,6 +261,12 @@ class PolicyNode:
             self.arm_refusals.append(refusal)
             log.warning("%s", refusal)
             return
+        hw_problems = self._hw.arming_problems() if msg.data and self._hw is not None else []
+        if hw_problems:
+            refusal = "arming refused: " + "; ".join(hw_problems)
+            self.arm_refusals.append(refusal)
+            log.warning("%s", refusal)
+            return
         if msg.data:
             try:
                 self.runtime.arm(current_action=self._arm_action)
@@ -286,7 +300,9 @@ class PolicyNode:
         if not np.all(np.isfinite(cmd)):  # never happens (the runtime guarantees it); never publish it
             self.nonfinite_suppressed += 1
             return
-        if self._joint_cmd is not None:
+        if self._hw is not None:
+            self._hw.publish(out)
+        elif self._joint_cmd is not None:
             self._joint_cmd.publish(out)
         else:
             stamp = (
@@ -397,7 +413,24 @@ class PolicyNode:
             "input_max_age_s": {n: s.max_age_s for n, s in self.runtime.inputs.specs.items()},
             "policy_input_age_max_s": dict(self.runtime.policy_input_age_max_s),
             "control_rate_hz": self.contract.control_rate_hz,
+            "hardware": None if self._hw is None else self._hw.report(),
         }
+
+
+def _hardware_interface(transport: Transport, runtime: Runtime, profile: RobotProfile, config: str) -> Any:
+    """The profile's hardware interface on `transport`, or None (ROS topics)."""
+    kind = profile.hardware_interface
+    if not kind:
+        return None
+    if kind == "unitree_go2":
+        from deploy.go2.interface import Go2Config, Go2LowLevel
+
+        cfg = Go2Config.from_yaml(resolve_path(config)) if config else Go2Config.from_yaml()
+        return Go2LowLevel(transport, runtime, cfg)
+    raise ValueError(
+        f"{profile.where()}: hardware_interface '{kind}' is unknown; expected unitree_go2, or leave it out "
+        "for ROS topics"
+    )
 
 
 def _flag(params: dict[str, Any], name: str) -> bool:

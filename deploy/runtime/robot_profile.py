@@ -123,6 +123,10 @@ class RobotProfile:
     frames: dict[str, str] = field(default_factory=lambda: dict(FRAMES))
     quadrotor: QuadrotorProfile | None = None
     legged: LeggedProfile | None = None
+    #: the hardware interface the policy node loads for this robot: "" = ROS topics (odometry /
+    #: IMU / joint states in, actuator or ros2_control commands out); "unitree_go2" = the Go2's
+    #: low-level DDS (rt/lowstate, rt/lowcmd; deploy/go2/interface.py)
+    hardware_interface: str = ""
     path: Path | None = None
 
     def __post_init__(self) -> None:
@@ -172,7 +176,7 @@ class RobotProfile:
             "sensors",
             "action_rate_limits_per_s",
         }
-        optional = {"limits", "joints", "frames", "quadrotor", "legged"}
+        optional = {"limits", "joints", "frames", "quadrotor", "legged", "hardware_interface"}
         missing, unknown = required - set(d), set(d) - required - optional
         if missing or unknown:
             raise ValueError(
@@ -202,6 +206,7 @@ class RobotProfile:
             frames=dict(d.get("frames") or FRAMES),
             quadrotor=_quadrotor(d["quadrotor"], base_dir, where) if d.get("quadrotor") else None,
             legged=_legged(d["legged"], where) if d.get("legged") else None,
+            hardware_interface=str(d.get("hardware_interface") or ""),
             path=path,
         )
 
