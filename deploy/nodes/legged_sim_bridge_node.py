@@ -25,6 +25,12 @@ Faults for HIL (parameters `faults.*`, simulation time; default off): a sensor f
 messages of freeze_sensor for freeze_s from freeze_at_s) and a burst of NaN messages; either may
 also be started at the current simulation time by 'freeze' / 'nan' on /tether/sim/fault (how
 `tether hil` times them from the start of the walk, which the bridge cannot know in advance).
+With `hardware: unitree_go2` the bridge is a Unitree Go2 on its low-level DDS protocol instead
+(deploy/go2/emulator.py): LowState_ on rt/lowstate at the joint-state rate (joint, IMU and foot
+contact state in one message, noise as above), LowCmd_ from rt/lowcmd with the robot's rules (wrong
+CRC or not low level: dropped and counted, not a command for the watchdog), the same PD law and
+watchdog; SportModeState_ while the emulated sport mode runs (go2.sport_mode_s). The sensor faults
+apply to LowState_ (freeze: no LowState_; nan: NaN in its gyroscope or joint positions).
 This node imports sim/: it is not robot code.
 """
 
@@ -62,6 +68,10 @@ TRAJECTORY_COLUMNS = (
 
 _SENSOR = {"latency_s": 0.0, "drop_probability": 0.0}
 DEFAULTS: dict[str, Any] = {
+    # ros2_control: joint_state / imu broadcasters and forward_command_controllers (ROS topics);
+    # unitree_go2: the Go2's low-level DDS protocol (rt/lowstate, rt/lowcmd; deploy/go2/emulator.py)
+    "hardware": "ros2_control",
+    "go2": {"sport_mode_s": 0.0},  # unitree_go2: sport mode runs (low-level ignored) this long from start
     "engine": "mujoco",  # mujoco (the hardware's kp / kd interfaces are written into its actuators)
     "seed": 0,  # the robot and initial state are (seed, episode_index) of quadruped-walk
     "episode_index": 0,
@@ -118,6 +128,8 @@ class LeggedSimBridgeNode:
                 f"{NODE_NAME}: engine '{p['engine']}' is not supported; the bridge writes the hardware's "
                 "kp / kd into MuJoCo's position actuators, so use engine: mujoco"
             )
+        if p["hardware"] not in ("ros2_control", "unitree_go2"):
+            raise ValueError(f"{NODE_NAME}: hardware '{p['hardware']}': expected ros2_control or unitree_go2")
         for key in ("freeze_sensor", "nan_sensor"):
             if p["faults"][key] not in SENSORS:
                 raise ValueError(f"{NODE_NAME}: faults.{key} '{p['faults'][key]}': expected one of {SENSORS}")
@@ -150,6 +162,7 @@ class LeggedSimBridgeNode:
         self.target = self.engine.state().joint_pos_rad[0].copy()
         self.kp = np.zeros(len(self.joints))
         self.kd = np.zeros(len(self.joints))
+        self.bias_nm = np.zeros(len(self.joints))  # feed-forward torque terms (Go2: kd dq* + τff)
         self._gains_dirty = True
         self.rng = np.random.default_rng([int(p["seed"]), int(p["episode_index"]), 0x1E66])
         topics = p["topics"]
@@ -162,10 +175,18 @@ class LeggedSimBridgeNode:
         self._truth_pub = transport.publisher(
             topics["ground_truth"], TOPICS["ground_truth"].type, TOPICS["ground_truth"].qos
         )
-        t = TOPICS["joint_position_commands"]
-        transport.subscribe(topics["joint_position_commands"], t.type, t.qos, self._on_positions)
-        t = TOPICS["joint_gain_commands"]
-        transport.subscribe(topics["joint_gain_commands"], t.type, t.qos, self._on_gains)
+        self.go2 = None
+        if p["hardware"] == "unitree_go2":
+            from deploy.go2.emulator import Go2Emulator
+
+            self.go2 = Go2Emulator(transport, self.joints, float(p["go2"]["sport_mode_s"]))
+            self._pubs["joint_states"] = self.go2.state_publisher  # LowState_ carries joints and IMU
+            self._foot_force_n = self.robot.total_mass_kg * GRAVITY_M_S2
+        else:
+            t = TOPICS["joint_position_commands"]
+            transport.subscribe(topics["joint_position_commands"], t.type, t.qos, self._on_positions)
+            t = TOPICS["joint_gain_commands"]
+            transport.subscribe(topics["joint_gain_commands"], t.type, t.qos, self._on_gains)
         t = TOPICS["sim_fault"]
         transport.subscribe(topics["sim_fault"], t.type, t.qos, self._on_fault)
         self.faults_injected: list[dict[str, Any]] = []
@@ -263,7 +284,7 @@ class LeggedSimBridgeNode:
         kp, kd = self._strength * self.kp, self._strength * self.kd
         a = self._actuator_ids
         self._model.actuator_gainprm[a, 0] = kp
-        self._model.actuator_biasprm[a, 0] = 0.0
+        self._model.actuator_biasprm[a, 0] = self._strength * self.bias_nm
         self._model.actuator_biasprm[a, 1] = -kp
         self._model.actuator_biasprm[a, 2] = -kd
         self._gains_dirty = False
@@ -274,6 +295,8 @@ class LeggedSimBridgeNode:
     def step(self, info: CycleInfo | None = None) -> None:
         now = self.clock()
         with self._lock:
+            if self.go2 is not None:
+                self._take_go2_command()
             self._check_watchdog(now)
             if self._gains_dirty:
                 self._write_gains()
@@ -287,9 +310,12 @@ class LeggedSimBridgeNode:
         self._prev_vel = s.base_lin_vel_m_s[0].copy()
         if k % self.every["record"] == 0:
             self._record(s, t)
-        if k % self.every["joint_states"] == 0:
+        if self.go2 is not None:
+            if k % self.every["joint_states"] == 0:
+                self._publish_lowstate(s, t, now, acc_world)
+        elif k % self.every["joint_states"] == 0:
             self._publish_joint_states(s, t, now)
-        if k % self.every["imu"] == 0:
+        if self.go2 is None and k % self.every["imu"] == 0:
             self._publish_imu(s, t, now, acc_world)
         if k % self.every["clock"] == 0:
             self._clock_pub.publish(self.t.make("rosgraph_msgs/msg/Clock", clock=convert.s_to_stamp(t)))
@@ -359,6 +385,47 @@ class LeggedSimBridgeNode:
             omega = np.full(3, np.nan)
         self._send("imu", convert.imu_msg(self.t.make, t, quat, omega, acc), float(p["latency_s"]), now)
 
+    def _take_go2_command(self) -> None:
+        """The Go2 emulator's newest accepted LowCmd_ into the hardware's PD terms (under the lock)."""
+        assert self.go2 is not None
+        self.go2.sim_time_s = self.sim_time_s
+        cmd = self.go2.take()
+        if cmd is None:
+            return
+        self.commands_rx["positions"] += 1
+        self.last_cmd_rx_step = self.step_count
+        if self.first_position_rx_sim_s is None:
+            self.first_position_rx_sim_s = self.sim_time_s
+        if self.watchdog is None:
+            self.target[:], kp, kd, bias = cmd
+            old = (self.kp, self.kd, self.bias_nm)
+            if not all(np.array_equal(a, b) for a, b in zip((kp, kd, bias), old, strict=True)):
+                self.kp[:], self.kd[:], self.bias_nm[:] = kp, kd, bias
+                self._gains_dirty = True
+
+    def _publish_lowstate(self, s: Any, t: float, now: float, acc_world: np.ndarray) -> None:
+        """The Go2's LowState_: joints, IMU and foot contact in one message (its sensor faults)."""
+        assert self.go2 is not None
+        if self._withheld("joint_states", t):
+            return
+        pj, pi = self.params["joint_states"], self.params["imu"]
+        n = len(self.joints)
+        q = s.joint_pos_rad[0] + self.rng.normal(0.0, pj["pos_noise_std_rad"], n)
+        qd = s.joint_vel_rad_s[0] + self.rng.normal(0.0, pj["vel_noise_std_rad_s"], n)
+        quat = s.base_quat_wxyz[0]
+        f_body = rotate_world_to_body(quat[None], (acc_world + [0.0, 0.0, GRAVITY_M_S2])[None])[0]
+        acc = f_body + self.rng.normal(0.0, pi["accel_noise_std_m_s2"], 3)
+        omega = s.base_ang_vel_rad_s[0] + self.rng.normal(0.0, pi["gyro_noise_std_rad_s"], 3)
+        if self._nan_now("joint_states", t):
+            q = np.full(n, np.nan)
+        if self._nan_now("imu", t):
+            omega = np.full(3, np.nan)
+        feet = self.engine.foot_contact()[0]
+        force = [round(self._foot_force_n / max(int(feet.sum()), 1)) if c else 0 for c in feet]
+        effort = self.engine.joint_torque_nm()[0]
+        msg = self.go2.state_msg(t, q, qd, effort, quat, omega, acc, force)
+        self._send("joint_states", msg, float(pj["latency_s"]), now)
+
     def _send(self, sensor: str, msg: Any, latency_s: float, now: float) -> None:
         self.published[sensor] += 1
         self._pending.append(_Pending(now + latency_s, self._pubs[sensor], msg))
@@ -427,6 +494,8 @@ class LeggedSimBridgeNode:
             "standing_height_m": float(self.robot.standing_height_m()),
             "episode": {"seed": int(self.params["seed"]), "index": int(self.params["episode_index"])},
             "engine": self.params["engine"],
+            "hardware": self.params["hardware"],
+            "go2": None if self.go2 is None else self.go2.report(),
         }
 
 
