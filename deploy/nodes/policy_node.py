@@ -142,8 +142,9 @@ class PolicyNode:
         topics = p["topics"]
         specs = self.runtime.inputs.specs
         self._hw = _hardware_interface(transport, self.runtime, profile, str(p["hardware_interface_config"]))
-        if self._hw is not None:  # the interface feeds the IMU and joint states itself
-            specs = {n: s for n, s in specs.items() if n not in ("imu", "joint_states")}
+        if self._hw is not None:  # the interface feeds these inputs itself (Go2: IMU, joints; PX4: odometry)
+            provided = getattr(self._hw, "provides", ("imu", "joint_states"))
+            specs = {n: s for n, s in specs.items() if n not in provided}
         if "odometry" in specs:
             t = TOPICS["odometry"]
             transport.subscribe(topics["odometry"], t.type, t.qos, self._on_odometry)
@@ -260,6 +261,13 @@ class PolicyNode:
             refusal = "arming refused: the node is not active (lifecycle); activate it first"
             self.arm_refusals.append(refusal)
             log.warning("%s", refusal)
+            return
+        if self._hw is not None and hasattr(self._hw, "request_arm"):  # PX4: the vehicle arms first
+            try:
+                self._hw.request_arm(bool(msg.data))
+            except ArmingRefusedError as exc:
+                self.arm_refusals.append(str(exc))
+                log.warning("%s", exc)
             return
         hw_problems = self._hw.arming_problems() if msg.data and self._hw is not None else []
         if hw_problems:
@@ -427,9 +435,15 @@ def _hardware_interface(transport: Transport, runtime: Runtime, profile: RobotPr
 
         cfg = Go2Config.from_yaml(resolve_path(config)) if config else Go2Config.from_yaml()
         return Go2LowLevel(transport, runtime, cfg)
+    if kind == "px4":
+        from deploy.px4.interface import Px4Config, Px4Interface
+
+        return Px4Interface(
+            transport, runtime, Px4Config.from_yaml(resolve_path(config)) if config else Px4Config.from_yaml()
+        )
     raise ValueError(
-        f"{profile.where()}: hardware_interface '{kind}' is unknown; expected unitree_go2, or leave it out "
-        "for ROS topics"
+        f"{profile.where}: hardware_interface '{kind}' is unknown; expected unitree_go2 or px4, or leave it "
+        "out for ROS topics"
     )
 
 

@@ -11,6 +11,9 @@ sensor_data    best effort   volatile         keep 5      sensors (rclpy qos_pro
 default        reliable      volatile         keep 10     commands, setpoints, arm/e-stop, diagnostics
 clock          best effort   volatile         keep 1      /clock (rclcpp ClockQoS)
 state          reliable      transient local  keep 1      latched state (late joiners get the last one)
+px4_read       best effort   volatile         keep 5      reading PX4's /fmu/out (its uXRCE-DDS writers:
+                                                          best effort, transient local)
+px4_out        best effort   transient local  keep 1      PX4's /fmu/out writers (the PX4 emulator)
 =============  ============  ===============  ==========  ==============================================
 """
 
@@ -32,6 +35,8 @@ PROFILES: dict[str, QosProfile] = {
     "default": QosProfile(reliable=True, transient_local=False, depth=10),
     "clock": QosProfile(reliable=False, transient_local=False, depth=1),
     "state": QosProfile(reliable=True, transient_local=True, depth=1),
+    "px4_read": QosProfile(reliable=False, transient_local=False, depth=5),
+    "px4_out": QosProfile(reliable=False, transient_local=True, depth=1),
 }
 
 
