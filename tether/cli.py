@@ -244,6 +244,7 @@ def _cmd_hil(args: argparse.Namespace) -> int:
         work_dir=args.work_dir,
         policy_transport=args.policy_transport or args.transport,
         bridge_transport=args.bridge_transport or args.transport,
+        vehicle=args.vehicle,
     )
     print(summary(report))
     if args.json:
@@ -433,6 +434,11 @@ def build_parser() -> argparse.ArgumentParser:
     hi.add_argument(
         "--scenario", default="quadrotor-hover",
         help="HIL scenario: quadrotor-hover or quadruped-walk (default: %(default)s)",
+    )
+    hi.add_argument(
+        "--vehicle",
+        help="quadruped-walk: ros2_control (default: ROS topics as ros2_control controllers take them) or "
+        "go2 (the Unitree Go2's low-level DDS protocol, rt/lowstate and rt/lowcmd with CRC)",
     )
     hi.add_argument("--seconds", type=float, default=20.0, help="flight time, sim s (default: %(default)s)")
     hi.add_argument("--domain-id", type=int, help="DDS domain id (default: a free one of 100-199, leased)")

@@ -117,6 +117,9 @@ def motor_map(contract: Contract, profile: RobotProfile) -> np.ndarray:
 class Go2LowLevel:
     """The Go2's low-level protocol on a Tether transport, feeding and driven by a Runtime."""
 
+    #: the runtime inputs this interface feeds (the policy node subscribes no ROS topic for them)
+    provides = ("imu", "joint_states")
+
     def __init__(
         self,
         transport: Any,

@@ -133,8 +133,10 @@ def run_hil(
     progress: bool = True,
     policy_transport: str = "dds",
     bridge_transport: str = "dds",
+    vehicle: str | None = None,
 ) -> dict[str, Any]:
-    """Run one HIL scenario; returns the report (see module docstring). Raises HilError on set-up failure."""
+    """Run one HIL scenario; returns the report (see module docstring). Raises HilError on set-up failure.
+    `vehicle`: quadruped-walk's hardware interface (tether/hil/walk_run.py VEHICLES)."""
     if scenario_name in LEGGED_SCENARIOS:
         from tether.hil.walk_run import run_walk
 
@@ -142,7 +144,10 @@ def run_hil(
             seconds=seconds, domain_id=domain_id, faults=faults, record=record, policy=policy, seed=seed,
             episode_index=episode_index, work_dir=work_dir, compare_eval=compare_eval, progress=progress,
             policy_transport=policy_transport, bridge_transport=bridge_transport,
+            vehicle=vehicle or "ros2_control",
         )  # fmt: skip
+    if vehicle is not None:
+        raise ValueError(f"--vehicle {vehicle}: only the quadruped-walk scenario has vehicle choices")
     scenario = Scenario.load(scenario_name)
     parsed = [Fault.parse(f) for f in (faults or [])]
     for role, kind in (("policy node", policy_transport), ("simulator bridge", bridge_transport)):

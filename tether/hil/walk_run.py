@@ -10,10 +10,17 @@ parsing, report layout) with the legged mission (tether/hil/walk.py):
    RUNNING) the walk begins: the episode's command schedule for `seconds`, faults at their walk
    times; then disarms (damping: the robot sits down) and stops both nodes;
 4. scores start-up, walk, sit-down and each fault from the node reports; compares with `tether eval`.
+
+`vehicle` picks the robot's interface: ros2_control (ROS topics as ros2_control's controllers take
+them) or go2 (the Unitree Go2's low-level DDS protocol: deploy/go2/, the parameter file
+launch/config/quadruped_go2_sim.yaml). On the Go2 the operator also sends CRC_PROBE_COUNT LowCmd_
+with a corrupted CRC and stiff gains (kp CRC_PROBE_KP) while the robot is damped before arming:
+the emulated robot must drop every one, and no kp of that value may ever reach its motors.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import threading
 import time
@@ -32,6 +39,12 @@ from tether.hil.run import TRANSPORTS, HilError, _load, _sets
 from tether.hil.walk import WalkScenario, episode_commands
 from tether.hil.walk_faults import DISRUPTIVE, bridge_overrides, outcome
 
+#: quadruped-walk's vehicles: the parameter file each runs with (None: the scenario's own).
+VEHICLES: dict[str, str | None] = {"ros2_control": None, "go2": "launch/config/quadruped_go2_sim.yaml"}
+#: Roles not on the wire with the Go2 (its sensors and commands are rt/lowstate and rt/lowcmd).
+GO2_UNUSED_ROLES = ("joint_states", "imu", "joint_position_commands", "joint_gain_commands")
+CRC_PROBE_COUNT = 20
+CRC_PROBE_KP = 80.0
 RECORDED_ROLES = (
     "joint_states", "imu", "cmd_vel", "joint_position_commands", "joint_gain_commands", "arm", "estop",
     "state", "diagnostics", "clock", "ground_truth",
@@ -103,9 +116,15 @@ def run_walk(
     policy_transport: str = "dds",
     bridge_transport: str = "dds",
     scenario: WalkScenario | None = None,
+    vehicle: str = "ros2_control",
 ) -> dict[str, Any]:
     """Run the quadruped HIL scenario; returns the report. Raises HilError on set-up failure."""
     sc = scenario or WalkScenario.load()
+    if vehicle not in VEHICLES:
+        raise ValueError(f"--vehicle {vehicle}: expected one of {sorted(VEHICLES)}")
+    go2 = vehicle == "go2"
+    if VEHICLES[vehicle] is not None:
+        sc = dataclasses.replace(sc, params_file=resolve_path(str(VEHICLES[vehicle])))
     parsed = [Fault.parse(f) for f in (faults or [])]
     for role, kind in (("policy node", policy_transport), ("simulator bridge", bridge_transport)):
         if kind not in TRANSPORTS:
@@ -161,6 +180,7 @@ def run_walk(
     report: dict[str, Any] = {
         "scenario": sc.name,
         "robot_kind": "legged",
+        "vehicle": vehicle,
         "seconds": seconds,
         "params_file": str(sc.params_file),
         "overrides": {"policy_node": policy_over, sc.bridge_node: bridge_over},
@@ -183,10 +203,12 @@ def run_walk(
     recorder = None
     try:
         op = WalkOperator(transport)
+        probe_pub = _go2_probe_publisher(transport) if go2 else None
         if record is not None:
             from tether.hil.recorder import Recorder
 
-            recorder = Recorder(transport, [TOPICS[r] for r in RECORDED_ROLES])
+            roles = [r for r in RECORDED_ROLES if not (go2 and r in GO2_UNUSED_ROLES)]
+            recorder = Recorder(transport, [TOPICS[r] for r in roles] + (_go2_topics() if go2 else []))
         transport.start()
         common = ["--params", str(sc.params_file), "--domain-id", str(domain), "--loopback"]
         with NodeProcesses(work / "logs", env) as procs:
@@ -204,7 +226,10 @@ def run_walk(
             say(f"hil: started {sc.bridge_node} ({bridge_transport}) and policy_node ({policy_transport}) "
                 f"on DDS domain {domain} (loopback)")  # fmt: skip
             _wait_ready(op, procs, sc)
-            _wait_sim_time(op, procs, op.sim_time_s + sc.damping_before_arm_s, sc.startup_timeout_s)
+            arm_at_sim_s = op.sim_time_s + sc.damping_before_arm_s
+            if probe_pub is not None:  # while damped: corrupted-CRC commands must change nothing
+                events["crc_probe_sent"] = _send_crc_probe(op, probe_pub, sc)
+            _wait_sim_time(op, procs, arm_at_sim_s, sc.startup_timeout_s)
             say("hil: nodes ready; arming (start-up: stand up to the default pose)")
             _arm_and_stand(op, procs, sc, events)
             say(f"hil: policy running at {events['t0_sim_s']:.2f} s; walking {seconds:g} s of simulation time"
@@ -242,13 +267,69 @@ def run_walk(
         from tether.hil.walk import compare_with_eval
 
         report["eval_agreement"] = compare_with_eval(policy_file, report["walk"], sc, ep_seed, ep_index)
+    if go2:
+        report["go2"] = _go2_checks(bridge, policy_rep, events)
     faults_ok = all(o["met"] for o in report["fault_outcomes"])
+    faults_ok = faults_ok and (not go2 or report["go2"]["crc_probe"]["met"])
     walk_ok = bool(report["walk"].get("success")) and bool(report["sit_down_after_disarm"].get("safe"))
     report["success"] = bool(faults_ok and report["startup"]["ok"] and (disrupted or walk_ok))
     if tmp is not None:
         tmp.cleanup()
         report.pop("logs", None)
     return report
+
+
+def _go2_topics() -> list[Any]:
+    from deploy.go2 import messages
+    from deploy.transport.names import TopicSpec
+
+    return [
+        TopicSpec("/lowstate", messages.LOW_STATE, "sensor_data", "Go2 LowState_"),
+        TopicSpec("/lowcmd", messages.LOW_CMD, "default", "Go2 LowCmd_"),
+    ]
+
+
+def _go2_probe_publisher(transport: Any) -> Any:
+    from deploy.go2 import messages
+
+    messages.register()
+    return transport.publisher("/lowcmd", messages.LOW_CMD, "default")
+
+
+def _send_crc_probe(op: WalkOperator, pub: Any, sc: WalkScenario) -> int:
+    """CRC_PROBE_COUNT stiff LowCmd_ (kp CRC_PROBE_KP) whose CRC is off by one bit, at the command rate."""
+    from deploy.go2 import crc, messages
+
+    cmd = op.t.make(messages.LOW_CMD)
+    cmd.head, cmd.level_flag = list(messages.HEAD), messages.LOW_LEVEL
+    for m in cmd.motor_cmd[:12]:
+        m.mode, m.q, m.kp, m.kd = messages.MOTOR_MODE_SERVO, 0.0, CRC_PROBE_KP, 3.0
+    cmd.crc = crc.low_cmd_crc(cmd) ^ 0x1
+    for _ in range(CRC_PROBE_COUNT):
+        pub.publish(cmd)
+        op.command(np.zeros(3))
+        time.sleep(1.0 / sc.command_rate_hz)
+    return CRC_PROBE_COUNT
+
+
+def _go2_checks(
+    bridge: dict[str, Any], policy: dict[str, Any] | None, events: dict[str, Any]
+) -> dict[str, Any]:
+    """The corrupted-CRC probe had no effect; the interface's and the emulated robot's counters."""
+    emu = bridge.get("go2") or {}
+    sent = int(events.get("crc_probe_sent", 0))
+    probe_kp_seen = any(abs(m["kp_mean"] - CRC_PROBE_KP) < 1e-6 for m in bridge["modes"])
+    probe = {
+        "sent": sent,
+        "dropped_by_robot": emu.get("crc_dropped"),
+        "kp_of_probe_reached_motors": probe_kp_seen,
+        "met": bool(sent > 0 and emu.get("crc_dropped") == sent and not probe_kp_seen),
+    }
+    return {
+        "crc_probe": probe,
+        "emulator": emu,
+        "interface": None if policy is None else policy.get("hardware"),
+    }
 
 
 def _wait_sim_time(op: WalkOperator, procs: NodeProcesses, sim_s: float, timeout_s: float) -> None:
@@ -456,6 +537,16 @@ def summary(report: dict[str, Any]) -> str:
         f"policy loop jitter p99 {f(report['jitter_us_p99'], '.0f')} µs, "
         f"{report['deadline_misses']} deadline misses; {report['messages_dropped']} messages dropped",
     ]
+    if "go2" in report:
+        g = report["go2"]
+        p, emu, itf = g["crc_probe"], g["emulator"], g["interface"] or {}
+        lines.append(
+            f"  go2: {p['sent']} corrupted-CRC LowCmd_ sent, {p['dropped_by_robot']} dropped by the robot, "
+            f"probe gains reached the motors: {p['kp_of_probe_reached_motors']} "
+            f"({'met' if p['met'] else 'NOT MET'}); LowCmd_ sent {itf.get('lowcmd_sent')}, applied "
+            f"{emu.get('applied')}; LowState_ sent {emu.get('lowstate_sent')}, "
+            f"received {itf.get('lowstate_rx')}"
+        )
     for o in report["fault_outcomes"]:
         lines.append(f"  fault {o['fault']}: {'met' if o['met'] else 'NOT MET'} ({o['expected']})")
     if "eval_agreement" in report:
