@@ -132,11 +132,22 @@ def px4_types():
         pytest.skip(str(exc))
 
 
+def test_the_shipped_definitions_are_found_without_a_px4_msgs_checkout(monkeypatch):
+    from deploy.px4 import messages
+
+    monkeypatch.delenv(messages.ENV_VAR, raising=False)
+    monkeypatch.setenv("AMENT_PREFIX_PATH", "")
+    found = messages.find_msg_dir()
+    assert found in (messages.SHIPPED_MSG_DIR, messages._REPO.parent / "shared" / "px4_msgs" / "msg")
+    assert all((messages.SHIPPED_MSG_DIR / f"{m}.msg").exists() for m in messages.MESSAGES)
+
+
 def test_definitions_missing_says_where_it_looked(tmp_path, monkeypatch):
     from deploy.px4 import messages
 
     monkeypatch.setenv(messages.ENV_VAR, str(tmp_path))
     monkeypatch.setenv("AMENT_PREFIX_PATH", "")
+    monkeypatch.setattr(messages, "SHIPPED_MSG_DIR", tmp_path / "not-shipped")
     with pytest.raises(messages.Px4DefinitionsMissingError) as exc:
         messages.find_msg_dir(tmp_path / "nope")
     text = str(exc.value)

@@ -1,7 +1,6 @@
 """PX4's message types (px4_msgs), registered from the .msg files of the px4_msgs package.
 
-Tether does not carry its own copy of PX4's definitions: it reads the .msg files of the px4_msgs
-version that matches the vehicle's firmware (PX4 publishes them, generated from its uORB
+Tether reads the .msg files of the px4_msgs version that matches the vehicle's firmware (PX4 publishes them, generated from its uORB
 definitions, as the px4_msgs ROS 2 package; each PX4 release has a branch, e.g. release/1.16).
 They are registered into the same rosbags type store that gives Tether its standard ROS 2 types
 (deploy/transport/messages.py: `get_types_from_msg`), so the DDS types, the RIHS01 hashes, the
@@ -13,7 +12,10 @@ Where the definitions are looked for, first hit wins (`find_msg_dir`):
   1. the hardware configuration's `msg_dir` (a px4_msgs checkout's msg/ folder);
   2. the environment variable TETHER_PX4_MSG_DIR;
   3. an installed px4_msgs ROS 2 package: <prefix>/share/px4_msgs/msg for each AMENT_PREFIX_PATH entry;
-  4. shared/px4_msgs/msg beside the Tether checkout.
+  4. shared/px4_msgs/msg beside the Tether checkout;
+  5. the definitions shipped with Tether (deploy/px4/msg: px4_msgs release/1.16, commit
+     392e831c, fields and constants only), so the interface and its tests work without a
+     px4_msgs checkout; point 1-3 at the px4_msgs of another firmware version.
 
 Topic names: PX4 v1.16 and later append `_v<MESSAGE_VERSION>` to a topic whose message has a
 MESSAGE_VERSION above 0 (e.g. /fmu/out/vehicle_status_v1); `topic_name` does that when asked.
@@ -37,6 +39,8 @@ MESSAGES: tuple[str, ...] = (
 )
 ENV_VAR = "TETHER_PX4_MSG_DIR"
 _REPO = Path(__file__).resolve().parents[2]
+#: px4_msgs release/1.16 (commit 392e831c1f659429ca83902e66820d7094591410), comments removed.
+SHIPPED_MSG_DIR = Path(__file__).resolve().parent / "msg"
 
 
 class Px4DefinitionsMissingError(FileNotFoundError):
@@ -57,6 +61,7 @@ def candidate_dirs(configured: str | Path | None = None) -> list[Path]:
     for prefix in filter(None, os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)):
         out.append(Path(prefix) / "share" / PACKAGE / "msg")
     out.append(_REPO.parent / "shared" / PACKAGE / "msg")
+    out.append(SHIPPED_MSG_DIR)
     return out
 
 
