@@ -1,7 +1,8 @@
 """PX4's message types (px4_msgs), registered from the .msg files of the px4_msgs package.
 
-Tether reads the .msg files of the px4_msgs version that matches the vehicle's firmware (PX4 publishes them, generated from its uORB
-definitions, as the px4_msgs ROS 2 package; each PX4 release has a branch, e.g. release/1.16).
+Tether reads the .msg files of the px4_msgs version that matches the vehicle's firmware (PX4
+publishes them, generated from its uORB definitions, as the px4_msgs ROS 2 package; each PX4
+release has a branch, e.g. release/1.16).
 They are registered into the same rosbags type store that gives Tether its standard ROS 2 types
 (deploy/transport/messages.py: `get_types_from_msg`), so the DDS types, the RIHS01 hashes, the
 reference CDR serializer and the MCAP writer work for PX4 messages exactly as for the others.
