@@ -1,12 +1,13 @@
 """The robot-side package stays the robot-side package: deploy/ runs on a robot computer without
-MuJoCo, PyTorch or the training code. Only the simulator bridge (HIL) may reach into sim/."""
+MuJoCo, PyTorch or the training code. Only the simulator bridges (HIL) may reach into sim/."""
 
 import ast
 from pathlib import Path
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
-#: The simulator bridge impersonates the robot for HIL; it is the one part of deploy/ allowed sim/.
-MAY_IMPORT_SIM = {"sim_bridge.py", "nodes/sim_bridge_node.py"}
+#: The simulator bridges impersonate the robot for HIL (quadrotor and legged); they are the only
+#: part of deploy/ allowed sim/.
+MAY_IMPORT_SIM = {"sim_bridge.py", "nodes/sim_bridge_node.py", "nodes/legged_sim_bridge_node.py"}
 NEVER = ("training", "torch", "bench", "tether")
 
 
