@@ -61,7 +61,8 @@ def test_walk_stands_up_walks_sits_down_and_agrees_with_eval(tmp_path):
     a = r["eval_agreement"]
     assert a["agree"], a
     assert r["sit_down_after_disarm"]["safe"]
-    assert r["bridge"]["commands_rejected"] == {"positions": 0, "gains": 0}
+    assert r["bridge"]["commands_rejected"] == {"positions": 0, "kp": 0, "kd": 0}
+    assert min(r["bridge"]["commands_rx"].values()) > 0
     assert r["bridge"]["nonfinite_commands"] == 0
     _clean_exit(r)
 
@@ -73,7 +74,8 @@ def test_walk_stands_up_walks_sits_down_and_agrees_with_eval(tmp_path):
     assert topics["/imu/data"] == "sensor_msgs/msg/Imu"
     assert topics["/cmd_vel"] == "geometry_msgs/msg/Twist"
     assert topics["/joint_position_controller/commands"] == "std_msgs/msg/Float64MultiArray"
-    assert topics["/joint_gains_controller/commands"] == "std_msgs/msg/Float64MultiArray"
+    assert topics["/joint_kp_controller/commands"] == "std_msgs/msg/Float64MultiArray"
+    assert topics["/joint_kd_controller/commands"] == "std_msgs/msg/Float64MultiArray"
 
 
 @pytest.mark.slow

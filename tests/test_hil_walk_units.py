@@ -75,16 +75,17 @@ def test_joint_commands_go_out_in_the_controllers_order_with_the_contracts_gains
     profile = RobotProfile.from_yaml(GO2)
     t = FakeTransport()
     wire = list(reversed(ENGINE_ORDER))  # yet another order: names decide, never positions
-    pub = JointCommandPublisher(t, contract, profile, wire, "/p", "/g")
+    topics = {"joint_position_commands": "/p", "joint_kp_commands": "/kp", "joint_kd_commands": "/kd"}
+    pub = JointCommandPublisher(t, contract, profile, wire, topics)
     command = np.array([float(profile.actuators.index(n)) for n in profile.actuators])  # value = index
     pub.publish(_runtime_output(profile, command))
-    data = list(t.sent["/p"][0].data)
-    assert data == [float(profile.actuators.index(n)) for n in wire]
-    gains = np.array(t.sent["/g"][0].data)
-    assert np.allclose(gains[:12], 20.0) and np.allclose(gains[12:], 0.5)  # the contract's Kp / Kd
-    pub.publish(_runtime_output(profile, command, kp=np.zeros(12), kd=np.full(12, 2.0)))  # damping
-    gains = np.array(t.sent["/g"][1].data)
-    assert np.allclose(gains[:12], 0.0) and np.allclose(gains[12:], 2.0)
+    wire_index = [float(profile.actuators.index(n)) for n in wire]
+    assert list(t.sent["/p"][0].data) == wire_index
+    assert np.allclose(t.sent["/kp"][0].data, 20.0) and np.allclose(t.sent["/kd"][0].data, 0.5)  # contract
+    # start-up / damping: the runtime's gains, per joint, in the same wire order
+    pub.publish(_runtime_output(profile, command, kp=command * 10.0, kd=np.full(12, 2.0)))
+    assert list(t.sent["/kp"][1].data) == [10.0 * i for i in wire_index]
+    assert np.allclose(t.sent["/kd"][1].data, 2.0) and len(t.sent["/kd"][1].data) == 12
 
 
 def test_the_runtime_observes_joints_in_the_contracts_order_whatever_the_hardwares():
@@ -127,11 +128,18 @@ def test_the_legged_bridge_has_no_torque_until_gains_arrive_then_applies_them_an
     js = t.sent["/joint_states"][-1]
     assert tuple(js.name) == ENGINE_ORDER and len(js.position) == 12 and len(js.effort) == 12
     make = messages.make
-    t.subs["/joint_gains_controller/commands"](convert.float64_array_msg(make, [1.0] * 12))  # 12 ≠ 24
-    assert node.commands_rejected["gains"] == 1
+    t.subs["/joint_kp_controller/commands"](convert.float64_array_msg(make, [60.0] * 24))  # 24 ≠ 12
+    t.subs["/joint_kd_controller/commands"](convert.float64_array_msg(make, [-1.0] * 12))  # negative
+    assert node.commands_rejected == {"positions": 0, "kp": 1, "kd": 1}
+    assert np.all(node.kp == 0.0) and np.all(node.kd == 0.0)
     wire = list(reversed(ENGINE_ORDER))
-    gains = [60.0] * 12 + [2.0] * 12
-    t.subs["/joint_gains_controller/commands"](convert.float64_array_msg(make, gains))
+    kp_wire = [60.0 + i for i in range(12)]  # distinct per joint: the wire order is mapped by name
+    t.subs["/joint_kp_controller/commands"](convert.float64_array_msg(make, kp_wire))
+    t.subs["/joint_kd_controller/commands"](convert.float64_array_msg(make, [2.0] * 12))
+    assert node.commands_rx["kp"] == 1 and node.commands_rx["kd"] == 1
+    assert node.kp[ENGINE_ORDER.index(wire[0])] == 60.0 and np.all(node.kd == 2.0)
+    kp_wire = [60.0] * 12
+    t.subs["/joint_kp_controller/commands"](convert.float64_array_msg(make, kp_wire))
     default = node.env.default_joint_pos_rad  # engine order
     targets = [default[ENGINE_ORDER.index(n)] for n in wire]
     t.subs["/joint_position_controller/commands"](convert.float64_array_msg(make, targets))

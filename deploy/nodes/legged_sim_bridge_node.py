@@ -7,12 +7,16 @@ What the robot's ros2_control stack does, the bridge does:
   imu_link: orientation, angular velocity, specific force). Each at its own rate with
   configurable noise, latency and drop probability, stamped with simulation time; /clock for
   use_sim_time; the noise-free base state on /tether/sim/ground_truth (simulator only).
-- forward_command_controllers: joint position targets on /joint_position_controller/commands and
-  kp / kd on /joint_gains_controller/commands (std_msgs/Float64MultiArray, `controller_joints`
-  order; a command of the wrong size or with a non-finite value is refused, as the controller and
-  the hardware refuse it). The hardware's PD loop, τ = clip(s (kp (q* − q) − kd q̇), ±τmax), runs
-  at every physics step with the newest targets and gains (zero-order hold). Until gains arrive,
-  kp = kd = 0: the motors are powered but produce no torque.
+- three forward_command_controllers, one per command interface: joint position targets on
+  /joint_position_controller/commands (interface position), stiffness on
+  /joint_kp_controller/commands (interface kp) and damping on /joint_kd_controller/commands
+  (interface kd); std_msgs/Float64MultiArray, one value per joint in `controller_joints` order (a
+  command of the wrong size or with a non-finite value is refused, as the controller and the
+  hardware refuse it; a negative gain too). kp and kd are separate interfaces, each written when
+  its command arrives, as the hardware takes them. The hardware's PD loop,
+  τ = clip(s (kp (q* − q) − kd q̇), ±τmax), runs at every physics step with the newest targets and
+  gains (zero-order hold). Until gains arrive, kp = kd = 0: the motors are powered but produce no
+  torque.
 - a hardware watchdog: no position command for watchdog.timeout_s of simulated time (counted in
   physics steps) once commands have flowed → damping (kp 0, kd watchdog.damping_kd), latched.
 
@@ -99,7 +103,8 @@ DEFAULTS: dict[str, Any] = {
             "joint_states",
             "imu",
             "joint_position_commands",
-            "joint_gain_commands",
+            "joint_kp_commands",
+            "joint_kd_commands",
             "clock",
             "ground_truth",
             "sim_fault",
@@ -185,8 +190,11 @@ class LeggedSimBridgeNode:
         else:
             t = TOPICS["joint_position_commands"]
             transport.subscribe(topics["joint_position_commands"], t.type, t.qos, self._on_positions)
-            t = TOPICS["joint_gain_commands"]
-            transport.subscribe(topics["joint_gain_commands"], t.type, t.qos, self._on_gains)
+            for role, gains in (("joint_kp_commands", "kp"), ("joint_kd_commands", "kd")):
+                t = TOPICS[role]
+                transport.subscribe(
+                    topics[role], t.type, t.qos, lambda msg, gains=gains: self._on_gains(gains, msg)
+                )
         t = TOPICS["sim_fault"]
         transport.subscribe(topics["sim_fault"], t.type, t.qos, self._on_fault)
         self.faults_injected: list[dict[str, Any]] = []
@@ -204,8 +212,8 @@ class LeggedSimBridgeNode:
         self.delayed = 0
         self.frozen_out = 0
         self.nan_sent = 0
-        self.commands_rx = {"positions": 0, "gains": 0}
-        self.commands_rejected = {"positions": 0, "gains": 0}
+        self.commands_rx = {"positions": 0, "kp": 0, "kd": 0}
+        self.commands_rejected = {"positions": 0, "kp": 0, "kd": 0}
         self.nonfinite_commands = 0
         self.modes: list[dict[str, Any]] = []  # hardware gain mode changes
         self._mode: str | None = None
@@ -241,20 +249,21 @@ class LeggedSimBridgeNode:
             if self.watchdog is None:
                 self.target[self._from_wire] = data
 
-    def _on_gains(self, msg: Any) -> None:
-        n = len(self.joints)
-        data = convert.float64_array_from_msg(msg, 2 * n)
+    def _on_gains(self, which: str, msg: Any) -> None:
+        """One gain command interface (`kp` or `kd`) of every joint, in controller order."""
+        data = convert.float64_array_from_msg(msg, len(self.joints))
         with self._lock:
             if data is None or not np.all(np.isfinite(data)) or np.any(data < 0.0):
-                self.commands_rejected["gains"] += 1
+                self.commands_rejected[which] += 1
                 if data is not None and not np.all(np.isfinite(data)):
                     self.nonfinite_commands += 1
                 return
-            self.commands_rx["gains"] += 1
+            self.commands_rx[which] += 1
             if self.watchdog is None:
-                self.kp[self._from_wire] = data[:n]
-                self.kd[self._from_wire] = data[n:]
-                self._gains_dirty = True
+                gains = self.kp if which == "kp" else self.kd
+                if not np.array_equal(gains[self._from_wire], data):
+                    gains[self._from_wire] = data
+                    self._gains_dirty = True
 
     def _on_fault(self, msg: Any) -> None:
         kind = str(msg.data)

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from deploy.actions import actuator_to_action
-from deploy.nodes.joint_command import JointCommandPublisher
+from deploy.nodes.joint_command import JointCommandPublisher, check_controllers_file
 from deploy.nodes.params import resolve_path, with_defaults
 from deploy.provenance import check_policy_provenance
 from deploy.runtime.config import RuntimeConfig
@@ -75,8 +75,12 @@ DEFAULTS: dict[str, Any] = {
     "providers": "cpu",  # ONNX Runtime providers, comma-separated: cpu, cuda, tensorrt
     "diagnostics_rate_hz": 5.0,
     # legged robots: the joint order of the hardware's forward_command_controllers (their `joints`
-    # parameter); [] means the robot profile's actuator order
-    "joint_command": {"joints": []},
+    # parameter); [] means the robot profile's actuator order. controllers_file: the robot's
+    # controller-manager parameter file (e.g. launch/config/quadruped_ros2_control.yaml); when set,
+    # the node refuses to start unless its command topics are /<controller>/commands of
+    # ForwardCommandControllers there with interface_name position / kp / kd and exactly these
+    # joints in this order; "" checks nothing
+    "joint_command": {"joints": [], "controllers_file": ""},
     # the hardware interface's settings when the robot profile names one (hardware_interface);
     # "" = its own defaults (unitree_go2: deploy/go2/go2_lowlevel.yaml)
     "hardware_interface_config": "",
@@ -93,7 +97,8 @@ DEFAULTS: dict[str, Any] = {
             "cmd_vel",
             "actuator_command",
             "joint_position_commands",
-            "joint_gain_commands",
+            "joint_kp_commands",
+            "joint_kd_commands",
             "arm",
             "estop",
             "state",
@@ -171,10 +176,16 @@ class PolicyNode:
         if self._hw is not None:
             pass  # the hardware interface publishes the commands
         elif self.legged:
+            jc = p["joint_command"]
+            if jc["controllers_file"]:
+                check_controllers_file(
+                    resolve_path(str(jc["controllers_file"])),
+                    list(jc["joints"]) or list(profile.actuators),
+                    topics,
+                )
             self._joint_cmd = JointCommandPublisher(
-                transport, self.contract, profile, list(p["joint_command"]["joints"]),
-                topics["joint_position_commands"], topics["joint_gain_commands"],
-            )  # fmt: skip
+                transport, self.contract, profile, list(jc["joints"]), topics
+            )
         else:
             self._cmd_pub = transport.publisher(
                 topics["actuator_command"], TOPICS["actuator_command"].type, TOPICS["actuator_command"].qos

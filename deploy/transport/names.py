@@ -74,12 +74,19 @@ TOPICS: dict[str, TopicSpec] = {
         "legged: joint position targets (rad) in the controller's `joints` order, as ros2_control's "
         "forward_command_controller takes them (no names on the wire: the order is a parameter)",
     ),
-    "joint_gain_commands": TopicSpec(
-        "/joint_gains_controller/commands",
+    "joint_kp_commands": TopicSpec(
+        "/joint_kp_controller/commands",
         "std_msgs/msg/Float64MultiArray",
         "default",
-        "legged: PD gains for the hardware's kp / kd command interfaces: kp of every joint, then kd "
-        "of every joint (N·m/rad, N·m·s/rad), in the same `joints` order",
+        "legged: stiffness kp (N·m/rad) of every joint for the hardware's `kp` command interfaces, in "
+        "the controller's `joints` order (a forward_command_controller with interface_name kp)",
+    ),
+    "joint_kd_commands": TopicSpec(
+        "/joint_kd_controller/commands",
+        "std_msgs/msg/Float64MultiArray",
+        "default",
+        "legged: damping kd (N·m·s/rad) of every joint for the hardware's `kd` command interfaces, in "
+        "the controller's `joints` order (a forward_command_controller with interface_name kd)",
     ),
     "arm": TopicSpec("/tether/arm", "std_msgs/msg/Bool", "default", "true: arm, false: disarm"),
     "estop": TopicSpec(

@@ -42,12 +42,14 @@ from tether.hil.walk_faults import DISRUPTIVE, bridge_overrides, outcome
 #: quadruped-walk's vehicles: the parameter file each runs with (None: the scenario's own).
 VEHICLES: dict[str, str | None] = {"ros2_control": None, "go2": "launch/config/quadruped_go2_sim.yaml"}
 #: Roles not on the wire with the Go2 (its sensors and commands are rt/lowstate and rt/lowcmd).
-GO2_UNUSED_ROLES = ("joint_states", "imu", "joint_position_commands", "joint_gain_commands")
+GO2_UNUSED_ROLES = (
+    "joint_states", "imu", "joint_position_commands", "joint_kp_commands", "joint_kd_commands",
+)  # fmt: skip
 CRC_PROBE_COUNT = 20
 CRC_PROBE_KP = 80.0
 RECORDED_ROLES = (
-    "joint_states", "imu", "cmd_vel", "joint_position_commands", "joint_gain_commands", "arm", "estop",
-    "state", "diagnostics", "clock", "ground_truth",
+    "joint_states", "imu", "cmd_vel", "joint_position_commands", "joint_kp_commands", "joint_kd_commands",
+    "arm", "estop", "state", "diagnostics", "clock", "ground_truth",
 )  # fmt: skip
 
 
