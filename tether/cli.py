@@ -137,6 +137,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
     print(f"exported: {path} (contract sha256 {PolicyFile(path).contract.sha256()})")
     if args.sign:
         _print_signed(path, args.sign)
+    if args.format == "c":  # the C is generated from the ONNX file just written and checked
+        from deploy.c_export import generate, summary
+
+        c_policy = generate(path, args.prefix)
+        header, source = c_policy.write(path.parent)
+        print(f"C99: {source} and {header}: {summary(c_policy)}")
     return 0
 
 
@@ -370,6 +376,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--sign", metavar="KEY", help="Ed25519 private key (`tether keygen`): also write OUTPUT.sig, a "
         "detached signature a robot verifies with the public key",
     )  # fmt: skip
+    ex.add_argument(
+        "--format", choices=["onnx", "c"], default="onnx", help="c: also write PREFIX.c and PREFIX.h "
+        "(dependency-free C99 for a microcontroller, deploy/c_export.py) next to the ONNX file",
+    )  # fmt: skip
+    ex.add_argument("--prefix", default="tether_policy", help="C name prefix for --format c")
     ex.set_defaults(func=_cmd_export)
 
     kg = sub.add_parser(
