@@ -43,8 +43,6 @@ from deploy.policy_file import ACTION_OUTPUT, META_TASK, OBS_INPUT, read_contrac
 
 DEFAULT_PREFIX = "tether_policy"
 ELEMENTWISE_BINARY = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/"}
-UNARY = {"Relu", "LeakyRelu", "Elu", "Tanh", "Sigmoid", "Clip", "Neg", "Identity"}
-RELABEL = {"Flatten", "Reshape", "Squeeze", "Unsqueeze"}
 
 
 class UnsupportedGraphError(ValueError):
