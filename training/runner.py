@@ -24,7 +24,7 @@ from tensordict import TensorDict
 from tqdm import tqdm
 
 from training.checkpoints import checkpoint_path, load_checkpoint, save_atomic
-from training.rsl_rl_env import RslRlHoverEnv
+from training.rsl_rl_task_env import RslRlTaskEnv
 from training.validation import (
     BEST_CHECKPOINT_NAME,
     AnyValidationScore,
@@ -52,9 +52,9 @@ class TetherRunner(OnPolicyRunner):
     checkpoint after k iterations is model_k.pt and stores iter = k.
     """
 
-    env: RslRlHoverEnv
+    env: RslRlTaskEnv
 
-    def __init__(self, env: RslRlHoverEnv, train_cfg: dict, log_dir: Path) -> None:
+    def __init__(self, env: RslRlTaskEnv, train_cfg: dict, log_dir: Path) -> None:
         # rsl_rl prints the model summary on construction; keep it for the record instead.
         with contextlib.redirect_stdout(io.StringIO()) as text:
             super().__init__(env, train_cfg, log_dir=str(log_dir), device="cpu")
