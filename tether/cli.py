@@ -20,52 +20,9 @@ BENCHMARKS = {
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    if args.task == "quadruped-walk":
-        from training.evaluation_quadruped import run_cli
+    from training.tasks import task_spec
 
-        return run_cli(args)
-    if args.plot_tracking or args.render_strip:
-        flag = "--plot-tracking" if args.plot_tracking else "--render-strip"
-        print(
-            f"error: {flag} is for --task quadruped-walk; quadrotor plots and strips come from `tether demo`",
-            file=sys.stderr,
-        )
-        return 2
-    from training.evaluation import evaluate, pid_factory, policy_factory, summary_line
-
-    if args.policy:
-        factory, name = policy_factory(args.policy), Path(args.policy).name
-    elif args.controller == "pid":
-        factory, name = pid_factory, "pid"
-    else:
-        print(
-            f"error: unknown controller '{args.controller}'; use --controller pid or --policy FILE.onnx",
-            file=sys.stderr,
-        )
-        return 2
-    indices = [args.episode_index] if args.episode_index is not None else None
-    report, _ = evaluate(
-        factory,
-        name,
-        task=args.task,
-        engine=args.engine,
-        episodes=args.episodes,
-        seed=args.seed,
-        randomize=args.randomize,
-        episode_indices=indices,
-        scenario=args.scenario,
-        progress=not args.quiet,
-    )
-    print(summary_line(report))
-    if args.episode_index is not None:
-        ep = report["per_episode"][0]
-        print(json.dumps(ep, indent=2))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
-        print(f"wrote {args.json}")
-    return 0
+    return task_spec(args.task).eval_cli()(args)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:

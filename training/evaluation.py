@@ -8,9 +8,12 @@ Every episode's sampled parameters are written to the JSON report.
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -269,3 +272,47 @@ def summary_line(report: dict[str, Any]) -> str:
         f"final position error mean {report['final_pos_err_m_mean'] * 100:.2f} cm, "
         f"p95 {report['final_pos_err_m_p95'] * 100:.2f} cm{tracking}  [{report['wall_time_s']:.1f} s]"
     )
+
+
+def run_cli(args: Any) -> int:
+    """`tether eval --task quadrotor-hover ...` (the arguments of tether.cli's eval subcommand)."""
+    if args.plot_tracking or args.render_strip:
+        flag = "--plot-tracking" if args.plot_tracking else "--render-strip"
+        print(
+            f"error: {flag} is for --task quadruped-walk; quadrotor plots and strips come from `tether demo`",
+            file=sys.stderr,
+        )
+        return 2
+    if args.policy:
+        factory, name = policy_factory(args.policy), Path(args.policy).name
+    elif args.controller == "pid":
+        factory, name = pid_factory, "pid"
+    else:
+        print(
+            f"error: unknown controller '{args.controller}'; use --controller pid or --policy FILE.onnx",
+            file=sys.stderr,
+        )
+        return 2
+    indices = [args.episode_index] if args.episode_index is not None else None
+    report, _ = evaluate(
+        factory,
+        name,
+        task=args.task,
+        engine=args.engine,
+        episodes=args.episodes,
+        seed=args.seed,
+        randomize=args.randomize,
+        episode_indices=indices,
+        scenario=args.scenario,
+        progress=not args.quiet,
+    )
+    print(summary_line(report))
+    if args.episode_index is not None:
+        ep = report["per_episode"][0]
+        print(json.dumps(ep, indent=2))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+        print(f"wrote {args.json}")
+    return 0

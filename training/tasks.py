@@ -1,11 +1,20 @@
-"""Which simulation task a training run uses, by name.
+"""Which simulation task a training run uses, by name: one registry of tasks.
 
-The training code never hard-codes a task class: a run names its task (the
-contract's task name) and this registry builds the environment for it.
+The training code never hard-codes a task: a run names its task (the
+contract's task name) and this registry gives everything task-specific that
+training, validation, export and evaluation need. A new task registers one
+TaskSpec here (its env factory with its default randomization, its rsl_rl
+adapter, its validator, its `tether eval` entry point and the trainers it
+supports); train.py, export and eval then work for it unchanged.
+
+The adapters, validators and evaluators are imported when asked for, so
+importing this module stays light and free of import cycles.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +22,25 @@ from sim.randomization.quadrotor import DEFAULT_CONFIG as DEFAULT_RANDOMIZATION
 from sim.randomization.quadrotor import QuadrotorRandomization
 from sim.tasks.quadrotor_hover import TASK_NAME as HOVER_TASK
 from sim.tasks.quadrotor_hover import QuadrotorHoverEnv
+from sim.tasks.quadruped_walk import TASK_NAME as WALK_TASK
 from sim.tasks.quadruped_walk import QuadrupedWalkEnv
 
-KNOWN_TASKS = (HOVER_TASK, "quadruped-walk")
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What a training run needs to know about one task."""
+
+    name: str
+    #: (num_envs, randomization spec, engine, seed, autoreset, start_at_target_fraction) → env
+    make_env: Callable[..., Any]
+    #: () → the rsl_rl adapter class (training.rsl_rl_task_env.RslRlTaskEnv subclass)
+    adapter: Callable[[], type]
+    #: (actor_sees_privileged) → the validator class (training.validation)
+    validator: Callable[[bool], type]
+    #: () → `tether eval --task <name>`'s entry point, run_cli(args) → exit code
+    eval_cli: Callable[[], Callable[[Any], int]]
+    #: trainers besides PPO this task supports ("distillation", "td3")
+    trainers: frozenset[str] = frozenset()
 
 
 def resolve_randomization_path(spec: str | None) -> Path | None:
@@ -27,29 +52,10 @@ def resolve_randomization_path(spec: str | None) -> Path | None:
     return Path(spec)
 
 
-def make_env(
-    task: str,
-    num_envs: int,
-    randomization: str | None = "default",
-    engine: str = "mujoco",
-    seed: int = 0,
-    autoreset: bool = True,
-    start_at_target_fraction: float = 0.0,
-) -> QuadrotorHoverEnv | QuadrupedWalkEnv:
-    """The vector environment of `task` with `num_envs` copies.
-
-    `start_at_target_fraction` (training only) is the share of episodes that start at the
-    hover target at rest; the quadruped has no target and refuses anything but 0.
-    """
-    if task == "quadruped-walk":
-        if start_at_target_fraction != 0.0:
-            raise ValueError(
-                "env.start_at_target_fraction applies to quadrotor-hover only; set it to 0 (or leave "
-                f"it out) for quadruped-walk, found {start_at_target_fraction}"
-            )
-        return _make_quadruped_env(num_envs, randomization, engine, seed, autoreset)
-    if task != HOVER_TASK:
-        raise ValueError(f"unknown task '{task}'; known tasks: {list(KNOWN_TASKS)}")
+def _make_hover_env(
+    num_envs: int, randomization: str | None, engine: str, seed: int, autoreset: bool,
+    start_at_target_fraction: float,
+) -> QuadrotorHoverEnv:
     path = resolve_randomization_path(randomization)
     rand = None if path is None else QuadrotorRandomization.from_yaml(path)
     return QuadrotorHoverEnv(
@@ -59,11 +65,17 @@ def make_env(
 
 
 def _make_quadruped_env(
-    num_envs: int, randomization: str | None, engine: str, seed: int, autoreset: bool
+    num_envs: int, randomization: str | None, engine: str, seed: int, autoreset: bool,
+    start_at_target_fraction: float,
 ) -> QuadrupedWalkEnv:
     from sim.randomization.quadruped import DEFAULT_CONFIG as QUADRUPED_RANDOMIZATION
     from sim.randomization.quadruped import QuadrupedRandomization
 
+    if start_at_target_fraction != 0.0:
+        raise ValueError(
+            "env.start_at_target_fraction applies to quadrotor-hover only; set it to 0 (or leave "
+            f"it out) for quadruped-walk, found {start_at_target_fraction}"
+        )
     if randomization == "default":
         path: Path | None = QUADRUPED_RANDOMIZATION
     else:
@@ -72,12 +84,84 @@ def _make_quadruped_env(
     return QuadrupedWalkEnv(num_envs, randomization=rand, engine=engine, seed=seed, autoreset=autoreset)
 
 
-def make_rsl_rl_env(env: Any, seed: int = 0, first_episode: int = 0) -> Any:
-    """The rsl_rl VecEnv adapter for a task's environment (quadrotor or quadruped)."""
-    if isinstance(env, QuadrupedWalkEnv):
-        from training.rsl_rl_env_quadruped import RslRlQuadrupedEnv
-
-        return RslRlQuadrupedEnv(env, seed=seed, first_episode=first_episode)
+def _hover_adapter() -> type:
     from training.rsl_rl_env import RslRlHoverEnv
 
-    return RslRlHoverEnv(env, seed=seed, first_episode=first_episode)
+    return RslRlHoverEnv
+
+
+def _walk_adapter() -> type:
+    from training.rsl_rl_env_quadruped import RslRlQuadrupedEnv
+
+    return RslRlQuadrupedEnv
+
+
+def _hover_validator(actor_sees_privileged: bool) -> type:
+    from training.validation import PrivilegedValidator, Validator
+
+    return PrivilegedValidator if actor_sees_privileged else Validator
+
+
+def _walk_validator(actor_sees_privileged: bool) -> type:
+    from training.validation import WalkValidator
+
+    return WalkValidator
+
+
+def _hover_eval_cli() -> Callable[[Any], int]:
+    from training.evaluation import run_cli
+
+    return run_cli
+
+
+def _walk_eval_cli() -> Callable[[Any], int]:
+    from training.evaluation_quadruped import run_cli
+
+    return run_cli
+
+
+TASKS: dict[str, TaskSpec] = {
+    spec.name: spec
+    for spec in (
+        TaskSpec(HOVER_TASK, _make_hover_env, _hover_adapter, _hover_validator, _hover_eval_cli,
+                 trainers=frozenset({"distillation", "td3"})),
+        TaskSpec(WALK_TASK, _make_quadruped_env, _walk_adapter, _walk_validator, _walk_eval_cli),
+    )
+}
+KNOWN_TASKS = tuple(TASKS)
+
+
+def task_spec(task: str) -> TaskSpec:
+    """The registered task `task`; a clear error naming the known tasks otherwise."""
+    try:
+        return TASKS[task]
+    except KeyError:
+        raise ValueError(f"unknown task '{task}'; known tasks: {list(KNOWN_TASKS)}") from None
+
+
+def tasks_supporting(trainer: str) -> list[str]:
+    """Names of the tasks that can be trained with `trainer` ("distillation", "td3")."""
+    return [name for name, spec in TASKS.items() if trainer in spec.trainers]
+
+
+def make_env(
+    task: str,
+    num_envs: int,
+    randomization: str | None = "default",
+    engine: str = "mujoco",
+    seed: int = 0,
+    autoreset: bool = True,
+    start_at_target_fraction: float = 0.0,
+) -> Any:
+    """The vector environment of `task` with `num_envs` copies.
+
+    `start_at_target_fraction` (training only) is the share of episodes that start at the
+    hover target at rest; the quadruped has no target and refuses anything but 0.
+    """
+    spec = task_spec(task)
+    return spec.make_env(num_envs, randomization, engine, seed, autoreset, start_at_target_fraction)
+
+
+def make_rsl_rl_env(env: Any, seed: int = 0, first_episode: int = 0) -> Any:
+    """The rsl_rl VecEnv adapter for a task's environment (by its contract's task name)."""
+    return task_spec(env.contract.task).adapter()(env, seed=seed, first_episode=first_episode)

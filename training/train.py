@@ -28,10 +28,9 @@ from deploy.actions import actuator_to_action
 from training.checkpoints import latest_checkpoint, list_checkpoints, load_checkpoint
 from training.config import ConfigError, RunRecord, TrainConfig, default_config_path
 from training.policy import init_actor_output, previous_action_index
-from training.rsl_rl_env import RslRlHoverEnv
+from training.rsl_rl_task_env import RslRlTaskEnv
 from training.runner import LearnResult, TetherRunner
-from training.tasks import make_env, make_rsl_rl_env
-from training.validation import PrivilegedValidator, Validator, WalkValidator
+from training.tasks import make_env, make_rsl_rl_env, task_spec, tasks_supporting
 
 
 def seed_everything(seed: int) -> None:
@@ -110,11 +109,7 @@ def _train_ppo(
         elif cfg.policy.init_action_at_hover:
             _init_at_hover(runner.alg.get_policy(), env, cfg)
         if cfg.validation is not None:
-            validator_cls = (
-                WalkValidator if task == "quadruped-walk"
-                else PrivilegedValidator if cfg.policy.actor_sees_privileged
-                else Validator
-            )
+            validator_cls = task_spec(task).validator(cfg.policy.actor_sees_privileged)
             runner.validator = validator_cls(
                 cfg.validation.episodes, cfg.validation.seed, record.engine, env.randomization,
                 cfg.validation.interval, task_config=env.config,
@@ -155,8 +150,7 @@ def _train_teacher_student(
     from training.distillation import TeacherPolicy, distill
     from training.policy import build_actor, load_policy_module
 
-    if task != "quadrotor-hover":
-        raise ConfigError(f"distillation is implemented for quadrotor-hover only, not '{task}'")
+    _require_trainer(task, "distillation")
     cfg = record.config
     teacher_dir = run_dir / TEACHER_DIR_NAME
     expected = teacher_record(record)
@@ -194,7 +188,7 @@ def _train_teacher_student(
             _init_at_hover(student, env, cfg)
         validator = None
         if cfg.validation is not None:
-            validator = Validator(
+            validator = task_spec(task).validator(False)(
                 cfg.validation.episodes, cfg.validation.seed, record.engine, env.randomization,
                 cfg.validation.interval, task_config=env.config,
             )
@@ -222,8 +216,7 @@ def _train_td3(task: str, run_dir: Path, record: RunRecord, deadline: float | No
     from training.policy import build_actor
     from training.td3 import train_td3
 
-    if task != "quadrotor-hover":
-        raise ConfigError(f"td3 is implemented for quadrotor-hover only, not '{task}'")
+    _require_trainer(task, "td3")
     cfg = record.config
     seed_everything(record.seed)
     torch.set_num_threads(cfg.runner.torch_threads)
@@ -238,7 +231,7 @@ def _train_td3(task: str, run_dir: Path, record: RunRecord, deadline: float | No
             _init_at_hover(actor, env, cfg)
         validator = None
         if cfg.validation is not None:
-            validator = Validator(
+            validator = task_spec(task).validator(False)(
                 cfg.validation.episodes, cfg.validation.seed, record.engine, env.randomization,
                 cfg.validation.interval, task_config=env.config,
             )
@@ -260,6 +253,13 @@ def _train_td3(task: str, run_dir: Path, record: RunRecord, deadline: float | No
     finally:
         vec_env.close()
     return result.checkpoint
+
+
+def _require_trainer(task: str, trainer: str) -> None:
+    if trainer not in task_spec(task).trainers:
+        raise ConfigError(
+            f"{trainer} is implemented for {', '.join(tasks_supporting(trainer))} only, not '{task}'"
+        )
 
 
 def _prepare_run(
@@ -307,7 +307,7 @@ def _without_overrides(record: RunRecord) -> TrainConfig:
 
 
 def _write_summary(
-    run_dir: Path, result: LearnResult, vec_env: RslRlHoverEnv, runner: TetherRunner, wall_s: float
+    run_dir: Path, result: LearnResult, vec_env: RslRlTaskEnv, runner: TetherRunner, wall_s: float
 ) -> None:
     episodes = vec_env.recent_episodes()
     summary = {
