@@ -74,3 +74,17 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             "written by `tether train`"
         )
     return data
+
+
+def save_actor_checkpoint(
+    path: Path, actor_state: dict[str, Any], iteration: int, trainer: str, extra_state: dict[str, Any],
+    infos: dict[str, Any],
+) -> Path:
+    """A checkpoint of a trainer other than PPO (REQUIRED_KEYS_ACTOR_ONLY): the actor, the trainer's
+    own state under its own keys, and infos["trainer"] naming it. Written atomically."""
+    data: dict[str, Any] = {
+        "actor_state_dict": actor_state, "iter": iteration, **extra_state,
+        "infos": {"trainer": trainer, **infos},
+    }
+    save_atomic(data, path)
+    return path

@@ -26,14 +26,13 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from tensordict import TensorDict
 from tqdm import tqdm
 
-from training.checkpoints import checkpoint_path, save_atomic
+from training.checkpoints import checkpoint_path, save_actor_checkpoint
 from training.config import DistillationConfig
 from training.policy import DeterministicPolicy
 from training.rsl_rl_env import RslRlHoverEnv
@@ -154,17 +153,9 @@ def _save(
     student: torch.nn.Module, optimizer: torch.optim.Optimizer, path: Path, it: int, env_steps: int,
     time_s: dict[str, float], best: AnyValidationScore | None, history: list[AnyValidationScore],
 ) -> Path:
-    data: dict[str, Any] = {
-        "actor_state_dict": student.state_dict(),
-        "student_optimizer_state_dict": optimizer.state_dict(),
-        "iter": it,
-        "infos": {
-            "trainer": "distillation",
-            "env_steps": env_steps,
-            "time_s": dict(time_s),
-            "best": None if best is None else vars(best),
-            "validation_history": [vars(v) for v in history],
-        },
-    }
-    save_atomic(data, path)
-    return path
+    return save_actor_checkpoint(
+        path, student.state_dict(), it, "distillation",
+        {"student_optimizer_state_dict": optimizer.state_dict()},
+        {"env_steps": env_steps, "time_s": dict(time_s), "best": None if best is None else vars(best),
+         "validation_history": [vars(v) for v in history]},
+    )

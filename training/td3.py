@@ -32,7 +32,7 @@ from tensordict import TensorDict
 from torch import nn
 from tqdm import tqdm
 
-from training.checkpoints import checkpoint_path, save_atomic
+from training.checkpoints import checkpoint_path, save_actor_checkpoint
 from training.config import TD3Config
 from training.rsl_rl_env import RslRlHoverEnv
 from training.validation import BEST_CHECKPOINT_NAME, AnyValidationScore, Validator, write_best_record
@@ -149,12 +149,10 @@ def train_td3(
         started = time.perf_counter()
         with torch.inference_mode():
             state = _state(obs)
-            if env_steps < config.random_steps:
-                action = actor(obs) + config.warmup_noise_std * torch.randn(
-                    env.num_envs, act_dim, generator=gen)
-            else:
-                action = actor(obs) + config.exploration_noise_std * torch.randn(
-                    env.num_envs, act_dim, generator=gen)
+            noise_std = (
+                config.warmup_noise_std if env_steps < config.random_steps else config.exploration_noise_std
+            )
+            action = actor(obs) + noise_std * torch.randn(env.num_envs, act_dim, generator=gen)
             action = action.clamp(-1.0, 1.0)
             next_obs, reward, done, extras = env.step(action)
             truncated = extras["time_outs"].bool()
@@ -241,18 +239,8 @@ def _save(
     actor: nn.Module, critic: nn.Module, path: Path, it: int, env_steps: int, updates: int,
     time_s: dict[str, float], best: AnyValidationScore | None, history: list[AnyValidationScore],
 ) -> Path:
-    data: dict[str, Any] = {
-        "actor_state_dict": actor.state_dict(),
-        "td3_critic_state_dict": critic.state_dict(),
-        "iter": it,
-        "infos": {
-            "trainer": "td3",
-            "env_steps": env_steps,
-            "updates": updates,
-            "time_s": dict(time_s),
-            "best": None if best is None else vars(best),
-            "validation_history": [vars(v) for v in history],
-        },
-    }
-    save_atomic(data, path)
-    return path
+    return save_actor_checkpoint(
+        path, actor.state_dict(), it, "td3", {"td3_critic_state_dict": critic.state_dict()},
+        {"env_steps": env_steps, "updates": updates, "time_s": dict(time_s),
+         "best": None if best is None else vars(best), "validation_history": [vars(v) for v in history]},
+    )

@@ -31,6 +31,7 @@ from training.policy import init_actor_output, previous_action_index
 from training.rsl_rl_task_env import RslRlTaskEnv
 from training.runner import LearnResult, TetherRunner
 from training.tasks import make_env, make_rsl_rl_env, task_spec, tasks_supporting
+from training.validation import Validator
 
 
 def seed_everything(seed: int) -> None:
@@ -97,23 +98,14 @@ def _train_ppo(
     seed_everything(record.seed)
     torch.set_num_threads(cfg.runner.torch_threads)
     infos = (load_checkpoint(checkpoint).get("infos") or {}) if checkpoint is not None else {}
-    env = make_env(
-        task, cfg.env.num_envs, cfg.env.randomization, record.engine, record.seed,
-        start_at_target_fraction=cfg.env.start_at_target_fraction,
-    )
-    vec_env = make_rsl_rl_env(env, seed=record.seed, first_episode=int(infos.get("next_episode_index", 0)))
+    env, vec_env = _make_envs(task, record, record.seed, int(infos.get("next_episode_index", 0)))
     try:
         runner = TetherRunner(vec_env, cfg.to_rsl_rl(previous_action_index(env.contract)), run_dir)
         if checkpoint is not None:
             runner.load_checkpoint(checkpoint)
         elif cfg.policy.init_action_at_hover:
             _init_at_hover(runner.alg.get_policy(), env, cfg)
-        if cfg.validation is not None:
-            validator_cls = task_spec(task).validator(cfg.policy.actor_sees_privileged)
-            runner.validator = validator_cls(
-                cfg.validation.episodes, cfg.validation.seed, record.engine, env.randomization,
-                cfg.validation.interval, task_config=env.config,
-            )
+        runner.validator = _make_validator(task, record, env)
         (run_dir / "model.txt").write_text(runner.model_summary)
         result = runner.learn_until(
             cfg.runner.max_iterations, deadline, progress, cfg.algorithm.schedule,
@@ -148,7 +140,7 @@ def _train_teacher_student(
     """Phase 1: PPO teacher into run_dir/teacher (continued if it stopped early, kept if done);
     phase 2: DAgger student into run_dir (always from scratch: it takes minutes)."""
     from training.distillation import TeacherPolicy, distill
-    from training.policy import build_actor, load_policy_module
+    from training.policy import load_policy_module
 
     _require_trainer(task, "distillation")
     cfg = record.config
@@ -176,36 +168,19 @@ def _train_teacher_student(
 
     seed_everything(record.seed)
     torch.set_num_threads(cfg.runner.torch_threads)
-    env = make_env(
-        task, cfg.env.num_envs, cfg.env.randomization, record.engine, record.seed + 1,
-        start_at_target_fraction=cfg.env.start_at_target_fraction,
-    )
-    vec_env = make_rsl_rl_env(env, seed=record.seed + 1)
+    env, vec_env = _make_envs(task, record, record.seed + 1)
     try:
         teacher = TeacherPolicy(load_policy_module(teacher_dir, vec_env.get_observations(), env.contract))
-        student = build_actor(cfg, vec_env.get_observations(), env.contract)
-        if cfg.policy.init_action_at_hover:
-            _init_at_hover(student, env, cfg)
-        validator = None
-        if cfg.validation is not None:
-            validator = task_spec(task).validator(False)(
-                cfg.validation.episodes, cfg.validation.seed, record.engine, env.randomization,
-                cfg.validation.interval, task_config=env.config,
-            )
+        student = _new_actor(cfg, vec_env, env)
         started = time.monotonic()
-        result = distill(vec_env, teacher, student, cfg.distillation, run_dir, validator, record.seed,
-                         progress)
-        summary = {
-            "teacher": str(teacher_dir.name),
-            "iterations": result.iterations_done,
-            "env_steps": result.env_steps,
-            "wall_clock_s_this_call": round(time.monotonic() - started, 2),
-            "checkpoint": result.checkpoint.name,
-            "best": None if result.best is None else vars(result.best),
-            "time_s": {k: round(v, 2) for k, v in result.time_s.items()},
-            "final_loss": result.final_loss,
-        }
-        (run_dir / "summary.yaml").write_text(yaml.safe_dump(summary, sort_keys=False))
+        result = distill(vec_env, teacher, student, cfg.distillation, run_dir,
+                         _make_validator(task, record, env), record.seed, progress)
+        _write_actor_trainer_summary(
+            run_dir, {"teacher": str(teacher_dir.name), "iterations": result.iterations_done,
+                      "env_steps": result.env_steps},
+            result.checkpoint, result.best, result.time_s, time.monotonic() - started,
+            final_loss=result.final_loss,
+        )
     finally:
         vec_env.close()
     return result.checkpoint
@@ -213,46 +188,75 @@ def _train_teacher_student(
 
 def _train_td3(task: str, run_dir: Path, record: RunRecord, deadline: float | None, progress: bool) -> Path:
     """TD3 from scratch (a resumed TD3 run starts again: its replay buffer is not checkpointed)."""
-    from training.policy import build_actor
     from training.td3 import train_td3
 
     _require_trainer(task, "td3")
     cfg = record.config
     seed_everything(record.seed)
     torch.set_num_threads(cfg.runner.torch_threads)
-    env = make_env(
-        task, cfg.env.num_envs, cfg.env.randomization, record.engine, record.seed,
-        start_at_target_fraction=cfg.env.start_at_target_fraction,
-    )
-    vec_env = make_rsl_rl_env(env, seed=record.seed)
+    env, vec_env = _make_envs(task, record, record.seed)
     try:
-        actor = build_actor(cfg, vec_env.get_observations(), env.contract)
-        if cfg.policy.init_action_at_hover:
-            _init_at_hover(actor, env, cfg)
-        validator = None
-        if cfg.validation is not None:
-            validator = task_spec(task).validator(False)(
-                cfg.validation.episodes, cfg.validation.seed, record.engine, env.randomization,
-                cfg.validation.interval, task_config=env.config,
-            )
+        actor = _new_actor(cfg, vec_env, env)
         started = time.monotonic()
         result = train_td3(
             vec_env, actor, cfg.td3, cfg.policy.critic_hidden_dims, cfg.algorithm.gamma, run_dir,
-            validator, record.seed, progress, deadline,
+            _make_validator(task, record, env), record.seed, progress, deadline,
         )
-        summary = {
-            "trainer": "td3",
-            "env_steps": result.env_steps,
-            "updates": result.updates,
-            "wall_clock_s_this_call": round(time.monotonic() - started, 2),
-            "checkpoint": result.checkpoint.name,
-            "best": None if result.best is None else vars(result.best),
-            "time_s": {k: round(v, 2) for k, v in result.time_s.items()},
-        }
-        (run_dir / "summary.yaml").write_text(yaml.safe_dump(summary, sort_keys=False))
+        _write_actor_trainer_summary(
+            run_dir, {"trainer": "td3", "env_steps": result.env_steps, "updates": result.updates},
+            result.checkpoint, result.best, result.time_s, time.monotonic() - started,
+        )
     finally:
         vec_env.close()
     return result.checkpoint
+
+
+def _make_envs(task: str, record: RunRecord, seed: int, first_episode: int = 0) -> tuple[Any, RslRlTaskEnv]:
+    """The task's training environment (the run's env section, engine and `seed`) and its adapter."""
+    env_cfg = record.config.env
+    env = make_env(
+        task, env_cfg.num_envs, env_cfg.randomization, record.engine, seed,
+        start_at_target_fraction=env_cfg.start_at_target_fraction,
+    )
+    return env, make_rsl_rl_env(env, seed=seed, first_episode=first_episode)
+
+
+def _make_validator(task: str, record: RunRecord, env: Any) -> Validator | None:
+    """The run's best-checkpoint validator (None without a validation section)."""
+    cfg = record.config
+    if cfg.validation is None:
+        return None
+    validator_cls = task_spec(task).validator(cfg.policy.actor_sees_privileged)
+    return validator_cls(
+        cfg.validation.episodes, cfg.validation.seed, record.engine, env.randomization,
+        cfg.validation.interval, task_config=env.config,
+    )
+
+
+def _new_actor(cfg: TrainConfig, vec_env: RslRlTaskEnv, env: Any) -> torch.nn.Module:
+    """An untrained contract actor for the actor-only trainers, started at hover when configured."""
+    from training.policy import build_actor
+
+    actor = build_actor(cfg, vec_env.get_observations(), env.contract)
+    if cfg.policy.init_action_at_hover:
+        _init_at_hover(actor, env, cfg)
+    return actor
+
+
+def _write_actor_trainer_summary(
+    run_dir: Path, fields: dict[str, Any], checkpoint: Path, best: Any, time_s: dict[str, float],
+    wall_s: float, **extra: Any,
+) -> None:
+    """summary.yaml of a distillation or TD3 run (the PPO runner writes its own, _write_summary)."""
+    summary = {
+        **fields,
+        "wall_clock_s_this_call": round(wall_s, 2),
+        "checkpoint": checkpoint.name,
+        "best": None if best is None else vars(best),
+        "time_s": {k: round(v, 2) for k, v in time_s.items()},
+        **extra,
+    }
+    (run_dir / "summary.yaml").write_text(yaml.safe_dump(summary, sort_keys=False))
 
 
 def _require_trainer(task: str, trainer: str) -> None:
