@@ -171,3 +171,42 @@ def test_resume_refuses_a_damaged_checkpoint_before_touching_the_run(tmp_path: P
     assert last.name in str(exc.value)
     after = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
     assert after == before  # nothing written, nothing removed
+
+
+def test_a_run_trains_and_exports_on_the_task_file_its_config_names(tmp_path: Path) -> None:
+    """env.task_config: the run's environment, validation and exported contract all use that file."""
+    from deploy.policy_file import PolicyFile
+    from sim.tasks.quadrotor_hover import DEFAULT_CONFIG as HOVER_TASK_YAML
+    from training.export import export
+
+    task = yaml.safe_load(Path(HOVER_TASK_YAML).read_text())
+    integral = next(t for t in task["observations"] if t["name"] == "position_error_integral_m_s")
+    integral["scale"] = 50.0  # a ±0.02 m·s range instead of the default file's
+    task["rewards"]["orientation"] = -4.0
+    task_path = tmp_path / "task.yaml"
+    task_path.write_text(yaml.safe_dump(task))
+    cfg = TrainConfig.from_yaml(tiny_config(tmp_path)).with_overrides(env={"task_config": str(task_path)})
+    cfg_path = tmp_path / "with_task.yaml"
+    cfg_path.write_text(cfg.to_yaml())
+
+    run = tmp_path / "run"
+    train(TASK, run, cfg_path, seed=0, max_iterations=2, progress=False)
+    assert RunRecord.load(run).config.env.task_config == str(task_path)
+    onnx = export(run, parity_envs=2)
+    terms = {t.name: t for t in PolicyFile(onnx).contract.observations}
+    assert terms["position_error_integral_m_s"].scale == 50.0
+    default = QuadrotorHoverEnv(1)
+    try:
+        assert PolicyFile(onnx).contract.sha256() != default.contract.sha256()
+    finally:
+        default.close()
+
+
+def test_a_missing_task_file_is_named(tmp_path: Path) -> None:
+    cfg = TrainConfig.from_yaml(tiny_config(tmp_path)).with_overrides(
+        env={"task_config": str(tmp_path / "nope.yaml")}
+    )
+    cfg_path = tmp_path / "bad.yaml"
+    cfg_path.write_text(cfg.to_yaml())
+    with pytest.raises(FileNotFoundError, match="nope.yaml"):
+        train(TASK, tmp_path / "run", cfg_path, seed=0, max_iterations=1, progress=False)

@@ -56,6 +56,10 @@ class EnvConfig:
     #: Fraction of training episodes that start at the goal at rest (hover: at the target, level);
     #: evaluation never does. Optional in YAML (0 when absent), so older run records still load.
     start_at_target_fraction: float = 0.0
+    #: Task YAML (observations, rewards, episode) to train on instead of the task's default file;
+    #: optional (None: the default). Export and validation use the same file, so the exported
+    #: contract is the one the policy was trained with.
+    task_config: str | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.start_at_target_fraction <= 1.0:

@@ -132,7 +132,10 @@ def to_onnx(policy: DeterministicPolicy) -> onnx.ModelProto:
 
 def metadata(record: RunRecord, checkpoint: Path) -> dict[str, str]:
     """The metadata_props of an exported policy."""
-    env = make_env(record.config.task, 1, None, record.engine, record.seed)
+    env = make_env(
+        record.config.task, 1, None, record.engine, record.seed,
+        task_config=record.config.env.task_config,
+    )
     try:
         contract = env.contract
     finally:
@@ -176,7 +179,10 @@ def parity_observations(
     trained without) so the check covers the states the policy really meets.
     """
     randomization = record.config.env.randomization or "default"
-    env = make_env(record.config.task, num_envs, randomization, record.engine, seed)
+    env = make_env(
+        record.config.task, num_envs, randomization, record.engine, seed,
+        task_config=record.config.env.task_config,
+    )
     visited = []
     try:
         obs, _ = env.reset(seed=seed)

@@ -110,7 +110,10 @@ def load_policy(
             "run directory above it"
         )
     path = _checkpoint_to_load(run_dir, checkpoint)
-    env = make_env(record.config.task, 1, None, record.engine, record.seed)
+    env = make_env(
+        record.config.task, 1, None, record.engine, record.seed,
+        task_config=record.config.env.task_config,
+    )
     try:
         contract = env.contract
     finally:

@@ -31,7 +31,8 @@ class TaskSpec:
     """What a training run needs to know about one task."""
 
     name: str
-    #: (num_envs, randomization spec, engine, seed, autoreset, start_at_target_fraction) → env
+    #: (num_envs, randomization spec, engine, seed, autoreset, start_at_target_fraction,
+    #:  task_config path or None) → env
     make_env: Callable[..., Any]
     #: () → the rsl_rl adapter class (training.rsl_rl_task_env.RslRlTaskEnv subclass)
     adapter: Callable[[], type]
@@ -41,6 +42,17 @@ class TaskSpec:
     eval_cli: Callable[[], Callable[[Any], int]]
     #: trainers besides PPO this task supports ("distillation", "td3")
     trainers: frozenset[str] = frozenset()
+
+
+def task_config_path(spec: str) -> Path:
+    """The task YAML a training config names (env.task_config); a clear error when it is missing."""
+    path = Path(spec)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"env.task_config: no task file at '{spec}' (resolved {path.resolve()}); give a path to a "
+            "task YAML such as sim/tasks/quadrotor_hover.yaml, or leave the key out for the task's default"
+        )
+    return path
 
 
 def resolve_randomization_path(spec: str | None) -> Path | None:
@@ -54,22 +66,26 @@ def resolve_randomization_path(spec: str | None) -> Path | None:
 
 def _make_hover_env(
     num_envs: int, randomization: str | None, engine: str, seed: int, autoreset: bool,
-    start_at_target_fraction: float,
+    start_at_target_fraction: float, task_config: str | None,
 ) -> QuadrotorHoverEnv:
+    from sim.tasks.quadrotor_hover import HoverConfig
+
     path = resolve_randomization_path(randomization)
     rand = None if path is None else QuadrotorRandomization.from_yaml(path)
+    config = None if task_config is None else HoverConfig.from_yaml(task_config_path(task_config))
     return QuadrotorHoverEnv(
-        num_envs, randomization=rand, engine=engine, seed=seed, autoreset=autoreset,
+        num_envs, config=config, randomization=rand, engine=engine, seed=seed, autoreset=autoreset,
         start_at_target_fraction=start_at_target_fraction,
     )
 
 
 def _make_quadruped_env(
     num_envs: int, randomization: str | None, engine: str, seed: int, autoreset: bool,
-    start_at_target_fraction: float,
+    start_at_target_fraction: float, task_config: str | None,
 ) -> QuadrupedWalkEnv:
     from sim.randomization.quadruped import DEFAULT_CONFIG as QUADRUPED_RANDOMIZATION
     from sim.randomization.quadruped import QuadrupedRandomization
+    from sim.tasks.quadruped_walk import WalkConfig
 
     if start_at_target_fraction != 0.0:
         raise ValueError(
@@ -81,7 +97,10 @@ def _make_quadruped_env(
     else:
         path = resolve_randomization_path(randomization)
     rand = None if path is None else QuadrupedRandomization.from_yaml(path)
-    return QuadrupedWalkEnv(num_envs, randomization=rand, engine=engine, seed=seed, autoreset=autoreset)
+    config = None if task_config is None else WalkConfig.from_yaml(task_config_path(task_config))
+    return QuadrupedWalkEnv(
+        num_envs, config=config, randomization=rand, engine=engine, seed=seed, autoreset=autoreset
+    )
 
 
 def _hover_adapter() -> type:
@@ -152,14 +171,18 @@ def make_env(
     seed: int = 0,
     autoreset: bool = True,
     start_at_target_fraction: float = 0.0,
+    task_config: str | None = None,
 ) -> Any:
     """The vector environment of `task` with `num_envs` copies.
 
     `start_at_target_fraction` (training only) is the share of episodes that start at the
     hover target at rest; the quadruped has no target and refuses anything but 0.
+    `task_config` is a task YAML to use instead of the task's default file (None).
     """
     spec = task_spec(task)
-    return spec.make_env(num_envs, randomization, engine, seed, autoreset, start_at_target_fraction)
+    return spec.make_env(
+        num_envs, randomization, engine, seed, autoreset, start_at_target_fraction, task_config
+    )
 
 
 def make_rsl_rl_env(env: Any, seed: int = 0, first_episode: int = 0) -> Any:

@@ -216,7 +216,7 @@ def _make_envs(task: str, record: RunRecord, seed: int, first_episode: int = 0) 
     env_cfg = record.config.env
     env = make_env(
         task, env_cfg.num_envs, env_cfg.randomization, record.engine, seed,
-        start_at_target_fraction=env_cfg.start_at_target_fraction,
+        start_at_target_fraction=env_cfg.start_at_target_fraction, task_config=env_cfg.task_config,
     )
     return env, make_rsl_rl_env(env, seed=seed, first_episode=first_episode)
 
