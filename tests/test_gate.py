@@ -1,4 +1,7 @@
-"""The hover gate (training.gate), the shipped policy against it, and the time-to-gate benchmark."""
+"""The hover gate (training.gate), the shipped policy against it, and the time-to-gate benchmark.
+
+Both verdicts come from real flights of small policies: the PID baseline written as an ONNX policy
+(tests/pid_policy.py) passes, the linear fixture fitted to the PID near hover does not."""
 
 import functools
 import json
@@ -7,6 +10,7 @@ import pytest
 import yaml
 
 from bench import time_to_gate
+from tests.pid_policy import pid_policy
 from tests.runtime_helpers import SHIPPED_POLICY, hover_policy
 from tether.cli import build_parser
 from training.config import default_config_path
@@ -28,6 +32,11 @@ def linear_policy(tmp_path_factory):
     return hover_policy(tmp_path_factory.mktemp("gate") / "hover.onnx")
 
 
+@pytest.fixture(scope="module")
+def pid_as_policy(tmp_path_factory):
+    return pid_policy(tmp_path_factory.mktemp("gate") / "pid.onnx")
+
+
 def test_gate_compares_with_pid_on_the_same_episodes(linear_policy):
     result = check_gate(linear_policy, episodes=6)
     p, b = result.policy, result.pid
@@ -42,7 +51,7 @@ def _report(success: float, crash: float, err_m: float) -> dict:
     return {"success_rate": success, "crash_rate": crash, "final_pos_err_m_mean": err_m}
 
 
-def test_gate_thresholds_are_the_issue_definition():
+def test_gate_thresholds_are_pinned():
     # Pinned numbers, not the module's constants fed back to it.
     assert (GATE_SUCCESS_RATE, GATE_MAX_CRASH_RATE, GATE_MAX_FINAL_POS_ERR_M) == (0.99, 0.005, 0.02)
     assert GATE_EPISODES == 200 and GATE_SEEDS == (0, 23)
@@ -69,6 +78,29 @@ def test_gate_result_describes_both_verdicts():
     assert "gate PASSED" in good.describe() and "2.0× PID's 0.73 cm" in good.describe()
     bad = GateResult(False, {**good.policy, "success_rate": 0.5}, pid)
     assert "gate not passed" in bad.describe()
+
+
+def test_gate_passes_the_pid_flown_as_an_onnx_policy(pid_as_policy):
+    # The PID reads the noisy observation here, not the true state, and still flies well inside
+    # the gate: every episode a success, none crashed, the mean final error under 2 cm.
+    result = check_gate(pid_as_policy, episodes=4)
+    assert result.passed, result.describe()
+    assert "gate PASSED" in result.describe()
+    assert [e["success"] for e in result.policy["per_episode"]] == [True] * 4
+    assert result.policy["crash_rate"] == 0.0
+
+
+def test_gate_command_exits_zero_for_a_policy_that_passes(pid_as_policy, tmp_path, monkeypatch, capsys):
+    import training.gate
+
+    monkeypatch.setattr(training.gate, "GATE_EPISODES", 3)  # the command reads it when it runs
+    out = tmp_path / "gate.json"
+    args = build_parser().parse_args(["gate", str(pid_as_policy), "--json", str(out)])
+    assert args.func(args) == 0
+    figures = json.loads(out.read_text())
+    assert figures["passed"] is True and [s["seed"] for s in figures["seeds"]] == list(GATE_SEEDS)
+    assert all(s["passed"] and s["policy"]["episodes"] == 3 for s in figures["seeds"])
+    assert "PASSED on eval seeds 0, 23" in capsys.readouterr().out.splitlines()
 
 
 def test_gate_fails_the_linear_fixture_policy(linear_policy):

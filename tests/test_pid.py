@@ -32,3 +32,39 @@ def test_pid_commands_hover_at_the_target():
     s.command[0, :3] = s.base_pos_m[0]
     a = pid.act(s)
     assert np.allclose((a + 1) / 2, p.hover_command, atol=1e-9)
+
+
+def test_the_pid_written_as_an_onnx_policy_computes_the_pids_actions(tmp_path):
+    # tests/pid_policy.py: the gate tests fly it as a policy that passes; it must be this PID.
+    from deploy.observations import ObservationBuilder
+    from deploy.policy_file import PolicyFile
+    from deploy.robot_state import RobotState
+    from deploy.rotations import quat_from_axis_angle, quat_multiply
+    from sim.tasks.quadrotor_hover import HoverConfig
+    from tests.pid_policy import pid_policy
+
+    config = HoverConfig.from_yaml()
+    contract, n = config.contract(), 64
+    policy = PolicyFile(pid_policy(tmp_path / "pid.onnx", config))
+    pid = QuadrotorPid(config.nominal_params(), n, contract.control_dt_s)
+    builder = ObservationBuilder(contract, n)
+    policy.reset(n)
+    rng = np.random.default_rng(1)
+    target = np.asarray(config.target_pos_m)
+    for _ in range(5):  # the integrators carry over from step to step in both
+        axis = rng.uniform(0.0, 2 * np.pi, n)
+        tilt = quat_from_axis_angle(
+            np.stack([np.cos(axis), np.sin(axis), np.zeros(n)], -1), rng.uniform(0, 1, n)
+        )
+        yaw = quat_from_axis_angle(np.tile([0.0, 0.0, 1.0], (n, 1)), rng.uniform(-np.pi, np.pi, n))
+        state = RobotState(
+            base_pos_m=target + rng.uniform(-2.0, 2.0, (n, 3)),
+            base_quat_wxyz=quat_multiply(tilt, yaw),
+            base_lin_vel_m_s=rng.uniform(-2.0, 2.0, (n, 3)),
+            base_ang_vel_rad_s=rng.uniform(-5.0, 5.0, (n, 3)),
+            last_action=rng.uniform(-1.0, 1.0, (n, 4)),
+            command=np.tile(np.concatenate([target, np.zeros(3)]), (n, 1)),
+        )
+        expected = pid.act(state)
+        assert np.abs(expected).max() == 1.0  # some motors saturate: the allocation's shift is exercised
+        np.testing.assert_allclose(policy.run(builder.build(state)), expected, atol=2e-6)
