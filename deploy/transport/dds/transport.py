@@ -5,9 +5,21 @@
   `typehash=RIHS01_<hex>;` in USER_DATA, as ROS 2 Iron and later do;
 - the participant publishes `ros_discovery_info` (rmw_dds_common
   ParticipantEntitiesInfo: this node and the GUIDs of its readers and writers)
-  so that ROS 2 Jazzy tools list the node (`ros2 node list`). Humble's Gid has
-  24 bytes instead of Jazzy's 16, so Humble tools do not list it; topics
-  interoperate either way.
+  so that ROS 2 tools list the node (`ros2 node list`) and its endpoints by
+  node. A GID is the entity's 16-byte DDS GUID (12-byte prefix, 4-byte entity
+  id), as rmw_fastrtps derives it (rmw_fastrtps_shared_cpp guid_utils.hpp,
+  copy_from_fastrtps_guid_to_byte_array) and as rmw_dds_common's Gid.msg holds
+  it since Iron (`char[16] data`, ros2/rmw_dds_common#68). Humble's Gid has 24
+  bytes, so Humble tools do not list the node; topics interoperate either way.
+  The topic and QoS are rmw's own: `ros_discovery_info` without `rt/`,
+  reliable, transient local, keep last 1 (rmw_fastrtps_cpp
+  init_rmw_context_impl.cpp), re-announced whenever an endpoint is added.
+  One field stays wrong on Fast DDS 3.2 peers: the node name in
+  get_publishers_info_by_topic / get_subscriptions_info_by_topic reads
+  `_CREATED_BY_BARE_DDS_APP_`, because Cyclone omits PID_PARTICIPANT_GUID from
+  endpoint discovery data and Fast DDS 3.2 then leaves the endpoint's
+  `participant_guid` zero (tests/test_ros_graph.py, README "Tether in the
+  ROS 2 graph").
 
 One receive thread waits on a WaitSet over all readers and calls the
 subscriptions' callbacks in arrival order.
@@ -191,9 +203,13 @@ class DdsTransport:
         if self._thread is not None:
             self._thread.join(timeout=2.0)
             self._thread = None
-        # Deleting the participant deletes every entity under it.
         self._readers.clear()
         self._writers.clear()
         self._topics.clear()
         self._discovery_writer = None
-        self.participant = None
+        participant, self.participant = self.participant, None
+        if participant is not None:
+            # Delete the DDS participant, and with it every entity under it, now: the Python object
+            # outlives close() (cyclonedds keeps references to it), so waiting for garbage
+            # collection kept the node in its peers' ROS graph until this process exited.
+            participant.__del__()
