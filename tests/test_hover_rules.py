@@ -14,6 +14,7 @@ from sim.tasks.quadrotor_hover import HoverConfig, QuadrotorHoverEnv
 
 CONFIG = HoverConfig.from_yaml()
 TARGET = np.asarray(CONFIG.target_pos_m)
+HALF_HEIGHT_M = float(CONFIG.nominal_params().body_half_extents_m[2])
 
 
 def _placed(offset_m=(0.0, 0.0, 0.0), tilt_deg=0.0, body_rate_rad_s=(0.0, 0.0, 0.0), episode_length_s=None):
@@ -54,8 +55,9 @@ def _crashes_in_one_step(**placement) -> bool:
         ({"tilt_deg": 91.0}, True),  # max tilt 90°
         ({"body_rate_rad_s": (0.0, 0.0, 99.0)}, False),
         ({"body_rate_rad_s": (0.0, 0.0, 101.0)}, True),  # max body rate 100 rad/s
-        ({"offset_m": (0.0, 0.0, 0.05 - TARGET[2])}, False),  # 5 cm up: clear of the ground
-        ({"offset_m": (0.0, 0.0, 0.002 - TARGET[2])}, True),  # body half-height 8 mm: touching
+        # the body's lowest point is its half-height (8 mm) below the centre: 0.5 mm clear, 0.5 mm in
+        ({"offset_m": (0.0, 0.0, HALF_HEIGHT_M + 0.0005 - TARGET[2])}, False),
+        ({"offset_m": (0.0, 0.0, HALF_HEIGHT_M - 0.0005 - TARGET[2])}, True),
     ],
     ids=lambda v: str(v) if not isinstance(v, bool) else ("crash" if v else "flying"),
 )
@@ -77,13 +79,24 @@ def test_success_is_a_mean_error_below_5_cm_over_the_last_second(offset_m, succe
         env.close()
 
 
-def test_the_success_window_averages_only_the_last_second():
-    # 1.5 s episode: 0.5 s far away (30 cm), then 1 s at 1 cm. Only the last second counts.
-    env, hover = _placed(offset_m=(0.3, 0.0, 0.0), episode_length_s=1.5)
+FAR_M, NEAR_M = 4.5, 0.01  # one 4.5 m sample among 99 at 1 cm lifts the window's mean above 5 cm
+
+
+@pytest.mark.parametrize(
+    "far_steps, final_err_m, success",
+    [
+        (50, NEAR_M, True),  # the far samples end just before the last second: none counts
+        (51, (FAR_M + 99 * NEAR_M) / 100, False),  # the last far sample is the window's first
+    ],
+)
+def test_the_success_window_is_exactly_the_last_second(far_steps, final_err_m, success):
+    # 1.5 s episode (150 control steps): far_steps samples 4.5 m off, then 1 cm off to the end.
+    env, hover = _placed(offset_m=(FAR_M, 0.0, 0.0), episode_length_s=1.5)
     try:
         steps = env.config.episode_steps
+        assert steps == 150 and int(round(CONFIG.success["window_s"] * CONFIG.control_rate_hz)) == 100
         near = RobotState(
-            base_pos_m=(TARGET + [0.01, 0.0, 0.0])[None],
+            base_pos_m=(TARGET + [NEAR_M, 0.0, 0.0])[None],
             base_quat_wxyz=np.array([[1.0, 0.0, 0.0, 0.0]]),
             base_lin_vel_m_s=np.zeros((1, 3)),
             base_ang_vel_rad_s=np.zeros((1, 3)),
@@ -91,13 +104,13 @@ def test_the_success_window_averages_only_the_last_second():
             command=np.zeros((1, 0)),
         )
         for k in range(steps):
-            if k == steps // 3 - 1:  # after 0.5 s
+            if k == far_steps:  # the vehicle is moved before step k: samples 0 … k-1 were far
                 p = env.nominal
                 env.engine.reset(np.array([0]), [p], near, np.full((1, p.num_motors), p.hover_command))
-            _, _, _, truncated, info = env.step(hover)
-        assert truncated[0]
-        assert info["episode"]["final_pos_err_m"][0] == pytest.approx(0.01, abs=1e-9)
-        assert info["episode"]["success"][0]
+            _, _, crashed, truncated, info = env.step(hover)
+        assert truncated[0] and not crashed[0]
+        assert info["episode"]["final_pos_err_m"][0] == pytest.approx(final_err_m, abs=1e-9)
+        assert bool(info["episode"]["success"][0]) is success
     finally:
         env.close()
 
