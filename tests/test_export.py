@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -73,11 +74,18 @@ def test_metadata_carries_contract_hash_task_and_config(run_dir: Path, exported:
     assert yaml.safe_load(meta["tether_training_config"]) == yaml.safe_load(
         (run_dir / "config.yaml").read_text()
     )
-    head = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=export_module.REPO_ROOT, capture_output=True, text=True, check=False
-    )
-    expected = head.stdout.strip() if head.returncode == 0 else "unknown"  # a checkout, or an archive of one
-    assert meta["tether_source_version"] == expected
+    if (export_module.REPO_ROOT / ".git").exists():  # a checkout: the commit, never the fallback
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=export_module.REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert re.fullmatch(r"[0-9a-f]{40}", meta["tether_source_version"]), meta["tether_source_version"]
+        assert meta["tether_source_version"] == head.stdout.strip()
+    else:  # an archive of one
+        assert meta["tether_source_version"] == "unknown"
     best = yaml.safe_load((run_dir / "best.yaml").read_text())["best"]["iteration"]
     assert meta["tether_checkpoint"] == f"model_best.pt (iteration {best})"
 
