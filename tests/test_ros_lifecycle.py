@@ -69,6 +69,9 @@ SCRIPT = textwrap.dedent(
 
     T = Transition
     out = {"start": state(), "activate_first": transition(T.TRANSITION_ACTIVATE), "after_refusal": state()}
+    out["refusal"] = managed.last_failure
+    out["deactivate_first"] = transition(T.TRANSITION_DEACTIVATE)
+    out["second_refusal"] = managed.last_failure
     out["configure"] = transition(T.TRANSITION_CONFIGURE)
     out["configured"] = state()
     out["arm_while_inactive"] = arm_and_wait()
@@ -105,6 +108,11 @@ def test_policy_node_lifecycle_driven_from_another_ros_node(tmp_path):
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out["start"] == "unconfigured"
     assert out["activate_first"] is False and out["after_refusal"] == "unconfigured"  # out of order
+    # reported by name, with the state and what it allows; the node answers on
+    assert out["refusal"] == (
+        "transition 'activate' refused: policy_node is 'unconfigured', which allows 'configure', 'shutdown'"
+    )
+    assert out["deactivate_first"] is False and "'deactivate' refused" in out["second_refusal"]
     assert out["configure"] is True and out["configured"] == "inactive"
     assert "not active (lifecycle)" in out["arm_while_inactive"]
     assert out["activate"] is True and out["active"] == "active"

@@ -14,7 +14,9 @@ Transitions (lifecycle_msgs, driven with `ros2 lifecycle set /policy_node config
 - shutdown: as cleanup, from any state.
 
 Transitions out of order (activate before configure, ...) are refused by rclpy's lifecycle state
-machine, which reports them to the caller.
+machine, which answers the caller success=false and logs only the transition's number; this node
+also logs the refusal by name, with the state it is in and the transitions it would accept
+(`last_failure`), and carries on in that state.
 """
 
 from __future__ import annotations
@@ -88,6 +90,14 @@ class LifecyclePolicyNode:
         log.info("cleaned up")
         return TransitionCallbackReturn.SUCCESS
 
+    def out_of_order(self, requested: str, state: str, allowed: list[str]) -> None:
+        """A transition the lifecycle state machine refuses from `state` (rclpy answers the caller)."""
+        self.last_failure = (
+            f"transition '{requested}' refused: {NODE_NAME} is '{state}', which allows "
+            f"{', '.join(repr(a) for a in allowed) or 'none'}"
+        )
+        log.warning("%s", self.last_failure)
+
     def _on_shutdown(self, state: Any) -> Any:
         from rclpy.lifecycle import TransitionCallbackReturn
 
@@ -124,6 +134,26 @@ def _managed_node_class() -> type:
 
     class ManagedPolicyNode(LifecycleNode):
         owner: LifecyclePolicyNode
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            serve = self._service_change_state.callback
+
+            def change_state(request: Any, response: Any) -> Any:
+                self._name_refusal(request.transition.id, request.transition.label)
+                return serve(request, response)
+
+            self._service_change_state.callback = change_state
+
+        def _name_refusal(self, transition_id: int, label: str) -> None:
+            """Tell the owner when the requested transition is not one the current state allows."""
+            _, state = self._state_machine.current_state
+            allowed = {t[1]: t[0] for t in self._state_machine.available_transitions}  # label: id
+            if label in allowed or (not label and transition_id in allowed.values()):
+                return
+            names = {t[0]: t[1] for t in self._state_machine.transition_graph}
+            requested = label or names.get(transition_id, f"transition id {transition_id}")
+            self.owner.out_of_order(requested, state, sorted(allowed))
 
         def on_configure(self, state: Any) -> Any:
             return self.owner._on_configure(state)
