@@ -146,7 +146,10 @@ class PolicyNode:
         )
         topics = p["topics"]
         specs = self.runtime.inputs.specs
-        self._hw = _hardware_interface(transport, self.runtime, profile, str(p["hardware_interface_config"]))
+        self._hw = _hardware_interface(
+            transport, self.runtime, profile, str(p["hardware_interface_config"]), self._arm_action,
+            self._note_odometry,
+        )  # fmt: skip
         if self._hw is not None:  # the interface feeds these inputs itself (Go2: IMU, joints; PX4: odometry)
             provided = getattr(self._hw, "provides", ("imu", "joint_states"))
             specs = {n: s for n, s in specs.items() if n not in provided}
@@ -224,7 +227,14 @@ class PolicyNode:
         key = convert.stamp_key(msg.header.stamp)
         self.runtime.put("odometry", convert.odometry_from_msg(msg), now, self._stamp("odometry", msg))
         with self._lock:
-            self._odom_stamp, self._odom_key = msg.header.stamp, key
+            self._odom_stamp = msg.header.stamp
+        self._note_odometry(key, now)
+
+    def _note_odometry(self, key: tuple[int, int], now: float) -> None:
+        """Bookkeeping of an odometry (stamp as (s, ns)) received at `now`, for the HIL report; a
+        hardware interface that reads odometry itself (PX4) calls it too."""
+        with self._lock:
+            self._odom_key = key
             self._odom_rx[key] = now
             if len(self._odom_rx) > 4096:
                 for k in list(self._odom_rx)[:2048]:
@@ -436,8 +446,16 @@ class PolicyNode:
         }
 
 
-def _hardware_interface(transport: Transport, runtime: Runtime, profile: RobotProfile, config: str) -> Any:
-    """The profile's hardware interface on `transport`, or None (ROS topics)."""
+def _hardware_interface(
+    transport: Transport,
+    runtime: Runtime,
+    profile: RobotProfile,
+    config: str,
+    arm_action: np.ndarray | None = None,
+    on_odometry: Callable[[tuple[int, int], float], None] | None = None,
+) -> Any:
+    """The profile's hardware interface on `transport`, or None (ROS topics). PX4 arms the runtime
+    itself (with `arm_action`, as the node would) and reports each odometry to `on_odometry`."""
     kind = profile.hardware_interface
     if not kind:
         return None
@@ -449,9 +467,8 @@ def _hardware_interface(transport: Transport, runtime: Runtime, profile: RobotPr
     if kind == "px4":
         from deploy.px4.interface import Px4Config, Px4Interface
 
-        return Px4Interface(
-            transport, runtime, Px4Config.from_yaml(resolve_path(config)) if config else Px4Config.from_yaml()
-        )
+        cfg = Px4Config.from_yaml(resolve_path(config)) if config else Px4Config.from_yaml()
+        return Px4Interface(transport, runtime, cfg, arm_action=arm_action, on_odometry=on_odometry)
     raise ValueError(
         f"{profile.where}: hardware_interface '{kind}' is unknown; expected unitree_go2 or px4, or leave it "
         "out for ROS topics"

@@ -19,6 +19,15 @@ command with thrust arrives, the moment `tether eval` would take its first actio
 
 Faults for HIL (parameters `faults.*`, simulation time; default off): a sensor freeze (no
 odometry for freeze_s from freeze_at_s) and a burst of NaN messages on one sensor.
+
+With `hardware: px4` the bridge is a PX4 flight controller on its uXRCE-DDS topics instead
+(deploy/px4/emulator.py, parameters `px4.*`): VehicleOdometry (NED / FRD) at the odometry rate and
+VehicleStatus out, OffboardControlMode / VehicleCommand / ActuatorMotors in, with PX4's offboard
+rules; no /odom, /imu/data or /tether/actuator_command. Motor commands fly the vehicle only while
+PX4 is armed in OFFBOARD. PX4's own flight (Hold, then Land, after an offboard loss) is the same
+onboard PID as the watchdog's failsafe (deploy/pid.py): the emulated PX4 flies with Tether's PID,
+not PX4's controllers. The watchdog is then PX4's offboard loss (no heartbeat for
+px4.com_of_loss_t_s), not the command timeout; the sensor faults apply to VehicleOdometry.
 This node imports sim/: it is the one part of the robot side allowed to (it is not robot code).
 """
 
@@ -37,6 +46,7 @@ import numpy as np
 from deploy.nodes.params import with_defaults
 from deploy.nodes.policy_node import node_main
 from deploy.pid import QuadrotorPid
+from deploy.px4.emulator import Px4Emulator, Px4EmulatorConfig
 from deploy.robot_state import RobotState
 from deploy.rotations import quat_from_axis_angle, quat_multiply, quat_to_rotmat
 from deploy.runtime.rt_loop import CycleInfo, RealtimeLoop
@@ -52,6 +62,22 @@ GRAVITY_M_S2 = 9.81
 
 _SENSOR = {"latency_s": 0.0, "drop_probability": 0.0}
 DEFAULTS: dict[str, Any] = {
+    # tether: Tether's ROS topics (/odom, /imu/data in, /tether/actuator_command out);
+    # px4: a PX4 flight controller on its uXRCE-DDS topics (deploy/px4/emulator.py)
+    "hardware": "tether",
+    # hardware px4: the emulated PX4's parameters (deploy/px4/emulator.py Px4EmulatorConfig; the
+    # defaults are PX4 v1.16's): its settings file (topics, _vN suffixes, MAV_SYS_ID, CA_ROTOR*;
+    # "" = deploy/px4/px4_quad_x.yaml), COM_OF_LOSS_T, COM_FAIL_ACT_T, COM_DISARM_LAND, the
+    # heartbeat PX4 wants before OFFBOARD, the longest heartbeat gap, the VehicleStatus rate
+    "px4": {
+        "hardware_config": "",
+        "com_of_loss_t_s": 1.0,
+        "com_fail_act_t_s": 5.0,
+        "com_disarm_land_s": 2.0,
+        "offboard_min_heartbeat_s": 1.0,
+        "heartbeat_max_gap_s": 0.5,
+        "status_rate_hz": 5.0,
+    },
     "engine": "mujoco",  # mujoco | pybullet
     "seed": 0,  # the episode is (seed, episode_index) of the hover task, as in `tether eval`
     "episode_index": 0,
@@ -121,16 +147,27 @@ class SimBridgeNode:
         self.command = np.full(len(self.motors), self.params_nominal.hover_command)
         self.rng = np.random.default_rng([int(p["seed"]), int(p["episode_index"]), 0xB1D6E])
         topics = p["topics"]
-        self._odom_pub = transport.publisher(
-            topics["odometry"], TOPICS["odometry"].type, TOPICS["odometry"].qos
-        )
-        self._imu_pub = transport.publisher(topics["imu"], TOPICS["imu"].type, TOPICS["imu"].qos)
+        if p["hardware"] not in ("tether", "px4"):
+            raise ValueError(f"{NODE_NAME}: hardware '{p['hardware']}': expected tether or px4")
+        self.px4: Px4Emulator | None = None
+        if p["hardware"] == "px4":
+            self.px4 = Px4Emulator(
+                transport, self.motors, self.params_nominal.rotor_angles_deg,
+                self.params_nominal.rotor_spin_directions, Px4EmulatorConfig.from_params(dict(p["px4"])),
+            )  # fmt: skip
+            self._odom_pub = self.px4.odometry_publisher
+        else:
+            self._odom_pub = transport.publisher(
+                topics["odometry"], TOPICS["odometry"].type, TOPICS["odometry"].qos
+            )
+            self._imu_pub = transport.publisher(topics["imu"], TOPICS["imu"].type, TOPICS["imu"].qos)
         self._clock_pub = transport.publisher(topics["clock"], TOPICS["clock"].type, TOPICS["clock"].qos)
         self._truth_pub = transport.publisher(
             topics["ground_truth"], TOPICS["ground_truth"].type, TOPICS["ground_truth"].qos
         )
-        t = TOPICS["actuator_command"]
-        transport.subscribe(topics["actuator_command"], t.type, t.qos, self._on_command)
+        if self.px4 is None:
+            t = TOPICS["actuator_command"]
+            transport.subscribe(topics["actuator_command"], t.type, t.qos, self._on_command)
         self.loop = RealtimeLoop(float(p["sim_rate_hz"]))
         self._lock = threading.Lock()
         self._pending: collections.deque[_Pending] = collections.deque()
@@ -159,6 +196,9 @@ class SimBridgeNode:
         self.crash: dict[str, Any] | None = None
         self.trajectory: list[list[float]] = []  # [sim t, x, y, z, watchdog active]
         self.started_mono_s: float | None = None
+        self.loop_cycles = 0  # bridge cycles, also while frozen (the PX4 emulator's timers)
+        self._px4_nav: tuple[bool, int] | None = None
+        self._px4_descend_from: tuple[float, float] | None = None  # (sim time, z) Land began
 
     def _every(self, rate_hz: float, name: str) -> int:
         n = float(self.params["sim_rate_hz"]) / float(rate_hz)
@@ -211,10 +251,15 @@ class SimBridgeNode:
     def step(self, info: CycleInfo | None = None) -> None:
         now = self.clock()
         with self._lock:
+            if self.px4 is not None:
+                self._px4_cycle(now)
             frozen = self.frozen
             if not frozen:
-                self._check_watchdog(now)
-                cmd = self._failsafe_command() if self.watchdog is not None else self.command
+                if self.px4 is not None:
+                    cmd = self._px4_command()
+                else:
+                    self._check_watchdog(now)
+                    cmd = self._failsafe_command() if self.watchdog is not None else self.command
                 self.engine.step(cmd[None, :])
                 self.step_count += 1
                 self._check_crash()
@@ -225,7 +270,7 @@ class SimBridgeNode:
             self.trajectory.append([t, *s.base_pos_m[0].tolist(), float(self.watchdog is not None)])
         if k % self.odom_every == 0 or frozen:
             self._publish_odometry(s, t, now, frozen)
-        if k % self.imu_every == 0 or frozen:
+        if self.px4 is None and (k % self.imu_every == 0 or frozen):
             self._publish_imu(s, t, now)
         if k % self.clock_every == 0:
             self._clock_pub.publish(self.t.make("rosgraph_msgs/msg/Clock", clock=convert.s_to_stamp(t)))
@@ -286,10 +331,15 @@ class SimBridgeNode:
         if not frozen and self._nan_now("odometry", t):
             pos = np.full(3, np.nan)
             self.nan_sent += 1
-        msg = convert.odometry_msg(self.t.make, t, pos, q, vel, omega)
+        if self.px4 is not None:
+            var = (p["pos_noise_std_m"] ** 2, p["att_noise_std_rad"] ** 2, p["vel_noise_std_m_s"] ** 2)
+            msg, stamp_key = self.px4.odometry_msg(t, pos, q, vel, omega, var)
+        else:
+            msg = convert.odometry_msg(self.t.make, t, pos, q, vel, omega)
+            stamp_key = convert.stamp_key(msg.header.stamp)
         key = None
         if not frozen:
-            key = convert.stamp_key(msg.header.stamp)
+            key = stamp_key
             self.odom_stamps.append(t)
             self.published["odometry"] += 1
         self._send(self._odom_pub, msg, float(p["latency_s"]), now, key)
@@ -312,6 +362,89 @@ class SimBridgeNode:
 
     def _applied(self) -> np.ndarray:
         return self.command if self.watchdog is None else self._last_fs_cmd
+
+    # -- hardware px4: the emulated flight controller -------------------------------------------
+
+    def _px4_cycle(self, now: float) -> None:
+        """PX4's timers and the newest accepted ActuatorMotors (under the lock)."""
+        emu = self.px4
+        assert emu is not None
+        self.loop_cycles += 1
+        s = self._state()
+        z = float(s.base_pos_m[0, 2])
+        speed = float(np.linalg.norm(s.base_lin_vel_m_s[0]))
+        emu.update(self.loop_cycles * self.sim_dt_s, self.sim_time_s, landed=z < 0.1 and speed < 0.3)
+        got = emu.take()
+        if got is not None:
+            cmd, key = got
+            self.commands_rx += 1
+            self.last_cmd_rx_s = now
+            self.last_cmd_rx_step = self.step_count
+            sample = self._odom_sample_mono.pop(key, None) if key is not None else None
+            if sample is not None and not self.frozen:
+                self.latency.append((key, sample, now))
+            if np.all(cmd == 0.0):
+                self.zero_commands_rx.append(now)
+            else:
+                self.last_nonzero_rx_s = now
+            self.command = cmd
+            if self.frozen and np.any(cmd > 0.0):
+                self.frozen = False
+                self.started_mono_s = now
+                log.info("PX4 armed in OFFBOARD, motors command thrust: simulation starts")
+            if np.any(cmd > 0.0):
+                self.flying = True
+        armed, nav = emu.mode()
+        if (armed, nav) != self._px4_nav:
+            self._px4_nav = (armed, nav)
+            fs = emu.failsafe
+            if fs is not None and self.watchdog is None:
+                self.watchdog = {
+                    "sim_time_s": self.sim_time_s,
+                    "mono_s": now,
+                    "silent_s": fs["silent_s"],  # loop time without a heartbeat
+                    "last_command_rx_mono_s": self.last_cmd_rx_s,
+                    # loop cycles without a heartbeat, in physics-step units (the kill fault's check)
+                    "steps_since_last_command": int(round(fs["silent_s"] / self.sim_dt_s)),
+                    "timeout_s": fs["timeout_s"],
+                    "reason": "px4 offboard lost (COM_OF_LOSS_T)",
+                    "landed": False,
+                }
+                self._pid = QuadrotorPid(self.params_nominal, 1, self.sim_dt_s)
+                self._fs_target = s.base_pos_m[0].copy()
+                self._fs_start = self.sim_time_s
+            if self.watchdog is not None and not armed and fs is not None and "disarmed_sim_time_s" in fs:
+                self.watchdog["landed"] = True
+                self.watchdog.setdefault("landed_sim_time_s", self.sim_time_s)
+
+    def _px4_command(self) -> np.ndarray:
+        """What PX4 drives the motors with: the accepted command in OFFBOARD, its own Hold / Land
+        (the onboard PID) in AUTO_LOITER / AUTO_LAND, nothing while disarmed."""
+        emu = self.px4
+        assert emu is not None
+        armed, nav = emu.mode()
+        k = emu.k_status
+        if not armed:
+            self._last_fs_cmd = np.zeros(len(self.motors))
+            return self._last_fs_cmd
+        if nav == k["NAVIGATION_STATE_OFFBOARD"]:
+            self._px4_descend_from = None
+            return self.command
+        s = self._state()
+        if self._pid is None or self._fs_target is None:  # Hold without an earlier loss: hold here
+            self._pid = QuadrotorPid(self.params_nominal, 1, self.sim_dt_s)
+            self._fs_target = s.base_pos_m[0].copy()
+        target, vel = self._fs_target.copy(), np.zeros(3)
+        if nav == k["NAVIGATION_STATE_AUTO_LAND"]:
+            if self._px4_descend_from is None:
+                self._px4_descend_from = (self.sim_time_s, float(self._fs_target[2]))
+            t0, z0 = self._px4_descend_from
+            speed = float(self.params["watchdog"]["land_speed_m_s"])
+            target[2] = max(-0.05, z0 - (self.sim_time_s - t0) * speed)
+            vel[2] = -speed if target[2] > 0 else 0.0
+        s.command = np.concatenate([target, vel])[None]
+        self._last_fs_cmd = np.clip(0.5 * self._pid.act(s)[0] + 0.5, 0.0, 1.0)
+        return self._last_fs_cmd
 
     # -- watchdog and onboard failsafe ----------------------------------------------------------
 
@@ -415,7 +548,9 @@ class SimBridgeNode:
             "latency": [[list(k), a, b] for k, a, b in self.latency],
             "commands_rx": self.commands_rx,
             "commands_rejected": self.commands_rejected,
-            "nonfinite_commands": self.nonfinite_commands,
+            # PX4: ActuatorMotors with an infinite control (NaN is a stopped motor there, not a fault)
+            "nonfinite_commands": self.nonfinite_commands
+            + (0 if self.px4 is None else self.px4.motors_ignored.get("not_finite", 0)),
             "zero_commands_rx": self.zero_commands_rx,
             "last_nonzero_rx_s": self.last_nonzero_rx_s,
             "watchdog": self.watchdog,
@@ -424,6 +559,8 @@ class SimBridgeNode:
             "motors": list(self.motors),
             "episode": {"seed": int(self.params["seed"]), "index": int(self.params["episode_index"])},
             "engine": self.params["engine"],
+            "hardware": self.params["hardware"],
+            "px4": None if self.px4 is None else self.px4.report(),
         }
 
 

@@ -26,7 +26,10 @@ and PX4 keeps the vehicle. After a disarm the runtime lands, then PX4 is asked t
 
 Stamps: PX4 stamps with its own clock (µs since boot). Each odometry's stamp is mapped onto the
 runtime's stamp clock with the smallest delay seen so far (stamp + min(arrival − stamp)), so the
-runtime's stamp_too_old measures the delay beyond the best one seen.
+runtime's stamp_too_old measures the delay beyond the best one seen. Arrival is read on the
+runtime's stamp clock, or the local clock while that has no time (a simulation's /clock not yet
+running, when the odometry is judged by arrival only); when that changes, the smallest delay is
+measured afresh.
 """
 
 from __future__ import annotations
@@ -162,6 +165,7 @@ class Px4Interface:
         self._status: tuple[float, int, int] | None = None  # (arrival, arming_state, nav_state)
         self._last_stamp_us: int | None = None
         self._min_delay_s: float | None = None
+        self._delay_reference: str | None = None  # the clock the delays were measured against
         self._odom_key: tuple[int, int] = (0, 0)
         self._hb_first: float | None = None
         self._hb_last: float | None = None
@@ -206,7 +210,10 @@ class Px4Interface:
         clock_now = self.runtime.stamp_clock.now_s()
         local_now = now if clock_now is None else clock_now
         delay_s = local_now - stamp_s
+        reference = "local" if clock_now is None else "stamp_clock"
         with self._lock:
+            if reference != self._delay_reference:  # e.g. a simulation's /clock started: delays restart
+                self._delay_reference, self._min_delay_s = reference, None
             last, min_delay = self._last_stamp_us, self._min_delay_s
         if last is not None and stamp_us < last:
             self._refuse(
@@ -238,9 +245,11 @@ class Px4Interface:
             lin_vel_m_s=v_world,
             ang_vel_rad_s=frames.frd_to_flu(np.asarray(msg.angular_velocity, dtype=np.float64)),
         )
-        self.runtime.put("odometry", odom, now, stamp_s + min_delay)
-        if self._on_odometry_cb is not None:
+        if self._on_odometry_cb is not None:  # before the put, which may start the cycle answering it
             self._on_odometry_cb(key, now)
+        # no simulation time yet (/clock not running): judged by arrival only, as a zero stamp is
+        no_sim_time = clock_now is None and self.runtime.stamp_clock.kind == "sim"
+        self.runtime.put("odometry", odom, now, None if no_sim_time else stamp_s + min_delay)
 
     def on_status(self, msg: Any) -> None:
         with self._lock:
