@@ -22,11 +22,17 @@
   ROS 2 graph").
 
 One receive thread waits on a WaitSet over all readers and calls the
-subscriptions' callbacks in arrival order.
+subscriptions' callbacks in arrival order. A second thread looks, once a
+second, at the peers discovered on this node's topics (Cyclone's built-in
+DCPSPublication/DCPSSubscription topics, peer node names from their
+`ros_discovery_info`) and logs, by name, each that can never exchange messages
+with this node: another type or type hash, incompatible QoS
+(deploy/transport/graph_check.py; `graph_problems()`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -35,7 +41,8 @@ from typing import Any
 
 from deploy.transport import messages
 from deploy.transport.dds.interop import apply_interop_config
-from deploy.transport.names import dds_topic_name
+from deploy.transport.graph_check import CHECK_PERIOD_S, Endpoint, ProblemLog, problems
+from deploy.transport.names import dds_topic_name, ros_type_name
 from deploy.transport.qos import QosProfile, profile, to_cyclonedds
 
 log = logging.getLogger("tether.transport.dds")
@@ -95,6 +102,12 @@ class DdsTransport:
         self._stop = threading.Event()
         self._discovery_writer: Any = None
         self.receive_errors = 0
+        self._own: list[Endpoint] = []  # this node's endpoints, for the graph check
+        self._graph_log = ProblemLog(node_name)
+        self._graph_readers: tuple[Any, Any, Any, Any, Any] | None = None
+        self._graph_thread: threading.Thread | None = None
+        self._graph_lock = threading.Lock()
+        self._peer_nodes: dict[bytes, list[tuple[str, set[bytes], set[bytes]]]] = {}
 
     def make(self, ros_type: str, **fields: Any) -> Any:
         return messages.make(ros_type, **fields)
@@ -117,6 +130,7 @@ class DdsTransport:
             to_cyclonedds(p, messages.user_data(ros_type)),
         )
         self._writers.append(writer)
+        self._own.append(_own_endpoint(topic, ros_type, p, publisher=True))
         self._announce()
         return DdsPublisher(writer)
 
@@ -132,6 +146,7 @@ class DdsTransport:
             to_cyclonedds(p, messages.user_data(ros_type)),
         )
         self._readers.append((reader, callback, topic))
+        self._own.append(_own_endpoint(topic, ros_type, p, publisher=False))
         self._announce()
 
     # -- ros_discovery_info ---------------------------------------------------------------------
@@ -165,6 +180,84 @@ class DdsTransport:
         )
         self._discovery_writer.write(info)
 
+    # -- peers that can never match (graph_check.py) ----------------------------------------------
+
+    def graph_problems(self) -> list[str]:
+        """Each discovered peer on this node's topics that can never exchange messages with it, named
+        (another type or type hash, incompatible QoS); [] when all is well."""
+        with self._graph_lock:
+            return problems(self._own, self._peers())
+
+    def _peers(self) -> list[Endpoint]:
+        from cyclonedds.builtin import (
+            BuiltinDataReader,
+            BuiltinTopicDcpsPublication,
+            BuiltinTopicDcpsSubscription,
+        )
+        from cyclonedds.core import InstanceState, Policy, Qos, ReadCondition, SampleState, ViewState
+        from cyclonedds.internal import InvalidSample
+        from cyclonedds.sub import DataReader
+        from cyclonedds.util import duration
+
+        if self.participant is None:
+            return []
+        if self._graph_readers is None:
+            alive = SampleState.Any | ViewState.Any | InstanceState.Alive
+            pubs = BuiltinDataReader(self.participant, BuiltinTopicDcpsPublication)
+            subs = BuiltinDataReader(self.participant, BuiltinTopicDcpsSubscription)
+            # ros_discovery_info as rmw reads it: reliable, transient local, keep all (rmw_fastrtps_cpp
+            # init_rmw_context_impl.cpp: the topic is keyless, so keep-last 1 would keep one participant)
+            info_qos = Qos(
+                Policy.Reliability.Reliable(duration(milliseconds=100)),
+                Policy.Durability.TransientLocal,
+                Policy.History.KeepAll,
+                Policy.DataRepresentation(use_cdrv0_representation=True),
+            )
+            info = DataReader(self._sub, self._topic(DISCOVERY_TOPIC, DISCOVERY_TYPE), info_qos)
+            self._graph_readers = (pubs, ReadCondition(pubs, alive), subs, ReadCondition(subs, alive), info)
+        pubs, pubs_alive, subs, subs_alive, info = self._graph_readers
+        try:
+            announced = info.take(N=256)
+        except Exception:  # e.g. Humble's 24-byte Gid: peers stay unnamed, the check goes on
+            announced = []
+        for msg in announced:
+            if isinstance(msg, InvalidSample):  # a participant that left
+                continue
+            self._peer_nodes[bytes(msg.gid.data)] = [
+                (
+                    _fqn(n.node_namespace, n.node_name),
+                    {bytes(g.data) for g in n.reader_gid_seq},
+                    {bytes(g.data) for g in n.writer_gid_seq},
+                )
+                for n in msg.node_entities_info_seq
+            ]
+        own = self.participant.get_guid().bytes
+        out: list[Endpoint] = []
+        for reader, cond, publisher in ((pubs, pubs_alive, True), (subs, subs_alive, False)):
+            for s in reader.read(N=4096, condition=cond):
+                if s.participant_key.bytes == own or not s.topic_name.startswith("rt/"):
+                    continue
+                peer = _peer_endpoint(s, publisher)
+                if peer is None:
+                    continue
+                who = self._who(s.participant_key.bytes, s.key.bytes, publisher)
+                out.append(dataclasses.replace(peer, who=who))
+        return out
+
+    def _who(self, participant: bytes, endpoint: bytes, publisher: bool) -> str:
+        for name, readers, writers in self._peer_nodes.get(participant, []):
+            if endpoint in (writers if publisher else readers):
+                return name
+        return f"of DDS participant {participant.hex()} (no ROS node announced for it)"
+
+    def _check_graph(self) -> None:
+        while not self._stop.wait(CHECK_PERIOD_S):
+            try:
+                self._graph_log.update(self.graph_problems())
+            except Exception:  # the check only reports; it must never take the node down
+                if not self._stop.is_set():
+                    log.exception("graph check failed")
+
     # -- receiving ------------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -172,6 +265,10 @@ class DdsTransport:
             return
         self._thread = threading.Thread(target=self._spin, name=f"{self.node_name}-dds-rx", daemon=True)
         self._thread.start()
+        self._graph_thread = threading.Thread(
+            target=self._check_graph, name=f"{self.node_name}-graph", daemon=True
+        )
+        self._graph_thread.start()
 
     def _spin(self) -> None:
         from cyclonedds.core import InstanceState, ReadCondition, SampleState, ViewState, WaitSet
@@ -203,6 +300,11 @@ class DdsTransport:
         if self._thread is not None:
             self._thread.join(timeout=2.0)
             self._thread = None
+        if self._graph_thread is not None:
+            self._graph_thread.join(timeout=2.0)
+            self._graph_thread = None
+        with self._graph_lock:
+            self._graph_readers = None
         self._readers.clear()
         self._writers.clear()
         self._topics.clear()
@@ -213,3 +315,43 @@ class DdsTransport:
             # outlives close() (cyclonedds keeps references to it), so waiting for garbage
             # collection kept the node in its peers' ROS graph until this process exited.
             participant.__del__()
+
+
+def _fqn(namespace: str, name: str) -> str:
+    return f"{namespace.rstrip('/')}/{name}"
+
+
+def _own_endpoint(topic: str, ros_type: str, p: QosProfile, publisher: bool) -> Endpoint:
+    return Endpoint(topic, ros_type, messages.type_hash(ros_type), p.reliable, p.transient_local, publisher)
+
+
+def _peer_endpoint(sample: Any, publisher: bool) -> Endpoint | None:
+    """A discovered reader or writer (a DCPSPublication/DCPSSubscription sample) as an Endpoint;
+    None for a DDS type that is not a ROS 2 message."""
+    from cyclonedds.core import Policy
+
+    try:
+        ros_type = ros_type_name(sample.type_name)
+    except ValueError:
+        return None
+    qos = sample.qos
+    user_data = qos[Policy.Userdata].data if Policy.Userdata in qos else b""
+    type_hash = None
+    for item in user_data.decode(errors="replace").split(";"):  # b'typehash=RIHS01_<hex>;'
+        key, _, value = item.partition("=")
+        if key == "typehash" and value:
+            type_hash = value
+    reliable = (
+        isinstance(qos[Policy.Reliability], Policy.Reliability.Reliable)
+        if Policy.Reliability in qos
+        else publisher
+    )
+    durability = type(qos[Policy.Durability]).__name__ if Policy.Durability in qos else "Durability.Volatile"
+    return Endpoint(
+        topic=sample.topic_name[2:],  # rt/odom -> /odom
+        type=ros_type,
+        type_hash=type_hash,
+        reliable=reliable,
+        transient_local=not durability.endswith("Volatile"),
+        publisher=publisher,
+    )

@@ -3,6 +3,10 @@
 Never imported together with Cyclone DDS Python: a process uses one transport. Parameters come
 from ROS (`--ros-args --params-file`, launch files) through rclpy's parameter overrides and are
 handed to the node logic in the same nested form the DDS entry point reads from the file.
+
+Once a second (a thread of its own) the transport asks the ROS graph about the peers on its own
+topics and logs, by name, each that can never exchange messages with it: another type or type
+hash, incompatible QoS (deploy/transport/graph_check.py; `graph_problems()`).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from deploy.transport.graph_check import CHECK_PERIOD_S, Endpoint, ProblemLog, problems
 from deploy.transport.qos import QosProfile, profile, to_rclpy
 
 log = logging.getLogger("tether.transport.rclpy")
@@ -85,6 +90,13 @@ class RclpyTransport:
             automatically_declare_parameters_from_overrides=True,
         )
         self._entities: list[Any] = []  # publishers and subscriptions, for destroy_entities()
+        self._own: list[Endpoint] = []  # this node's endpoints, for the graph check
+        self._graph_log = ProblemLog(node_name)
+        # A Python thread, not an rclpy timer: a timer wakes the executor's wait every second, and a
+        # spin thread woken while the interpreter exits (a transport never closed) aborts the process.
+        self._graph_thread: threading.Thread | None = None
+        self._graph_stop = threading.Event()
+        self._graph_lock = threading.Lock()
         self.node_name = node_name
         self._executor = SingleThreadedExecutor(context=self._context)
         self._executor.add_node(self.node)
@@ -95,9 +107,7 @@ class RclpyTransport:
         rclpy node declares itself (ROS_NODE_PARAMETERS)."""
         from deploy.nodes.params import unflatten
 
-        flat = {
-            name: p.value for name, p in self.node._parameters.items() if name not in ROS_NODE_PARAMETERS
-        }
+        flat = {name: p.value for name, p in self.node._parameters.items() if name not in ROS_NODE_PARAMETERS}
         return unflatten(flat)
 
     def make(self, ros_type: str, **fields: Any) -> Any:
@@ -107,6 +117,7 @@ class RclpyTransport:
         p = profile(qos) if isinstance(qos, str) else qos
         pub = self.node.create_publisher(message_class(ros_type), topic, to_rclpy(p))
         self._entities.append(pub)
+        self._own.append(_own_endpoint(self.node.resolve_topic_name(topic), ros_type, p, publisher=True))
         return RclpyPublisher(pub)
 
     def subscribe(
@@ -115,6 +126,53 @@ class RclpyTransport:
         p = profile(qos) if isinstance(qos, str) else qos
         sub = self.node.create_subscription(message_class(ros_type), topic, callback, to_rclpy(p))
         self._entities.append(sub)
+        self._own.append(_own_endpoint(self.node.resolve_topic_name(topic), ros_type, p, publisher=False))
+
+    # -- peers that can never match (graph_check.py) ----------------------------------------------
+
+    def graph_problems(self) -> list[str]:
+        """Each peer in the ROS graph on this node's topics that can never exchange messages with it,
+        named (another type or type hash, incompatible QoS); [] when all is well."""
+        me = (self.node.get_name(), self.node.get_namespace())
+        peers: list[Endpoint] = []
+        for topic in sorted({e.topic for e in self._own}):
+            for publisher, infos in (
+                (True, self.node.get_publishers_info_by_topic(topic)),
+                (False, self.node.get_subscriptions_info_by_topic(topic)),
+            ):
+                peers += [
+                    _peer_endpoint(topic, i, publisher, self._owners)
+                    for i in infos
+                    if (i.node_name, i.node_namespace) != me
+                ]
+        return problems(self._own, peers)
+
+    def _owners(self, topic: str, publisher: bool) -> list[str]:
+        """The nodes other than this one that the ROS graph lists with a publisher (subscription) on
+        `topic`: it knows them by their ros_discovery_info even where it cannot tie an endpoint to
+        its node (Fast DDS 3.2 and Cyclone DDS peers: README "Tether in the ROS 2 graph")."""
+        me = (self.node.get_name(), self.node.get_namespace())
+        by_node = (
+            self.node.get_publisher_names_and_types_by_node
+            if publisher
+            else self.node.get_subscriber_names_and_types_by_node
+        )
+        out = []
+        for name, ns in self.node.get_node_names_and_namespaces():
+            if (name, ns) != me and topic in dict(by_node(name, ns)):
+                out.append(f"{ns.rstrip('/')}/{name}")
+        return sorted(out)
+
+    def _check_graph(self) -> None:
+        while not self._graph_stop.wait(CHECK_PERIOD_S):
+            try:
+                with self._graph_lock:
+                    if self._graph_stop.is_set():
+                        return
+                    self._graph_log.update(self.graph_problems())
+            except Exception:  # the check only reports; it must never take the node down
+                if self._context.ok() and not self._graph_stop.is_set():
+                    log.exception("graph check failed")
 
     def ok(self) -> bool:
         """False once this node's ROS context has shut down (Ctrl-C, rclpy.shutdown)."""
@@ -126,19 +184,62 @@ class RclpyTransport:
             destroy = self.node.destroy_publisher if hasattr(e, "publish") else self.node.destroy_subscription
             destroy(e)
         self._entities.clear()
+        with self._graph_lock:
+            self._own.clear()
 
     def start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._executor.spin, name="rclpy-spin", daemon=True)
             self._thread.start()
+        if self._graph_thread is None:
+            self._graph_thread = threading.Thread(target=self._check_graph, name="rclpy-graph", daemon=True)
+            self._graph_thread.start()
 
     def close(self) -> None:
+        self._graph_stop.set()
+        with self._graph_lock:  # no graph query runs while the node goes away
+            pass
         self._executor.shutdown()
         self.node.destroy_node()
         if self._context.ok():
             self._context.shutdown()
         if self._thread is not None:
             self._thread.join(timeout=2.0)
+
+
+def _own_endpoint(topic: str, ros_type: str, p: QosProfile, publisher: bool) -> Endpoint:
+    from deploy.transport.messages import type_hash
+
+    return Endpoint(topic, ros_type, type_hash(ros_type), p.reliable, p.transient_local, publisher)
+
+
+def _peer_endpoint(
+    topic: str, info: Any, publisher: bool, owners: Callable[[str, bool], list[str]]
+) -> Endpoint:
+    """An rclpy TopicEndpointInfo as an Endpoint; `owners(topic, publisher)` names the candidates
+    when the graph ties the endpoint to no node."""
+    from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
+
+    h = info.topic_type_hash
+    q = info.qos_profile
+    if info.node_name.startswith("_"):  # _CREATED_BY_BARE_DDS_APP_, _NODE_NAME_UNKNOWN_
+        kind = "publish" if publisher else "subscribe"
+        nodes = ", ".join(owners(topic, publisher)) or "none"
+        who = (
+            f"with GID {bytes(info.endpoint_gid).hex()} (the ROS graph ties it to no node; nodes that "
+            f"{kind} {topic}: {nodes})"
+        )
+    else:
+        who = f"{info.node_namespace.rstrip('/')}/{info.node_name}"
+    return Endpoint(
+        topic=topic,
+        type=info.topic_type,
+        type_hash=str(h) if getattr(h, "version", -1) > 0 else None,
+        reliable=q.reliability == ReliabilityPolicy.RELIABLE,
+        transient_local=q.durability == DurabilityPolicy.TRANSIENT_LOCAL,
+        publisher=publisher,
+        who=who,
+    )
 
 
 def run_node(node_cls: Callable[..., Any], node_name: str, args: list[str] | None = None) -> None:
