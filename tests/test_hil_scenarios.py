@@ -58,8 +58,10 @@ def test_fault_free_flight_records_mcap_and_agrees_with_eval(fixture_policy, tmp
     for key in ("latency_us_p50", "latency_us_p99", "jitter_us_p99"):
         assert r[key] is not None and r[key] > 0, key
     assert r["latency_us_p99"] >= r["latency_us_p50"] and r["latency_samples"] > 500
-    assert isinstance(r["deadline_misses"], int) and isinstance(r["messages_dropped"], int)
-    assert r["messages_dropped_detail"]["injected"] == 0
+    # nothing injected: every dropped message was lost in transport (deadline misses depend on the
+    # host's load: bench/hil_timing.py reports them)
+    dropped = r["messages_dropped_detail"]
+    assert dropped["injected"] == 0 and r["messages_dropped"] == dropped["lost_in_transport_odometry"]
     assert [t["to"] for t in r["transitions"]] == ["STARTING", "RUNNING", "FAILSAFE", "DISARMED"]
     assert r["final_state"] == "DISARMED" and r["exit_codes"] == {"sim_bridge_node": 0, "policy_node": 0}
 

@@ -72,3 +72,65 @@ def test_parameter_files_are_ros2_format_with_dotted_names():
     assert parse_override("faults.nan_at_s=4") == {"faults": {"nan_at_s": 4}}
     with pytest.raises(ValueError, match="name=value"):
         parse_override("seed")
+
+
+# -- the bridge's watchdog and the kill outcome, in simulated steps (no processes, no wall clock) --
+
+
+def _bridge():
+    from deploy.nodes.sim_bridge_node import SimBridgeNode
+    from tests.runtime_helpers import NullTransport
+
+    t = NullTransport("sim_bridge_node")
+    return SimBridgeNode(t, {}, clock=lambda: 0.0), t  # the wall clock never moves: steps count
+
+
+def _send_command(node, t, thrust: float | None = None) -> None:
+    from deploy.transport import convert
+
+    stamp = t.make("builtin_interfaces/msg/Time")
+    cmd = np.full(len(node.motors), node.params_nominal.hover_command if thrust is None else thrust)
+    t.deliver(
+        BRIDGE_DEFAULTS["topics"]["actuator_command"],
+        convert.actuator_command_msg(t.make, stamp, node.motors, cmd),
+    )
+
+
+WATCHDOG_STEPS = round(BRIDGE_DEFAULTS["watchdog"]["timeout_s"] * BRIDGE_DEFAULTS["sim_rate_hz"])  # 20
+
+
+def test_the_bridge_watchdog_trips_on_the_first_physics_step_past_its_timeout():
+    node, t = _bridge()
+    try:
+        _send_command(node, t)
+        assert node.flying and not node.frozen
+        for _ in range(WATCHDOG_STEPS):
+            node.step()
+        _send_command(node, t)  # a command within the timeout starts the count again
+        for _ in range(WATCHDOG_STEPS + 1):
+            node.step()
+        assert node.watchdog is None  # 21 silent steps ran, the last check saw 20: the timeout, not past
+        node.step()
+        assert node.watchdog is not None and node.watchdog["steps_since_last_command"] == WATCHDOG_STEPS + 1
+        assert node.watchdog["silent_s"] == 0.0  # tripped on simulated time alone
+        _send_command(node, t, thrust=0.9)
+        assert node.commands_rx == 3 and not np.any(node.command == 0.9)  # latched: offboard ignored
+    finally:
+        node.env.close()
+
+
+@pytest.mark.parametrize("silent_steps, met", [(WATCHDOG_STEPS + 1, True), (WATCHDOG_STEPS + 2, False)])
+def test_the_kill_outcome_allows_the_timeout_plus_one_physics_step(silent_steps, met):
+    from tether.hil.faults import outcome
+
+    bridge = {
+        "watchdog": {"steps_since_last_command": silent_steps, "landed": True, "mono_s": 1.0},
+        "crash": None,
+    }
+    o = outcome(Fault.parse("kill@7"), {}, bridge, None, {"kill_mono_s": 0.9}, BRIDGE_DEFAULTS)
+    assert o["met"] is met
+    assert o["observed"]["silent_sim_s_at_trip"] == pytest.approx(
+        silent_steps / BRIDGE_DEFAULTS["sim_rate_hz"]
+    )
+    crashed = {**bridge, "crash": {"reason": "ground contact"}}
+    assert not outcome(Fault.parse("kill@7"), {}, crashed, None, {}, BRIDGE_DEFAULTS)["met"]
