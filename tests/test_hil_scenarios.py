@@ -21,7 +21,8 @@ from tether.hil.run import HilError, run_hil
 SECONDS = 10.0  # hover episode (6 s) + two waypoints
 needs_shipped = pytest.mark.skipif(
     not SHIPPED_POLICY.exists(),
-    reason=f"{SHIPPED_POLICY} is absent: produce it with `tether train` + `tether export`",
+    reason=f"{SHIPPED_POLICY} is absent: no trained hover policy has passed the gate yet (the linear "
+    "fixture policy flies every fault in the default suite)",
 )
 
 
