@@ -15,6 +15,7 @@ BENCHMARKS = {
     "sim2sim": "bench.sim2sim",
     "robustness": "bench.robustness",
     "hil-timing": "bench.hil_timing",
+    "hil-transports": "bench.hil_transports",
     "quadruped-throughput": "bench.quadruped_throughput",
 }
 
