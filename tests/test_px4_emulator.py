@@ -376,6 +376,9 @@ def test_bridge_flies_px4_fallback_with_the_onboard_pid_after_heartbeat_loss(px4
             break
     wd = bridge.watchdog
     assert wd is not None and wd["landed"], wd
+    assert emu.armed  # touched down; PX4 disarms COM_DISARM_LAND (0.5 s) later
+    for _ in range(110):
+        cycle(False, False)
     assert wd["timeout_s"] == 0.5 and 0.5 < wd["silent_s"] <= 0.5 + 0.005 + 1e-9
     assert bridge.crash is None
     s = bridge.engine.state()

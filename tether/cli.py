@@ -407,7 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
     hi.add_argument(
         "--vehicle",
         help="quadruped-walk: ros2_control (default: ROS topics as ros2_control controllers take them) or "
-        "go2 (the Unitree Go2's low-level DDS protocol, rt/lowstate and rt/lowcmd with CRC)",
+        "go2 (the Unitree Go2's low-level DDS protocol, rt/lowstate and rt/lowcmd with CRC); "
+        "quadrotor-hover: px4 (PX4's uXRCE-DDS offboard protocol against an emulated PX4; default: "
+        "Tether's ROS topics)",
     )
     hi.add_argument("--seconds", type=float, default=20.0, help="flight time, sim s (default: %(default)s)")
     hi.add_argument("--domain-id", type=int, help="DDS domain id (default: a free one of 100-199, leased)")

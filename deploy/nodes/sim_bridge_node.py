@@ -413,9 +413,11 @@ class SimBridgeNode:
                 self._pid = QuadrotorPid(self.params_nominal, 1, self.sim_dt_s)
                 self._fs_target = s.base_pos_m[0].copy()
                 self._fs_start = self.sim_time_s
-            if self.watchdog is not None and not armed and fs is not None and "disarmed_sim_time_s" in fs:
-                self.watchdog["landed"] = True
-                self.watchdog.setdefault("landed_sim_time_s", self.sim_time_s)
+        wd = self.watchdog
+        if wd is not None and not wd["landed"] and z < 0.1 and speed < 0.3:
+            if nav == emu.k_status["NAVIGATION_STATE_AUTO_LAND"] or not armed:  # PX4 touched down
+                wd["landed"] = True
+                wd["landed_sim_time_s"] = self.sim_time_s
 
     def _px4_command(self) -> np.ndarray:
         """What PX4 drives the motors with: the accepted command in OFFBOARD, its own Hold / Land

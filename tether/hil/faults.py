@@ -152,13 +152,14 @@ def outcome(
         out["observed"] = obs
     elif fault.kind == "nan":
         rejected = None
+        sensor = str(bridge_params["faults"]["nan_sensor"])  # imu; odometry on PX4 (tether/hil/px4.py)
         if policy is not None:
-            rejected = policy["diagnostics"]["inputs"].get("imu", {}).get("rejected")
+            rejected = policy["diagnostics"]["inputs"].get(sensor, {}).get("rejected")
         out["observed"] = {
             "nonfinite_commands_received": bridge["nonfinite_commands"],
             "nonfinite_suppressed_in_node": None if policy is None else policy["nonfinite_suppressed"],
             "nan_messages_sent": bridge["nan_sent"],
-            "imu_messages_rejected": rejected,
+            f"{sensor}_messages_rejected": rejected,
         }
         met = (
             bridge["nonfinite_commands"] == 0
@@ -169,7 +170,8 @@ def outcome(
         )
     elif fault.kind == "kill":
         wd = bridge.get("watchdog")
-        timeout_s = float(bridge_params["watchdog"]["timeout_s"])
+        # the watchdog's own timeout where it reports one (PX4: COM_OF_LOSS_T on the heartbeat)
+        timeout_s = float((wd or {}).get("timeout_s", bridge_params["watchdog"]["timeout_s"]))
         sim_dt_s = 1.0 / float(bridge_params["sim_rate_hz"])
         obs = {"watchdog": wd, "crash": crash, "killed_at_mono_s": events.get("kill_mono_s")}
         met = False

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import tempfile
@@ -136,7 +137,8 @@ def run_hil(
     vehicle: str | None = None,
 ) -> dict[str, Any]:
     """Run one HIL scenario; returns the report (see module docstring). Raises HilError on set-up failure.
-    `vehicle`: quadruped-walk's hardware interface (tether/hil/walk_run.py VEHICLES)."""
+    `vehicle`: quadruped-walk's hardware interface (tether/hil/walk_run.py VEHICLES); quadrotor-hover:
+    None (Tether's ROS topics) or px4 (PX4's uXRCE-DDS protocol, tether/hil/px4.py)."""
     if scenario_name in LEGGED_SCENARIOS:
         from tether.hil.walk_run import run_walk
 
@@ -146,9 +148,13 @@ def run_hil(
             policy_transport=policy_transport, bridge_transport=bridge_transport,
             vehicle=vehicle or "ros2_control",
         )  # fmt: skip
-    if vehicle is not None:
-        raise ValueError(f"--vehicle {vehicle}: only the quadruped-walk scenario has vehicle choices")
+    if vehicle not in (None, "px4"):
+        raise ValueError(f"--vehicle {vehicle}: quadrotor-hover takes px4, or no --vehicle (Tether's topics)")
     scenario = Scenario.load(scenario_name)
+    if vehicle == "px4":
+        from tether.hil import px4 as px4_hil
+
+        scenario = dataclasses.replace(scenario, params_file=resolve_path(px4_hil.PARAMS_FILE))
     parsed = [Fault.parse(f) for f in (faults or [])]
     for role, kind in (("policy node", policy_transport), ("simulator bridge", bridge_transport)):
         if kind not in TRANSPORTS:
@@ -173,6 +179,8 @@ def run_hil(
         bridge_over.append(f"episode_index={episode_index}")
     for f in parsed:
         bridge_over += f.bridge_overrides()
+        if vehicle == "px4":
+            bridge_over += px4_hil.fault_overrides(f)
     params_file = scenario.params_file
     policy_params = load_node_params(params_file, "policy_node")
     for o in policy_over:
@@ -212,6 +220,7 @@ def run_hil(
         "faults": [f.label for f in parsed],
         "transports": {"policy_node": policy_transport, "sim_bridge_node": bridge_transport},
         "episode": {"seed": int(bridge_params["seed"]), "index": int(bridge_params["episode_index"])},
+        "vehicle": vehicle,
     }
     events: dict[str, Any] = {}
     say = print if progress else (lambda *a, **k: None)
@@ -278,6 +287,8 @@ def run_hil(
     if bridge is None:
         raise HilError(f"the simulator bridge wrote no report; see its log in {work / 'logs'}")
     report.update(_metrics(scenario, seconds, parsed, bridge, policy_rep, op, events, bridge_params))
+    if vehicle == "px4":
+        report["px4"] = px4_hil.checks(bridge, policy_rep)
     disrupted = any(f.kind in DISRUPTIVE for f in parsed)
     if compare_eval is None:
         compare_eval = not parsed
@@ -285,6 +296,7 @@ def run_hil(
         report["eval_agreement"] = _compare_with_eval(policy_file, report, scenario, bridge_params)
     flight_ok = report["flight"].get("success", False)
     faults_ok = all(o["met"] for o in report["fault_outcomes"])
+    faults_ok = faults_ok and (vehicle != "px4" or report["px4"]["met"])
     report["success"] = bool(faults_ok and (disrupted or flight_ok))
     if tmp is not None:
         tmp.cleanup()
@@ -536,6 +548,14 @@ def summary(report: dict[str, Any]) -> str:
     )
     for o in report["fault_outcomes"]:
         lines.append(f"  fault {o['fault']}: {'met' if o['met'] else 'NOT MET'} ({o['expected']})")
+    if report.get("px4"):
+        p, lost = report["px4"], report["px4"]["failsafe"]
+        lines.append(
+            f"  px4: OFFBOARD {'before' if p['offboard_before_arm'] else 'NOT before'} arming; "
+            f"{p['motors_applied']} ActuatorMotors applied, ignored {p['motors_ignored'] or 'none'}; "
+            f"refused {p['commands_refused'] or 'none'}"
+            + (f"; offboard lost after {lost['silent_s']:.3f} s: Hold, Land" if lost else "")
+        )
     if "eval_agreement" in report:
         a = report["eval_agreement"]
         lines.append(
