@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +121,12 @@ def test_discovery_info_announces_the_participant_and_every_endpoint_by_its_16_b
             reader = DataReader(
                 t.participant, t._topic(DISCOVERY_TOPIC, DISCOVERY_TYPE), to_cyclonedds(profile("state"))
             )
-            samples = reader.read(N=16)  # transient local, keep last 1: the newest announcement
+            samples = []
+            for _ in range(100):  # transient local, keep last 1: the newest announcement (bounded wait)
+                samples = reader.read(N=16)
+                if samples:
+                    break
+                time.sleep(0.05)
             participant_guid = t.participant.get_guid().bytes
             writer_guids = {w.get_guid().bytes for w in t._writers}
             reader_guids = {r.get_guid().bytes for r, _, _ in t._readers}
