@@ -15,7 +15,9 @@ require_signature; deploy/provenance.py): a node whose policy is unsigned when a
 required, or whose signature does not verify, refuses to start with the reason.
 Every subscription callback only converts the message (deploy.transport.convert) and hands it to
 Runtime.put (with the arrival time and the message's own stamp) / arm / disarm / estop; the
-control cycle runs on the runtime's RealtimeLoop in the main thread. The actuator command's
+control cycle runs on the runtime's RealtimeLoop in the main thread, by default on each arrival
+of the driving sensor (cycle_trigger: sensor; the fixed-rate timer is the watchdog for a late
+one), or at the contract's fixed rate (cycle_trigger: timer). The actuator command's
 header.stamp is the stamp of the newest odometry at the cycle start, so a receiver can measure
 sensor-to-command latency end to end.
 
@@ -46,7 +48,7 @@ from deploy.provenance import check_policy_provenance
 from deploy.runtime.config import RuntimeConfig
 from deploy.runtime.policy_runner import PolicyRunner
 from deploy.runtime.robot_profile import QuadrotorStarting, RobotProfile
-from deploy.runtime.rt_loop import CycleInfo, RealtimeLoop
+from deploy.runtime.rt_loop import TRIGGERS, CycleInfo, RealtimeLoop
 from deploy.runtime.runtime import ArmingRefusedError, Runtime, RuntimeOutput
 from deploy.runtime.safety import State
 from deploy.transport import convert
@@ -74,6 +76,10 @@ DEFAULTS: dict[str, Any] = {
     "airborne_start": False,  # true: no start-up sequence (a simulated vehicle already flying)
     "providers": "cpu",  # ONNX Runtime providers, comma-separated: cpu, cuda, tensorrt
     "diagnostics_rate_hz": 5.0,
+    # sensor: each cycle starts when the driving input arrives (the robot profile's trigger_input,
+    # else the contract's first sensor), the fixed-rate timer runs a fallback cycle when it is late
+    # (runtime_config loop.watchdog_periods); timer: cycles at the contract's fixed rate
+    "cycle_trigger": "sensor",
     # legged robots: the joint order of the hardware's forward_command_controllers (their `joints`
     # parameter); [] means the robot profile's actuator order. controllers_file: the robot's
     # controller-manager parameter file (e.g. launch/config/quadruped_ros2_control.yaml); when set,
@@ -197,18 +203,25 @@ class PolicyNode:
             topics["diagnostics"], TOPICS["diagnostics"].type, TOPICS["diagnostics"].qos
         )
         self._state_pub = transport.publisher(topics["state"], TOPICS["state"].type, TOPICS["state"].qos)
-        self.loop = RealtimeLoop(self.contract.control_rate_hz, self.runtime.config.loop)
+        trigger = str(p["cycle_trigger"])
+        if trigger not in TRIGGERS:
+            raise ValueError(
+                f"{NODE_NAME} parameter cycle_trigger must be one of {list(TRIGGERS)}, not {trigger!r}"
+            )
+        self.loop = RealtimeLoop(self.contract.control_rate_hz, self.runtime.config.loop, trigger=trigger)
         self._lock = threading.Lock()
         self._odom_stamp: Any = None  # builtin_interfaces/Time of the newest odometry
         self._odom_key: tuple[int, int] | None = None
         self._odom_rx: dict[tuple[int, int], float] = {}
         self._cycle_stamp: Any = None
         self._cycle_key: tuple[int, int] | None = None
+        self._cycle_start = 0.0
         self._last_state: State | None = None
         self._stop = threading.Event()
         self.arm_refusals: list[str] = []
         # Records for the HIL report (bounded by the run length).
-        self.latency: list[tuple[tuple[int, int], float, float]] = []  # (stamp, odometry rx, command tx)
+        #: (stamp, odometry rx, cycle start, command tx), on the node's clock
+        self.latency: list[tuple[tuple[int, int], float, float, float]] = []
         self._seen_keys: set[tuple[int, int]] = set()
         self.odometry_rx = 0
         self.odometry_first: tuple[int, int] | None = None
@@ -225,10 +238,11 @@ class PolicyNode:
     def _on_odometry(self, msg: Any) -> None:
         now = self.clock()
         key = convert.stamp_key(msg.header.stamp)
-        self.runtime.put("odometry", convert.odometry_from_msg(msg), now, self._stamp("odometry", msg))
         with self._lock:
             self._odom_stamp = msg.header.stamp
         self._note_odometry(key, now)
+        # after the bookkeeping: on a sensor-triggered loop the put starts the cycle that answers it
+        self.runtime.put("odometry", convert.odometry_from_msg(msg), now, self._stamp("odometry", msg))
 
     def _note_odometry(self, key: tuple[int, int], now: float) -> None:
         """Bookkeeping of an odometry (stamp as (s, ns)) received at `now`, for the HIL report; a
@@ -321,6 +335,7 @@ class PolicyNode:
     # -- the control loop (main thread) ---------------------------------------------------------------
 
     def _before(self, info: CycleInfo) -> None:
+        self._cycle_start = self.clock()
         with self._lock:
             self._cycle_stamp, self._cycle_key = self._odom_stamp, self._odom_key
 
@@ -346,7 +361,7 @@ class PolicyNode:
             self._seen_keys.add(key)
             rx = self._odom_rx.get(key)
             if rx is not None:
-                self.latency.append((key, rx, tx))
+                self.latency.append((key, rx, self._cycle_start, tx))
         self.sources[out.source] = self.sources.get(out.source, 0) + 1
         if (
             self.estop_rx_cycle is not None
@@ -421,7 +436,8 @@ class PolicyNode:
             "diagnostics": self.runtime.diagnostics(self.loop.stats.snapshot()),
             "loop": self.loop.stats.snapshot().to_dict(),
             "sources": self.sources,
-            "latency": [[list(k), rx, tx] for k, rx, tx in self.latency],
+            "latency": [[list(k), rx, start, tx] for k, rx, start, tx in self.latency],
+            "cycle_trigger": {"mode": self.loop.trigger, "input": self.runtime.trigger_input},
             "odometry_rx": self.odometry_rx,
             "odometry_first": self.odometry_first,
             "odometry_last": self.odometry_last,

@@ -13,7 +13,9 @@ One idea per module:
 - startup         STARTING: idle + spin-up, or interpolation to the default pose
 - failsafe        FAILSAFE: PID hold + land, or damping; the stop command
 - command_limiter finite, clipped, rate-limited commands
-- rt_loop         absolute-deadline loop, timing statistics, real-time options
+- rt_loop         absolute-deadline or sensor-triggered loop (timer as watchdog), timing statistics,
+                  real-time options
+- stage_times     where a cycle's time goes, stage by stage (tether bench loop)
 - runtime         one control cycle tying these together
 
 Needs numpy, onnxruntime and PyYAML only; never imports sim/ or training/. (Verifying a policy's

@@ -15,10 +15,17 @@ be delayed by the rate limit. It still yields a finite, clipped command.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from deploy.actions import action_bounds
 from deploy.contract import Contract
+
+#: Up to this many actions, limit() works on plain floats (measured faster than NumPy's per-call
+#: overhead: 4 actions ≈ 4 µs against ≈ 8 µs of CPU time); above it on NumPy in place (12 actions:
+#: ≈ 8 µs against ≈ 9 µs on floats). Both do the same operations in the same order.
+FLOAT_PATH_MAX_ACTIONS = 8
 
 
 class CommandLimiter:
@@ -29,10 +36,21 @@ class CommandLimiter:
         )
         self.max_step = rate * control_dt_s
         self._previous = np.clip(np.zeros_like(self.low), self.low, self.high)
+        self._floats = self.low.size <= FLOAT_PATH_MAX_ACTIONS
+        self._bounds = list(zip(self.low.tolist(), self.high.tolist(), self.max_step.tolist(), strict=True))
+        self._neg_max_step = -self.max_step
+        self._ok = np.empty(self.low.shape, dtype=bool)
+        self._step = np.empty(self.low.shape)
+        self._big = np.empty(self.low.shape, dtype=bool)
 
     @property
     def previous(self) -> np.ndarray:
         return self._previous.copy()
+
+    @property
+    def previous_view(self) -> np.ndarray:
+        """The previous command itself (read it, do not keep it: the next command replaces it)."""
+        return self._previous
 
     def reset(self, action: np.ndarray) -> None:
         """Make `action` (sanitized) the previous command, e.g. what the actuators do at arming."""
@@ -42,16 +60,36 @@ class CommandLimiter:
 
     def limit(self, action: np.ndarray) -> np.ndarray:
         """The command to send for the requested `action` (A,): finite, in bounds, rate-limited."""
-        a = np.asarray(action, dtype=np.float64).reshape(self.low.shape)
-        prev = self._previous
-        a = np.where(np.isfinite(a), a, prev)
-        a = np.clip(a, self.low, self.high)
-        step = a - prev
+        if self._floats:
+            return self._limit_floats(action)
+        a = np.array(action, dtype=np.float64).reshape(self.low.shape)
+        prev, low, high = self._previous, self.low, self.high
+        ok = np.isfinite(a, out=self._ok)
+        if not ok.all():
+            np.copyto(a, prev, where=~ok)
+        np.minimum(np.maximum(a, low, out=a), high, out=a)
+        step = np.subtract(a, prev, out=self._step)
         # Only where the step is too large: a command within the limit passes bit for bit.
-        a = np.where(np.abs(step) > self.max_step, prev + np.clip(step, -self.max_step, self.max_step), a)
-        a = np.clip(a, self.low, self.high)
+        big = np.greater(np.abs(step), self.max_step, out=self._big)
+        if big.any():
+            np.copyto(a, prev + np.minimum(np.maximum(step, self._neg_max_step), self.max_step), where=big)
+            np.minimum(np.maximum(a, low, out=a), high, out=a)
         self._previous = a
         return a.copy()
+
+    def _limit_floats(self, action: np.ndarray) -> np.ndarray:
+        values = np.asarray(action, dtype=np.float64).reshape(self.low.shape).tolist()
+        out = []
+        for a, p, (lo, hi, m) in zip(values, self._previous.tolist(), self._bounds, strict=True):
+            if not math.isfinite(a):
+                a = p
+            a = min(max(a, lo), hi)
+            step = a - p
+            if abs(step) > m:  # only where the step is too large: within the limit passes bit for bit
+                a = min(max(p + min(max(step, -m), m), lo), hi)
+            out.append(a)
+        self._previous = np.array(out)
+        return np.array(out)
 
     def stop(self, action: np.ndarray) -> np.ndarray:
         """Like limit() without the rate limit: for commands that remove power."""

@@ -65,8 +65,19 @@ class LoopOptions:
     lock_memory: bool = False
     disable_gc: bool = True
     timer_slack_ns: int | None = 1000
+    trigger_min_spacing_periods: float = 0.75
+    watchdog_periods: float = 1.5
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.trigger_min_spacing_periods < 1.0:
+            raise ValueError(
+                "loop.trigger_min_spacing_periods must be in [0, 1) periods, found "
+                f"{self.trigger_min_spacing_periods}"
+            )
+        if not (math.isfinite(self.watchdog_periods) and 1.0 <= self.watchdog_periods <= 10.0):
+            raise ValueError(
+                f"loop.watchdog_periods must be in [1, 10] periods, found {self.watchdog_periods}"
+            )
         if not 0.0 <= self.spin_margin_s < 0.1:
             raise ValueError(f"loop.spin_margin_s must be in [0, 0.1) s, found {self.spin_margin_s}")
         if self.stats_window_cycles < 1:

@@ -20,7 +20,7 @@ state and the observation history are reset on every (re)arm.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +65,7 @@ class PolicyRunner:
         check_profile(self.contract, profile, policy=str(self.policy.path))
         self.builder = ObservationBuilder(self.contract, 1)
         self.bound = self.policy.bind(1)
+        self._action = np.zeros(self.contract.action_size)
         self._dry_run()
         self.reset()
 
@@ -92,7 +93,14 @@ class PolicyRunner:
         """The contract observation (1, D) float32 for a batch-of-one state (advances history)."""
         return self.builder.build(state)
 
-    def act(self, state: RobotState) -> np.ndarray:
-        """The policy's raw action (A,) float64 for `state`; not yet clipped or checked."""
-        self.bound.obs[:] = self.builder.build(state)
-        return self.bound.run()[0].astype(np.float64)
+    def act(self, state: RobotState, lap: Callable[[str], None] | None = None) -> np.ndarray:
+        """The policy's raw action (A,) float64 for `state`; not yet clipped or checked. The
+        observation is built straight into the bound inference input; the action is a buffer of
+        this runner, overwritten by the next call. `lap` (profiling) is called after each stage."""
+        self.builder.build(state, out=self.bound.obs)
+        if lap is not None:
+            lap("observation")
+        np.copyto(self._action, self.bound.run()[0])
+        if lap is not None:
+            lap("inference")
+        return self._action

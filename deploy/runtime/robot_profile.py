@@ -127,6 +127,9 @@ class RobotProfile:
     #: IMU / joint states in, actuator or ros2_control commands out); "unitree_go2" = the Go2's
     #: low-level DDS (rt/lowstate, rt/lowcmd; deploy/go2/interface.py)
     hardware_interface: str = ""
+    #: the input whose arrival starts a sensor-triggered cycle ("" = the contract's first sensor):
+    #: of several sensors sent together, the one that arrives last
+    trigger_input: str = ""
     path: Path | None = None
 
     def __post_init__(self) -> None:
@@ -176,7 +179,15 @@ class RobotProfile:
             "sensors",
             "action_rate_limits_per_s",
         }
-        optional = {"limits", "joints", "frames", "quadrotor", "legged", "hardware_interface"}
+        optional = {
+            "limits",
+            "joints",
+            "frames",
+            "quadrotor",
+            "legged",
+            "hardware_interface",
+            "trigger_input",
+        }
         missing, unknown = required - set(d), set(d) - required - optional
         if missing or unknown:
             raise ValueError(
@@ -193,6 +204,9 @@ class RobotProfile:
                 k: (float(v[0]), float(v[1])) for k, v in (lim.get("joint_limits_rad") or {}).items()
             },
         )
+        trigger = str(d.get("trigger_input") or "")
+        if trigger and trigger not in (d["sensors"] or ()):
+            raise ValueError(f"{where}: trigger_input '{trigger}' is not one of its sensors {d['sensors']}")
         return cls(
             name=str(d["name"]),
             kind=str(d["kind"]),
@@ -207,6 +221,7 @@ class RobotProfile:
             quadrotor=_quadrotor(d["quadrotor"], base_dir, where) if d.get("quadrotor") else None,
             legged=_legged(d["legged"], where) if d.get("legged") else None,
             hardware_interface=str(d.get("hardware_interface") or ""),
+            trigger_input=trigger,
             path=path,
         )
 
@@ -280,6 +295,14 @@ def _opt_vec3(x: Any) -> tuple[float, float, float] | None:
 def required_inputs(contract: Contract) -> tuple[str, ...]:
     """The inputs a runtime must receive for this contract: its sensors, and `command` if it has any."""
     return tuple(contract.sensors) + (("command",) if contract.command_size > 0 else ())
+
+
+def trigger_input(contract: Contract, profile: RobotProfile) -> str:
+    """The input whose arrival starts a sensor-triggered cycle: the profile's trigger_input when it
+    names one of the contract's sensors, else the contract's first sensor."""
+    if profile.trigger_input and profile.trigger_input in contract.sensors:
+        return profile.trigger_input
+    return contract.sensors[0] if contract.sensors else ""
 
 
 def problems(contract: Contract, profile: RobotProfile) -> list[str]:

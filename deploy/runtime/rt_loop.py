@@ -14,6 +14,23 @@ deadline, as cyclictest measures latency), compute time (the step's own
 duration), missed deadlines and the current streak of them. snapshot() is
 safe to call from another thread (diagnostics).
 
+Two ways to start a cycle (`trigger`):
+
+- timer: the fixed-rate loop above.
+- sensor: a cycle starts as soon as the driving input arrives (notify(), called from the
+  transport's thread by Runtime.put), so a command follows its sensor sample by the cycle's
+  compute time instead of up to a whole period of waiting for the next tick. The fixed-rate
+  timer stays as the watchdog: when no arrival comes within watchdog_periods of the last cycle
+  start, a fallback cycle runs (and one per period after it while the sensor stays silent), so
+  staleness is still judged and the failsafe still flies at the contract's rate. An arrival
+  sooner than trigger_min_spacing_periods after the last cycle start starts no cycle (a sensor
+  faster than the control rate does not speed up the policy; the next cycle reads the newest
+  sample anyway); after a fallback cycle the next arrival starts one at once, so the loop locks
+  back onto the sensor. A cycle's reference time ("deadline") is its trigger: the arrival, or the
+  watchdog time; jitter is how late the cycle started after it, and a cycle whose step ends
+  more than one period after its trigger misses 1 + the whole periods beyond that.
+  Statistics count the cycles by trigger (sensor_cycles, watchdog_cycles).
+
 Optional, from LoopOptions: SCHED_FIFO priority, CPU affinity, mlockall,
 timer slack, and pausing the cyclic garbage collector. Each is tried where
 configured; what the process is not permitted to do is skipped and reported
@@ -43,12 +60,17 @@ _MCL_CURRENT, _MCL_FUTURE = 1, 2
 _PR_SET_TIMERSLACK, _PR_GET_TIMERSLACK = 29, 30
 
 
+#: How cycles start: on a fixed-rate timer, or on the driving sensor's arrival (timer as watchdog).
+TRIGGERS = ("sensor", "timer")
+
+
 @dataclass(frozen=True)
 class CycleInfo:
     index: int
-    deadline_ns: int
+    deadline_ns: int  # timer: the absolute deadline; sensor: the arrival, or the watchdog time
     start_ns: int
     miss_streak: int  # consecutive missed deadlines up to the previous cycle
+    trigger: str = "timer"  # timer | sensor (started by an arrival) | watchdog (the sensor was late)
 
     @property
     def now_s(self) -> float:
@@ -69,6 +91,9 @@ class LoopStatsSnapshot:
     compute_us_max: float
     window_cycles: int
     cpu_percent: float
+    trigger: str = "timer"  # the loop's mode: timer | sensor
+    sensor_cycles: int = 0  # sensor mode: cycles started by the driving input's arrival
+    watchdog_cycles: int = 0  # sensor mode: fallback cycles (no arrival within the watchdog time)
 
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -80,16 +105,23 @@ class LoopStatsSnapshot:
             f"p99 {self.compute_us_p99:.1f} µs, max {self.compute_us_max:.1f} µs; "
             f"{self.deadline_misses} deadline misses (longest streak {self.max_miss_streak}); "
             f"CPU {self.cpu_percent:.1f} %"
+            + (
+                f"; sensor-triggered: {self.sensor_cycles} cycles on arrival, "
+                f"{self.watchdog_cycles} by the watchdog"
+                if self.trigger == "sensor"
+                else ""
+            )
         )
 
 
 class CycleStats:
     """Ring buffers of the newest cycles' jitter and compute time; max and counts since reset."""
 
-    def __init__(self, window: int = 10000) -> None:
+    def __init__(self, window: int = 10000, trigger: str = "timer") -> None:
         self._jitter = np.zeros(window, dtype=np.int64)
         self._compute = np.zeros(window, dtype=np.int64)
         self._lock = threading.Lock()
+        self.trigger = trigger
         self.reset()
 
     def reset(self) -> None:
@@ -100,12 +132,15 @@ class CycleStats:
             self.max_streak = 0
             self.max_jitter_ns = 0
             self.max_compute_ns = 0
+            self.by_trigger = {"timer": 0, "sensor": 0, "watchdog": 0}
             self._cpu0 = time.process_time()
             self._wall0 = time.perf_counter()
 
-    def record(self, jitter_ns: int, compute_ns: int, missed: int) -> None:
-        """One cycle: its start lateness, its step duration, and how many deadlines it missed."""
+    def record(self, jitter_ns: int, compute_ns: int, missed: int, trigger: str = "timer") -> None:
+        """One cycle: its start lateness, its step duration, how many deadlines it missed, and what
+        started it (timer | sensor | watchdog)."""
         with self._lock:
+            self.by_trigger[trigger] += 1
             k = self.cycles % len(self._jitter)
             self._jitter[k] = jitter_ns
             self._compute[k] = compute_ns
@@ -126,6 +161,7 @@ class CycleStats:
             compute = self._compute[:n].copy()
             cycles, misses, streak, max_streak = self.cycles, self.misses, self.streak, self.max_streak
             max_jitter, max_compute = self.max_jitter_ns, self.max_compute_ns
+            by_trigger = dict(self.by_trigger)
             cpu_s, wall_s = time.process_time() - self._cpu0, time.perf_counter() - self._wall0
 
         def pct(a: np.ndarray, q: float) -> float:
@@ -144,14 +180,19 @@ class CycleStats:
             compute_us_max=max_compute * 1e-3,
             window_cycles=n,
             cpu_percent=100.0 * cpu_s / wall_s if wall_s > 0 else 0.0,
+            trigger=self.trigger,
+            sensor_cycles=by_trigger["sensor"],
+            watchdog_cycles=by_trigger["watchdog"],
         )
 
 
 class RealtimeLoop:
-    """Calls step(CycleInfo) at rate_hz on absolute deadlines until told to stop.
+    """Calls step(CycleInfo) at rate_hz until told to stop: on absolute deadlines (trigger
+    "timer"), or on each notify() of the driving input with the timer as watchdog ("sensor").
 
-    `clock_ns` and `sleep_s` are injectable so tests can drive the loop on a
-    simulated clock; by default they are time.monotonic_ns and time.sleep.
+    `clock_ns`, `sleep_s` and `wait_s` are injectable so tests can drive the loop on a
+    simulated clock; by default they are time.monotonic_ns, time.sleep and, for the sensor
+    trigger, a wait on an event that notify() and stop() set (returns early on either).
     """
 
     def __init__(
@@ -160,20 +201,38 @@ class RealtimeLoop:
         options: LoopOptions | None = None,
         clock_ns: Callable[[], int] = time.monotonic_ns,
         sleep_s: Callable[[float], None] = time.sleep,
+        trigger: str = "timer",
+        wait_s: Callable[[float], object] | None = None,
     ) -> None:
         if not rate_hz > 0:
             raise ValueError(f"loop rate must be positive, found {rate_hz} Hz")
+        if trigger not in TRIGGERS:
+            raise ValueError(f"loop trigger must be one of {list(TRIGGERS)}, found {trigger!r}")
         self.rate_hz = rate_hz
         self.period_ns = int(round(1e9 / rate_hz))
         self.options = options or LoopOptions()
-        self.stats = CycleStats(self.options.stats_window_cycles)
+        self.trigger = trigger
+        self.stats = CycleStats(self.options.stats_window_cycles, trigger)
         self._clock = clock_ns
         self._sleep = sleep_s
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._wait = wait_s or self._wake.wait
+        self._arrival_lock = threading.Lock()
+        self._arrival_ns: int | None = None  # the newest arrival no cycle has started on yet
 
     def stop(self) -> None:
         """Ask the loop to end after the current cycle (any thread)."""
         self._stop.set()
+        self._wake.set()
+
+    def notify(self) -> None:
+        """The driving input arrived (any thread): in sensor mode, a cycle starts now unless the
+        last one started less than trigger_min_spacing_periods ago. No effect in timer mode."""
+        t = self._clock()
+        with self._arrival_lock:
+            self._arrival_ns = t
+        self._wake.set()
 
     def run(
         self,
@@ -190,7 +249,10 @@ class RealtimeLoop:
         self.stats.reset()
         restore = apply_realtime_options(self.options) if realtime else _noop
         try:
-            self._run(step, seconds, cycles)
+            if self.trigger == "sensor":
+                self._run_triggered(step, seconds, cycles)
+            else:
+                self._run(step, seconds, cycles)
         finally:
             restore()
         return self.stats.snapshot()
@@ -225,6 +287,64 @@ class RealtimeLoop:
             streak = streak + missed if missed else 0
             self.stats.record(start - deadline, end - start, int(missed))
             deadline = next_deadline
+            k += 1
+            if keep_going is False:
+                break
+
+    def _run_triggered(
+        self, step: Callable[[CycleInfo], bool | None], seconds: float | None, cycles: int | None
+    ) -> None:
+        clock, period = self._clock, self.period_ns
+        min_spacing = int(self.options.trigger_min_spacing_periods * period)
+        first_watchdog = int(self.options.watchdog_periods * period)
+        with self._arrival_lock:
+            self._arrival_ns = None  # arrivals before the loop started start nothing
+        t0 = clock()
+        end_ns = None if seconds is None else t0 + int(seconds * 1e9)
+        last: int | None = None  # the last cycle's start
+        last_sensor: int | None = None  # ... if an arrival started it (the spacing applies only then)
+        last_end = t0
+        watchdog_after = period  # the first fallback comes one period after the start
+        k, streak = 0, 0
+        while not self._stop.is_set():
+            if cycles is not None and k >= cycles:
+                break
+            self._wake.clear()  # before looking: an arrival from here on wakes the wait below
+            with self._arrival_lock:
+                arrival = self._arrival_ns
+                if arrival is not None and last_sensor is not None and arrival < last_sensor + min_spacing:
+                    arrival = self._arrival_ns = None  # too soon after the last cycle: no cycle for it
+            watchdog = (t0 if last is None else last) + watchdog_after
+            now = clock()
+            if arrival is not None:
+                due, kind = arrival, "sensor"
+            elif now >= watchdog:
+                # overdue while the last cycle still ran: its missed periods are counted there already
+                due, kind = max(watchdog, last_end), "watchdog"
+            else:
+                if end_ns is not None and now >= end_ns:
+                    break
+                wait_until = watchdog if end_ns is None else min(watchdog, end_ns)
+                self._wait(max(wait_until - now, 0) * 1e-9)
+                continue
+            if end_ns is not None and due >= end_ns:
+                break
+            with self._arrival_lock:
+                if self._arrival_ns == arrival:
+                    self._arrival_ns = None  # consumed (a newer arrival stays for the next cycle)
+            start = clock()
+            keep_going = step(CycleInfo(k, due, start, streak, kind))
+            end = clock()
+            missed = 0
+            if end > due + period:
+                missed = 1 + (end - due - period) // period
+            streak = streak + missed if missed else 0
+            self.stats.record(start - due, end - start, int(missed), kind)
+            last, last_end = start, end
+            last_sensor = start if kind == "sensor" else None
+            # After a cycle on an arrival the watchdog allows the sensor watchdog_periods; while the
+            # sensor stays silent the fallback runs at the contract's rate.
+            watchdog_after = first_watchdog if kind == "sensor" else period
             k += 1
             if keep_going is False:
                 break

@@ -7,8 +7,10 @@
                                              │          FAILSAFE: PID hold+land / damping
                                              └────────────────────────────► CommandLimiter ──► output
 
-Runtime.step(now_s) is one cycle; a RealtimeLoop calls it at the contract's
-rate (Runtime.run), a simulator bridge or a test calls it on simulated time.
+Runtime.step(now_s) is one cycle; a RealtimeLoop calls it (Runtime.run) at the contract's
+rate, or on each arrival of the driving input (`trigger_input`: the robot profile's, else the
+contract's first sensor) with the fixed-rate timer as watchdog; a simulator bridge or a test
+calls it on simulated time.
 It never imports sim/ or training/, and never raises for bad inputs or a bad
 policy output: those are faults with bounded responses (deploy.runtime.safety).
 arm(), disarm(), estop() and reset_estop() may be called from any thread.
@@ -22,6 +24,7 @@ its previous action).
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -37,9 +40,10 @@ from deploy.runtime.failsafe import FailsafeStep, LeggedFailsafe, QuadrotorFails
 from deploy.runtime.input_store import InputStore, Payload
 from deploy.runtime.limits import limit_faults
 from deploy.runtime.policy_runner import PolicyRunner
-from deploy.runtime.robot_profile import index_map, required_inputs
+from deploy.runtime.robot_profile import index_map, required_inputs, trigger_input
 from deploy.runtime.rt_loop import CycleInfo, LoopStatsSnapshot, RealtimeLoop
 from deploy.runtime.safety import Event, Fault, FaultReport, SafetySupervisor, State
+from deploy.runtime.stage_times import StageTimes
 from deploy.runtime.stamps import StampClock
 from deploy.runtime.startup import LeggedStartup, QuadrotorStartup
 from deploy.runtime.state_assembly import Assembled, StateAssembler
@@ -108,6 +112,12 @@ class Runtime:
         self._action_low = np.concatenate([np.full(t.size, t.low) for t in self.contract.actions])
         self._action_high = np.concatenate([np.full(t.size, t.high) for t in self.contract.actions])
         self._stop_action_guard = np.clip(self._stop.action, self._action_low, self._action_high)
+        self._low_f, self._high_f = self._action_low.tolist(), self._action_high.tolist()
+        self._finite_bounds = bool(
+            np.all(np.isfinite(self._action_low)) and np.all(np.isfinite(self._action_high))
+        )
+        self._offset_f, self._scale_f = self._offset.tolist(), self._scale.tolist()
+        self._to_profile_f = [int(k) for k in self._to_profile]
         #: Cycles whose output the final guard had to repair (always 0 unless something upstream broke).
         self.output_guard_trips = 0
         self.limiter.reset(self._stop.action)
@@ -120,6 +130,12 @@ class Runtime:
         #: handling works when this never exceeds the input's max_age_s (checked in HIL).
         self.policy_input_age_max_s: dict[str, float] = {}
         self.loop: RealtimeLoop | None = None  # set by run(); its stats feed diagnostics
+        #: The input whose arrival starts a cycle when the loop is sensor-triggered.
+        self.trigger_input = trigger_input(self.contract, profile)
+        self._on_trigger: Callable[[], None] | None = None  # the sensor-triggered loop's notify()
+        #: Per-stage cycle timing (deploy.runtime.stage_times), None = off; `tether bench loop` sets it.
+        self.stage_times: StageTimes | None = None
+        self._input_names = tuple(self.inputs.specs)
 
     # -- commands (any thread) ---------------------------------------------------------
 
@@ -183,8 +199,14 @@ class Runtime:
         self, name: str, value: Payload, stamp_s: float | None = None, header_stamp_s: float | None = None
     ) -> bool:
         """Store a new input value (any thread): `stamp_s` its arrival on the runtime's clock,
-        `header_stamp_s` the sender's stamp (None: unstamped); see InputStore.put."""
-        return self.inputs.put(name, value, stamp_s, header_stamp_s)
+        `header_stamp_s` the sender's stamp (None: unstamped); see InputStore.put. On a
+        sensor-triggered loop, the driving input's arrival (accepted or refused: a refused one is
+        a fault to act on) starts a cycle."""
+        ok = self.inputs.put(name, value, stamp_s, header_stamp_s)
+        notify = self._on_trigger
+        if notify is not None and name == self.trigger_input:
+            notify()
+        return ok
 
     # -- one cycle --------------------------------------------------------------------------
 
@@ -192,28 +214,34 @@ class Runtime:
         """One control cycle at time `now_s` (the runtime's clock); never raises for bad data."""
         # Huge-but-finite inputs may overflow on the way; the results are checked, not warned about.
         with self._lock, np.errstate(all="ignore"):
+            lap = None if self.stage_times is None else self.stage_times.lap
             now = self.clock() if now_s is None else now_s
             sup = self.supervisor
             if self._estop_requested is not None:
                 sup.handle(Event.ESTOP, now, self._estop_requested)
-            faults, assembled, state_ok = self._detect(now, miss_streak)
+            faults, assembled, state_ok = self._detect(now, miss_streak, lap)
             if self._disarm_requested:
                 self._disarm_requested = False
                 if sup.handle(Event.DISARM, now, "commanded") and sup.state is State.FAILSAFE:
                     self.failsafe.start(now, assembled.state, state_ok)
             if faults and sup.state in (State.STARTING, State.RUNNING):
                 self._enter_failsafe(now, faults, assembled.state, state_ok)
-            out = self._output(now, faults, assembled.state, state_ok)
+            if lap is not None:
+                lap("safety")
+            out = self._output(now, faults, assembled.state, state_ok, lap)
             self._last_output = out
             self.cycles += 1
             return out
 
     def _assemble(self, now: float) -> Assembled:
-        samples = self.inputs.latest(self.inputs.specs)
-        return self.assembler.assemble(samples, now, self.limiter.previous)
+        samples = self.inputs.latest(self._input_names)
+        return self.assembler.assemble(samples, now, self.limiter.previous_view)
 
-    def _detect(self, now: float, miss_streak: int = 0) -> tuple[list[FaultReport], Assembled, bool]:
-        """Faults at `now`, the assembled state, and whether that state is usable for control."""
+    def _detect(
+        self, now: float, miss_streak: int = 0, lap: Callable[[str], None] | None = None
+    ) -> tuple[list[FaultReport], Assembled, bool]:
+        """Faults at `now`, the assembled state, and whether that state is usable for control.
+        `lap` (profiling) is called after the input checks and after the state assembly."""
         faults: list[FaultReport] = []
         for name in self.required:
             st = self.inputs.status(name, now)
@@ -228,7 +256,11 @@ class Runtime:
                 faults.append(FaultReport(Fault.STALE_INPUT, age))
             if st.stamp_problem is not None:  # refused for its stamp, or too old by it now
                 faults.append(FaultReport(st.stamp_problem.fault, f"{name}: {st.stamp_problem.detail}"))
+        if lap is not None:
+            lap("inputs")
         assembled = self._assemble(now)
+        if lap is not None:
+            lap("state")
         if assembled.problem is not None:
             faults.append(FaultReport(Fault.NONFINITE_INPUT, assembled.problem))
         state = assembled.state
@@ -259,7 +291,12 @@ class Runtime:
             self.failsafe.start(now, state, state_ok)
 
     def _output(
-        self, now: float, faults: list[FaultReport], state: RobotState | None, state_ok: bool
+        self,
+        now: float,
+        faults: list[FaultReport],
+        state: RobotState | None,
+        state_ok: bool,
+        lap: Callable[[str], None] | None = None,
     ) -> RuntimeOutput:
         sup = self.supervisor
         if sup.state is State.STARTING:
@@ -269,16 +306,24 @@ class Runtime:
                 action = self.limiter.limit(self.startup.act(now, state))
                 return self._emit(action, "starting", faults, self.startup.kp, self.startup.kd)
         if sup.state is State.RUNNING:
+            ages = self.policy_input_age_max_s
             for name in self.required:
-                age_s = self.inputs.status(name, now).age_s
-                self.policy_input_age_max_s[name] = max(self.policy_input_age_max_s.get(name, 0.0), age_s)
+                age_s = self.inputs.age_s(name, now)
+                if age_s > ages.get(name, 0.0):
+                    ages[name] = age_s
             try:
-                raw = self.runner.act(state)
-                bad_output = None if np.all(np.isfinite(raw)) else f"policy action {raw.tolist()}"
+                raw = self.runner.act(state) if lap is None else self.runner.act(state, lap)
+                # a finite sum means every entry is finite (NaN and inf propagate); an overflowing
+                # sum of finite entries is looked at entry by entry
+                finite = math.isfinite(raw.sum()) or bool(np.all(np.isfinite(raw)))
+                bad_output = None if finite else f"policy action {raw.tolist()}"
             except Exception as exc:  # a failing inference is handled like a non-finite output
                 bad_output = f"policy inference failed: {exc}"
             if bad_output is None:
-                return self._emit(self.limiter.limit(raw), "policy", faults, None, None)
+                out = self._emit(self.limiter.limit(raw), "policy", faults, None, None)
+                if lap is not None:
+                    lap("limiter")
+                return out
             bad = FaultReport(Fault.NONFINITE_OUTPUT, bad_output)
             faults = [*faults, bad]
             self._enter_failsafe(now, [bad], state, state_ok)
@@ -304,14 +349,17 @@ class Runtime:
         kd: np.ndarray | None,
     ) -> RuntimeOutput:
         action = self._guard(action)
-        actuator = self._offset + self._scale * action  # action_to_actuator; `action` is clipped
+        # action_to_actuator (offset + scale · action; `action` is clipped) into the profile's order,
+        # on plain floats: a handful of values
+        values = action.tolist()
+        actuator = [self._offset_f[k] + self._scale_f[k] * values[k] for k in self._to_profile_f]
         perm = self._to_profile
         return RuntimeOutput(
             state=self.supervisor.state,
             source=source,
             action=action,
             actuator_names=self.profile.actuators,
-            actuator_command=actuator[perm],
+            actuator_command=np.array(actuator),
             kp=None if kp is None else np.asarray(kp)[perm],
             kd=None if kd is None else np.asarray(kd)[perm],
             faults=tuple(faults),
@@ -319,7 +367,11 @@ class Runtime:
 
     def _guard(self, action: np.ndarray) -> np.ndarray:
         lo, hi = self._action_low, self._action_high
-        if np.all(np.isfinite(action)) and np.all(action >= lo) and np.all(action <= hi):
+        # NaN fails both comparisons; ±inf fails them too while the bounds are finite (else the
+        # isfinite test below catches it)
+        if all(a <= v <= b for v, a, b in zip(action.tolist(), self._low_f, self._high_f, strict=True)) and (
+            self._finite_bounds or np.all(np.isfinite(action))
+        ):
             return action
         self.output_guard_trips += 1
         return np.where(np.isfinite(action), np.clip(action, lo, hi), self._stop_action_guard)
@@ -375,14 +427,17 @@ class Runtime:
         loop: RealtimeLoop | None = None,
         realtime: bool = True,
         cycles: int | None = None,
+        trigger: str = "timer",
     ) -> LoopStatsSnapshot:
-        """Run the cycle at the contract's rate on a RealtimeLoop, handing each output to `sink`.
+        """Run the cycle on a RealtimeLoop, handing each output to `sink`: at the contract's rate
+        (trigger "timer"), or on each arrival of `trigger_input` with the timer as watchdog
+        ("sensor"); a given `loop` brings its own trigger.
 
         `before_step` runs at the start of each cycle (a simulator bridge
-        publishes its inputs there). The runtime's clock must be the loop's
-        (time.monotonic), so input ages and deadlines agree.
+        publishes its inputs there; that needs the timer). The runtime's clock must be the
+        loop's (time.monotonic), so input ages and deadlines agree.
         """
-        loop = loop or RealtimeLoop(self.contract.control_rate_hz, self.config.loop)
+        loop = loop or RealtimeLoop(self.contract.control_rate_hz, self.config.loop, trigger=trigger)
         self.loop = loop
 
         def cycle(info: CycleInfo) -> None:
@@ -390,4 +445,8 @@ class Runtime:
                 before_step(info)
             sink(self.step(info.now_s, info.miss_streak))
 
-        return loop.run(cycle, seconds=seconds, cycles=cycles, realtime=realtime)
+        self._on_trigger = loop.notify if loop.trigger == "sensor" else None
+        try:
+            return loop.run(cycle, seconds=seconds, cycles=cycles, realtime=realtime)
+        finally:
+            self._on_trigger = None

@@ -38,6 +38,9 @@ class StateAssembler:
         self.joints = tuple(j.name for j in contract.joints) if contract.joints else profile.joints
         self.attitude_from_imu = "imu" in contract.sensors
         self._zeros3 = np.zeros((1, 3))
+        self._no_joints = np.zeros((1, 0))
+        self._layout: tuple[str, ...] | None = None  # the last joint_states name order seen ...
+        self._layout_columns = np.zeros(0, dtype=np.intp)  # ... and where the contract's joints are in it
         # Default pose from the contract's joint drives, in that same order; observation terms
         # relative to the default pose read it from RobotState.joint_default_pos_rad.
         self._joint_default = np.zeros((1, 0))
@@ -50,56 +53,62 @@ class StateAssembler:
         imu = samples.get("imu") if self.attitude_from_imu else None
         if odo is None and imu is None:
             return Assembled(None, float("inf"), None)
-        ages = []
+        # Stored values are checked, finite, read-only float64 vectors of the right size: each
+        # field of the state is a fresh copy of one (consumers may keep or modify what they get).
+        age = -np.inf
         if odo is not None:
             o: Odometry = odo.value  # type: ignore[assignment]
-            pos = np.array(o.pos_m, dtype=np.float64).reshape(1, 3)
-            vel = np.array(o.lin_vel_m_s, dtype=np.float64).reshape(1, 3)
-            quat = np.array(o.quat_wxyz, dtype=np.float64).reshape(1, 4)
-            omega = np.array(o.ang_vel_rad_s, dtype=np.float64).reshape(1, 3)
-            ages.append(now_s - odo.stamp_s)
+            pos = o.pos_m.reshape(1, 3).copy()
+            vel = o.lin_vel_m_s.reshape(1, 3).copy()
+            quat = o.quat_wxyz.reshape(1, 4).copy()
+            omega = o.ang_vel_rad_s.reshape(1, 3).copy()
+            age = now_s - odo.stamp_s
         else:
             pos, vel = self._zeros3.copy(), self._zeros3.copy()
         if imu is not None:
             i: Imu = imu.value  # type: ignore[assignment]
-            quat = np.array(i.quat_wxyz, dtype=np.float64).reshape(1, 4)
-            omega = np.array(i.ang_vel_rad_s, dtype=np.float64).reshape(1, 3)
-            ages.append(now_s - imu.stamp_s)
+            quat = i.quat_wxyz.reshape(1, 4).copy()
+            omega = i.ang_vel_rad_s.reshape(1, 3).copy()
+            age = max(age, now_s - imu.stamp_s)
         problem = None
-        command = np.zeros((1, self.contract.command_size))
+        size = self.contract.command_size
+        command = np.zeros((1, size))
         cmd = samples.get("command")
-        if cmd is not None and self.contract.command_size:
-            value = np.array(
+        if cmd is not None and size:
+            value = np.asarray(
                 cmd.value.value if isinstance(cmd.value, Command) else cmd.value, dtype=np.float64
             )
-            if value.shape == (self.contract.command_size,):
+            if value.shape == (size,):
                 command[0] = value
             else:
                 problem = (
                     f"command has {value.size} values, the contract's command terms "
-                    f"{[(c.name, c.size) for c in self.contract.commands]} need {self.contract.command_size}"
+                    f"{[(c.name, c.size) for c in self.contract.commands]} need {size}"
                 )
-        joint_pos = joint_vel = np.zeros((1, 0))
+        joint_pos = joint_vel = self._no_joints
+        measured = False
         if self.joints:
-            joint_pos = np.full((1, len(self.joints)), np.nan)
-            joint_vel = np.full((1, len(self.joints)), np.nan)
             js = samples.get("joint_states")
-            if js is not None:
+            if js is None:
+                joint_pos = np.full((1, len(self.joints)), np.nan)
+                joint_vel = np.full((1, len(self.joints)), np.nan)
+            else:
                 j: JointStates = js.value  # type: ignore[assignment]
-                index = {n: k for k, n in enumerate(j.names)}
-                missing = [n for n in self.joints if n not in index]
-                if missing:
-                    problem = f"joint_states lacks joints {missing} (has {list(j.names)})"
-                else:
-                    cols = [index[n] for n in self.joints]
-                    joint_pos[0] = np.array(j.pos_rad, dtype=np.float64)[cols]
-                    joint_vel[0] = np.array(j.vel_rad_s, dtype=np.float64)[cols]
+                cols = self._columns(j.names)
+                if isinstance(cols, str):
+                    problem = cols
+                    joint_pos = np.full((1, len(self.joints)), np.nan)
+                    joint_vel = np.full((1, len(self.joints)), np.nan)
+                else:  # into the contract's joint order (a gather copies)
+                    joint_pos = j.pos_rad[cols].reshape(1, -1)
+                    joint_vel = j.vel_rad_s[cols].reshape(1, -1)
+                    measured = True
         state = RobotState(
             base_pos_m=pos,
             base_quat_wxyz=quat,
             base_lin_vel_m_s=vel,
             base_ang_vel_rad_s=omega,
-            last_action=np.array(last_action, dtype=np.float64).reshape(1, -1).copy(),
+            last_action=np.array(last_action, dtype=np.float64).reshape(1, -1),
             command=command,
             joint_names=self.joints,
             joint_pos_rad=joint_pos,
@@ -109,5 +118,17 @@ class StateAssembler:
         )
         # Stored inputs are checked finite and the previous command is finite by construction;
         # only joints that were never measured (NaN) can make the state non-finite.
-        finite = not self.joints or bool(np.all(np.isfinite(joint_pos)) and np.all(np.isfinite(joint_vel)))
-        return Assembled(state, max(ages), problem, finite)
+        finite = not self.joints or measured
+        return Assembled(state, age, problem, finite)
+
+    def _columns(self, names: tuple[str, ...]) -> np.ndarray | str:
+        """Where each of the contract's joints is in a message with `names` (cached for the last
+        layout seen), or why the message cannot be used."""
+        if names == self._layout:
+            return self._layout_columns
+        index = {n: k for k, n in enumerate(names)}
+        missing = [n for n in self.joints if n not in index]
+        if missing:
+            return f"joint_states lacks joints {missing} (has {list(names)})"
+        self._layout, self._layout_columns = names, np.array([index[n] for n in self.joints], dtype=np.intp)
+        return self._layout_columns

@@ -428,15 +428,25 @@ def _metrics(
     e2e = [rx - sample for _, sample, rx in bridge["latency"]]
     breakdown: dict[str, Any] = {}
     if policy is not None and policy["latency"]:
-        pol = {tuple(k): (rx, tx) for k, rx, tx in policy["latency"]}
-        hop1, wait, hop2 = [], [], []
+        # in_node = waiting for the cycle to start (a timer tick, or the wake-up on arrival) + the cycle
+        pol = {tuple(r[0]): (r[1], r[-2], r[-1]) for r in policy["latency"]}
+        hop1, wait, to_start, cycle, hop2 = [], [], [], [], []
         for k, sample, rx_bridge in bridge["latency"]:
             if tuple(k) in pol:
-                rx, tx = pol[tuple(k)]
+                rx, start, tx = pol[tuple(k)]
                 hop1.append(rx - sample)
                 wait.append(tx - rx)
+                to_start.append(start - rx)
+                cycle.append(tx - start)
                 hop2.append(rx_bridge - tx)
-        for name, v in (("sensor_to_node", hop1), ("in_node", wait), ("node_to_actuator", hop2)):
+        parts = (
+            ("sensor_to_node", hop1),
+            ("in_node", wait),
+            ("in_node_wait_for_cycle", to_start),
+            ("in_node_cycle", cycle),
+            ("node_to_actuator", hop2),
+        )
+        for name, v in parts:
             breakdown[name] = {"p50_us": percentile_us(v, 50), "p99_us": percentile_us(v, 99), "n": len(v)}
     # Messages dropped: withheld by injection + odometry published but never received by the node.
     injected = int(sum(bridge["dropped"].values()))
@@ -463,6 +473,11 @@ def _metrics(
         "latency_us_p99": percentile_us(e2e, 99),
         "latency_samples": len(e2e),
         "latency_breakdown": breakdown,
+        # which way the policy node's cycles started (sensor: on the odometry's arrival; timer)
+        "cycle_trigger": None if policy is None else policy.get("cycle_trigger"),
+        "cycles_by_trigger": (
+            None if loop is None else {k: loop.get(k) for k in ("sensor_cycles", "watchdog_cycles")}
+        ),
         "jitter_us_p99": loop_value("jitter_us_p99"),
         "deadline_misses": loop_value("deadline_misses"),
         "messages_dropped": injected + (lost or 0),
@@ -539,6 +554,18 @@ def summary(report: dict[str, Any]) -> str:
         f"{f(report['jitter_us_p99'])} µs, {report['deadline_misses']} deadline misses; "
         f"{report['messages_dropped']} messages dropped",
     ]
+    trig = report.get("cycle_trigger")
+    if trig:
+        n = report.get("cycles_by_trigger") or {}
+        lines.append(
+            f"  cycles: {trig['mode']}-triggered"
+            + (
+                f" on {trig['input']} ({n.get('sensor_cycles')} on arrival, "
+                f"{n.get('watchdog_cycles')} by the watchdog)"
+                if trig["mode"] == "sensor"
+                else " at the contract rate"
+            )
+        )
     fl = report["flight"]
     crash = f", CRASH: {fl['crash']['reason']}" if fl.get("crash") else ""
     lines.append(
