@@ -18,6 +18,7 @@ from deploy.runtime.robot_profile import DEFAULT_PROFILE, RobotProfile
 from deploy.runtime.rt_loop import CycleStats, RealtimeLoop, apply_realtime_options
 from deploy.runtime.runtime import Runtime
 from deploy.runtime.safety import State
+from deploy.runtime.stage_times import STAGES
 from deploy.sim_bridge import airborne_profile
 from tests.runtime_helpers import hover_policy
 
@@ -204,3 +205,9 @@ def test_tether_bench_loop_writes_the_documented_json(tmp_path, policy_file):
     ):
         assert key in figures
     assert figures["cycles"] > 0 and "jitter" in r.stdout
+    # per stage of the node's cycle, and the node's loop sensor-triggered by default
+    (policy,) = figures["policies"]
+    assert set(policy["stages_us"]) == {*STAGES, "total"} and policy["stage_cycles"] > 0
+    assert all(s["p50_us"] <= s["p99_us"] for s in policy["stages_us"].values())
+    assert policy["trigger"] == "sensor" and policy["sensor_cycles"] > 0
+    assert "in-node compute per sensor sample, by stage" in r.stdout
