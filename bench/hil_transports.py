@@ -77,7 +77,23 @@ def figures(report: dict[str, Any], policy_report: dict[str, Any] | None) -> dic
         "policy_cpu_percent": policy_loop.get("cpu_percent"),
         "bridge_cpu_percent": bridge_loop.get("cpu_percent"),
         "success": bool(report.get("success")),
+        "why_not": None if report.get("success") else why_not(report),
     }
+
+
+def why_not(report: dict[str, Any]) -> str:
+    """What made a flight fail, from the HIL report (hover, waypoints, landing, crash)."""
+    fl = report.get("flight") or {}
+    wps = fl.get("waypoints") or []
+    rmse = report.get("pos_rmse_m") or 0.0
+    parts = [
+        f"hover {'ok' if fl.get('hover_success') else 'missed'} (RMSE {rmse:.3f} m)",
+        f"waypoints {sum(bool(w.get('reached')) for w in wps)}/{len(wps)}",
+        "landed" if fl.get("landed") else "not landed",
+    ]
+    if fl.get("crash"):
+        parts.append(f"crash: {fl['crash'].get('reason')}")
+    return ", ".join(parts)
 
 
 def median(values: list[Any]) -> float | None:
@@ -149,11 +165,13 @@ def main(argv: list[str] | None = None) -> None:
                         compare_eval=False, policy_transport=pol, bridge_transport=bri,
                     )  # fmt: skip
                 except HilError as exc:
-                    failures.append(f"{name} (round {r + 1}): {str(exc).splitlines()[0]}")
+                    failures.append(f"{name} (round {r + 1}) not flown: {str(exc).splitlines()[0][:300]}")
                     continue
                 policy_json = run_dir / "policy_node.json"
                 policy_report = json.loads(policy_json.read_text()) if policy_json.exists() else None
                 runs[name].append(figures(report, policy_report))
+                if runs[name][-1]["why_not"]:
+                    failures.append(f"{name} (round {r + 1}) flew but failed: {runs[name][-1]['why_not']}")
     summary = summarize({k: v for k, v in runs.items() if v})
     print(
         f"\nHIL hover by transport · {args.seconds:g} s simulated per run · median over {args.repeats} "
@@ -161,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(table(summary))
     for f in failures:
-        print(f"not flown: {f}")
+        print(f"not ok: {f}")
     if args.json:
         Path(args.json).write_text(
             json.dumps({"machine": machine_description(), "runs": runs, "summary": summary}, indent=2)

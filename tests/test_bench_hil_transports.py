@@ -28,8 +28,12 @@ def test_figures_come_from_the_hil_report_and_the_policy_nodes_own_report():
         "policy_cpu_percent": 12.5,
         "bridge_cpu_percent": 30.0,
         "success": True,
+        "why_not": None,
     }
     assert bench.figures(_report(4000.0, 30.0), None)["policy_cpu_percent"] is None  # killed node
+    failed = {**_report(4000.0, 30.0, success=False), "pos_rmse_m": 0.2}
+    failed["flight"] = {"hover_success": False, "waypoints": [{"reached": True}, {"reached": False}]}
+    assert bench.figures(failed, None)["why_not"] == "hover missed (RMSE 0.200 m), waypoints 1/2, not landed"
 
 
 def test_every_combination_is_one_row_with_medians_and_the_ratio_to_dds_dds():
