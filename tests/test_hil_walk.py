@@ -56,6 +56,9 @@ def test_walk_stands_up_walks_sits_down_and_agrees_with_eval(tmp_path):
     assert st["hardware_modes"][:4] == ["zero_torque", "damping", "stand_gains", "policy_gains"], st
     assert [t["to"] for t in r["transitions"]] == ["STARTING", "RUNNING", "FAILSAFE", "DISARMED"]
     assert r["policy_sources"]["starting"] >= 90  # 2 s of stand-up at 50 Hz (± a cycle at the edges)
+    # cycles start on the IMU's arrival (the node's default), the timer only as the watchdog
+    assert r["cycle_trigger"] == {"mode": "sensor", "input": "imu"}
+    assert r["cycles_by_trigger"]["sensor_cycles"] > r["cycles_by_trigger"]["watchdog_cycles"]
     w = r["walk"]
     assert not w["fell"] and w["lin_vel_err_m_s"] <= 0.15 and w["yaw_rate_err_rad_s"] <= 0.2
     a = r["eval_agreement"]

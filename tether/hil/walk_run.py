@@ -501,6 +501,11 @@ def _metrics(
         "messages_dropped": injected,
         "fault_outcomes": outcomes,
         "policy_sources": None if policy is None else policy["sources"],
+        # which way the policy node's cycles started (sensor: on the IMU's arrival; timer)
+        "cycle_trigger": None if policy is None else policy.get("cycle_trigger"),
+        "cycles_by_trigger": (
+            None if loop is None else {k: loop.get(k) for k in ("sensor_cycles", "watchdog_cycles")}
+        ),
         "bridge": {
             "loop": bridge["loop"],
             "watchdog": bridge.get("watchdog"),
@@ -539,6 +544,18 @@ def summary(report: dict[str, Any]) -> str:
         f"policy loop jitter p99 {f(report['jitter_us_p99'], '.0f')} µs, "
         f"{report['deadline_misses']} deadline misses; {report['messages_dropped']} messages dropped",
     ]
+    trig = report.get("cycle_trigger")
+    if trig:
+        n = report.get("cycles_by_trigger") or {}
+        lines.append(
+            f"  cycles: {trig['mode']}-triggered"
+            + (
+                f" on {trig['input']} ({n.get('sensor_cycles')} on arrival, "
+                f"{n.get('watchdog_cycles')} by the watchdog)"
+                if trig["mode"] == "sensor"
+                else " at the contract rate"
+            )
+        )
     if "go2" in report:
         g = report["go2"]
         p, emu, itf = g["crc_probe"], g["emulator"], g["interface"] or {}
