@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from sim.config_files import load_yaml_config
+
 CONFIG_DIR = Path(__file__).parent / "configs"
 DEFAULT_CONFIGS = {
     "quadrotor-hover": CONFIG_DIR / "quadrotor_hover_ppo.yaml",
@@ -341,8 +343,7 @@ class TrainConfig:
                 f"training config {path} not found; shipped configs: "
                 f"{sorted(p.name for p in CONFIG_DIR.glob('*.yaml'))}"
             )
-        with open(path) as f:
-            return cls.from_dict(yaml.safe_load(f))
+        return cls.from_dict(load_yaml_config(path))
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

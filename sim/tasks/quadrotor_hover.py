@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from deploy.actions import action_to_actuator, clip_action
 from deploy.contract import ActionTerm, CommandTerm, Contract, ObservationTerm
 from deploy.robot_state import RobotState
 from deploy.rotations import quat_from_axis_angle, quat_multiply, quat_to_rotmat
+from sim.config_files import load_yaml_config
 from sim.engines.base import Engine
 from sim.randomization.quadrotor import EpisodeSample, QuadrotorRandomization, nominal_sample
 from sim.robots.quadrotor import QuadrotorParams, load_preset
@@ -57,9 +57,7 @@ class HoverConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path = DEFAULT_CONFIG) -> HoverConfig:
-        with open(path) as f:
-            d = yaml.safe_load(f)
-        return cls.from_dict(d)
+        return cls.from_dict(load_yaml_config(path))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> HoverConfig:

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import yaml
 
 from deploy.actions import action_bounds, action_to_actuator, clip_action
 from deploy.contract import ActionTerm, CommandTerm, Contract, JointDrive, ObservationTerm
 from deploy.robot_state import RobotState
 from deploy.rotations import quat_from_yaw, quat_to_rotmat, rotate_world_to_body
+from sim.config_files import load_yaml_config
 from sim.engines.mujoco_quadruped_engine import MujocoQuadrupedEngine
 from sim.randomization.quadruped import QuadrupedEpisodeSample, QuadrupedRandomization, nominal_sample
 from sim.robots.quadruped import JOINT_NAMES, LEG_NAMES, QuadrupedParams, load_preset
@@ -59,8 +59,7 @@ class WalkConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path = DEFAULT_CONFIG) -> WalkConfig:
-        with open(path) as f:
-            return cls.from_dict(yaml.safe_load(f))
+        return cls.from_dict(load_yaml_config(path))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> WalkConfig:
