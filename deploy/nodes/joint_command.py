@@ -85,17 +85,27 @@ class JointCommandPublisher:
             for role in COMMAND_INTERFACES
         }
         self.published = 0
+        self._gains_cache: dict[str, tuple[bytes, Any]] = {}
 
     def publish(self, out: RuntimeOutput) -> None:
         kp = self.drive_kp if out.kp is None else np.asarray(out.kp)
         kd = self.drive_kd if out.kd is None else np.asarray(out.kd)
         k = self.order
-        self._pub["joint_kp_commands"].publish(convert.float64_array_msg(self.t.make, kp[k], "joints"))
-        self._pub["joint_kd_commands"].publish(convert.float64_array_msg(self.t.make, kd[k], "joints"))
+        self._pub["joint_kp_commands"].publish(self._gains_msg("kp", kp[k]))
+        self._pub["joint_kd_commands"].publish(self._gains_msg("kd", kd[k]))
         self._pub["joint_position_commands"].publish(
             convert.float64_array_msg(self.t.make, out.actuator_command[k], "joints")
         )
         self.published += 1
+
+    def _gains_msg(self, role: str, values: np.ndarray) -> Any:
+        """The gains message for `values`; built again only when they change (the gains stay the
+        same for many cycles, e.g. the contract's drive gains while the policy runs)."""
+        key = values.tobytes()
+        cached = self._gains_cache.get(role)
+        if cached is None or cached[0] != key:
+            cached = self._gains_cache[role] = (key, convert.float64_array_msg(self.t.make, values, "joints"))
+        return cached[1]
 
 
 def load_controllers_file(path: str | Path) -> dict[str, dict[str, Any]]:
