@@ -163,7 +163,18 @@ class ObservationBuilder:
         self.contract = contract
         self.num_envs = num_envs
         self._functions = [term_function(t.name) for t in contract.observations]
-        self._history = [np.zeros((num_envs, t.history, t.size)) for t in contract.observations]
+        self._command_slices = tuple(contract.command_slices().items())
+        # Every term's history, newest first, lives in one (N, D) buffer laid out as the observation
+        # (float64: the observation is cast once at the end); the per-term (N, history, size)
+        # arrays are views into it.
+        width = sum(t.history * t.size for t in contract.observations)
+        self._stacked = np.zeros((num_envs, width))
+        self._history = []
+        col = 0
+        for t in contract.observations:
+            block = self._stacked[:, col : col + t.history * t.size]
+            self._history.append(block.reshape(num_envs, t.history, t.size))
+            col += t.history * t.size
         self._integral = [
             np.zeros((num_envs, t.size)) if t.name in INTEGRATED_TERMS else None
             for t in contract.observations
@@ -189,11 +200,27 @@ class ObservationBuilder:
         ]
         #: Standard normals one step consumes per environment (noisy terms' sizes summed).
         self.noise_width = int(offsets[-1])
-        ends = np.cumsum([t.size * t.history for t in contract.observations])
-        #: Each term's columns in the observation (its history stacked, newest first).
-        self._columns = [
-            (int(e) - t.size * t.history, int(e)) for e, t in zip(ends, contract.observations, strict=True)
-        ]
+        # The all-rows path (_build_all): the newest raw values side by side, per-column scale and
+        # clip bounds, and where each term's newest slot and history are in the stacked buffer.
+        terms = contract.observations
+        self._integrated = [k for k, t in enumerate(terms) if t.name in INTEGRATED_TERMS]
+        self._newest = np.zeros((num_envs, sum(t.size for t in terms)))
+        self._scale_row = np.concatenate([np.full(t.size, float(t.scale)) for t in terms])
+        clips = [np.inf if t.clip is None else t.clip for t in terms]
+        self._low_row = np.concatenate([np.full(t.size, -c) for t, c in zip(terms, clips, strict=True)])
+        self._high_row = np.concatenate([np.full(t.size, c) for t, c in zip(terms, clips, strict=True)])
+        newest_cols, tile_cols, shifts = [], [], []
+        col = raw = 0
+        for t in terms:
+            newest_cols += range(col, col + t.size)
+            tile_cols += list(range(raw, raw + t.size)) * t.history
+            if t.history > 1:
+                shifts.append((col, col + t.history * t.size, t.size))
+            col += t.history * t.size
+            raw += t.size
+        self._newest_columns = np.array(newest_cols, dtype=np.intp)
+        self._tile_columns = np.array(tile_cols, dtype=np.intp)
+        self._shifts = shifts
 
     def reset(self, env_ids: np.ndarray | None = None) -> None:
         """Forget history and integrals; the next build fills all history slots with the current value."""
@@ -205,10 +232,17 @@ class ObservationBuilder:
     def raw_terms(self, state: RobotState) -> list[np.ndarray]:
         """The terms' functions (SI units), each (N, size), in contract order (integrands for
         integrated terms)."""
-        cmd = split_command(self.contract, state.command)
+        command = state.command
+        if command.shape[-1] == self.contract.command_size:
+            cmd = {name: command[:, s] for name, s in self._command_slices}
+        else:
+            cmd = split_command(self.contract, command)  # raises, naming the layout
+        n = state.num_envs
         out = []
         for term, fn in zip(self.contract.observations, self._functions, strict=True):
-            value = np.asarray(fn(state, cmd), dtype=np.float64).reshape(state.num_envs, -1)
+            value = fn(state, cmd)
+            if type(value) is not np.ndarray or value.dtype != np.float64 or value.shape != (n, term.size):
+                value = np.asarray(value, dtype=np.float64).reshape(n, -1)
             if value.shape[1] != term.size:
                 raise ContractError(
                     f"observation term '{term.name}' produced {value.shape[1]} values, "
@@ -277,40 +311,35 @@ class ObservationBuilder:
 
     def _build_all(self, state: RobotState, out: np.ndarray | None) -> np.ndarray:
         """build() for every environment without noise (the robot's path): the same arithmetic in
-        the same order (bit-identical), on slices instead of index arrays, the history shifted and
-        the observation written in place."""
+        the same order (bit-identical), done on all terms at once where it is elementwise (scale,
+        clip), with the history shifted in place and the observation written into `out`."""
         n = self.num_envs
         if out is None:
             out = np.empty((n, self.contract.observation_size), dtype=np.float32)
         fresh = self._fresh
         any_fresh = bool(fresh.any())
-        all_fresh = any_fresh and bool(fresh.all())
+        values = self.raw_terms(state)
         dt = self.contract.control_dt_s
-        for k, (term, value) in enumerate(
-            zip(self.contract.observations, self.raw_terms(state), strict=True)
-        ):
-            integral = self._integral[k]
-            if integral is not None:
-                limit = np.inf if term.clip is None else term.clip / abs(term.scale)
-                step = value * dt
-                if term.integrate_within is not None:
-                    near = np.linalg.norm(value, axis=1, keepdims=True) <= term.integrate_within
-                    step = np.where(near, step, 0.0)
-                acc = np.where(fresh[:, None], 0.0, self._retain[k] * integral + step)
-                value = integral[...] = np.clip(acc, -limit, limit)
-            hist = self._history[k]
-            if term.history > 1:
-                hist[:, 1:] = hist[:, :-1]
-            newest = hist[:, 0]
-            np.multiply(value, term.scale, out=newest)
-            if term.clip is not None:  # np.clip's arithmetic without its Python wrapper
-                np.minimum(np.maximum(newest, -term.clip, out=newest), term.clip, out=newest)
-            if all_fresh:
-                hist[:] = newest[:, None, :]
-            elif any_fresh:
-                hist[fresh] = newest[fresh][:, None, :]
-            a, b = self._columns[k]
-            out[:, a:b] = hist.reshape(n, -1)
-        if any_fresh:
+        for k in self._integrated:
+            term, value, integral = self.contract.observations[k], values[k], self._integral[k]
+            assert integral is not None
+            limit = np.inf if term.clip is None else term.clip / abs(term.scale)
+            step = value * dt
+            if term.integrate_within is not None:
+                near = np.linalg.norm(value, axis=1, keepdims=True) <= term.integrate_within
+                step = np.where(near, step, 0.0)
+            acc = np.where(fresh[:, None], 0.0, self._retain[k] * integral + step)
+            values[k] = integral[...] = np.clip(acc, -limit, limit)
+        newest = np.concatenate(values, axis=1, out=self._newest)
+        # value · scale, then clipped to ±clip: np.clip's min(max(·)) per element, ±inf where unclipped
+        np.multiply(newest, self._scale_row, out=newest)
+        np.minimum(np.maximum(newest, self._low_row, out=newest), self._high_row, out=newest)
+        stacked = self._stacked
+        for a, b, size in self._shifts:  # terms with history: older slots move one place back
+            stacked[:, a + size : b] = stacked[:, a : b - size]
+        stacked[:, self._newest_columns] = newest
+        if any_fresh:  # fresh rows: every history slot holds the newest value
+            stacked[fresh] = newest[fresh][:, self._tile_columns]
             fresh[:] = False
+        out[...] = stacked
         return out
