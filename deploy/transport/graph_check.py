@@ -88,15 +88,20 @@ def problems(own: Iterable[Endpoint], peers: Iterable[Endpoint]) -> list[str]:
 
 
 class ProblemLog:
-    """The problems seen so far; each new one is logged once, as a warning naming the node."""
+    """The problems seen so far; each is logged once, as a warning naming the node, when two checks
+    in a row found it in the same words (a peer's endpoints are often discovered a moment before
+    the ros_discovery_info that names its node)."""
 
     def __init__(self, node_name: str) -> None:
         self.node_name = node_name
         self.seen: list[str] = []
+        self._previous: set[str] = set()
 
     def update(self, current: Iterable[str]) -> list[str]:
-        """Record `current`; returns (and logs) those not seen before."""
-        new = [p for p in current if p not in self.seen]
+        """Record one check's problems; returns (and logs) those logged now."""
+        current = list(current)
+        new = [p for p in current if p in self._previous and p not in self.seen]
+        self._previous = set(current)
         for p in new:
             self.seen.append(p)
             log.warning("%s: %s", self.node_name, p)
