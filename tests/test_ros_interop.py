@@ -29,7 +29,12 @@ MIN_SHARE = 0.5
 pytestmark = needs_rclpy
 
 ROLES = sorted(TOPICS)
-CHILD_ENV = {"RMW_IMPLEMENTATION": "rmw_fastrtps_cpp", "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+CHILD_ENV = {
+    "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
+    "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+    # the peer stands for a stock ROS 2 node: Fast DDS's defaults, not Tether's rclpy profile
+    "FASTDDS_DEFAULT_PROFILES_FILE": str(ROOT / "tests" / "data" / "fastdds_stock.xml"),
+}
 
 RCLPY_SIDE = textwrap.dedent(
     """

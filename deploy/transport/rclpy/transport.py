@@ -4,6 +4,9 @@ Never imported together with Cyclone DDS Python: a process uses one transport. P
 from ROS (`--ros-args --params-file`, launch files) through rclpy's parameter overrides and are
 handed to the node logic in the same nested form the DDS entry point reads from the file.
 
+Fast DDS runs with type propagation off (fastdds_profile.xml, unless FASTDDS_DEFAULT_PROFILES_FILE
+names another profile): no XTypes type information, matching by type name, as ROS 2 does.
+
 Once a second (a thread of its own) the transport asks the ROS graph about the peers on its own
 topics and logs, by name, each that can never exchange messages with it: another type or type
 hash, incompatible QoS (deploy/transport/graph_check.py; `graph_problems()`).
@@ -13,14 +16,26 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from deploy.transport.graph_check import CHECK_PERIOD_S, Endpoint, ProblemLog, problems
 from deploy.transport.qos import QosProfile, profile, to_rclpy
 
 log = logging.getLogger("tether.transport.rclpy")
+
+#: Fast DDS profile of Tether's rclpy nodes (type propagation off; why: the file's comment), used
+#: unless FASTDDS_DEFAULT_PROFILES_FILE names another.
+FASTDDS_PROFILE = Path(__file__).with_name("fastdds_profile.xml")
+
+
+def use_tether_fastdds_profile() -> None:
+    """Point Fast DDS at FASTDDS_PROFILE unless the environment names a profile file already;
+    before this process's first rclpy.init (Fast DDS reads it when it creates the participant)."""
+    os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(FASTDDS_PROFILE))
 
 
 def message_class(ros_type: str) -> type:
@@ -74,6 +89,7 @@ class RclpyTransport:
     ) -> None:
         """`node_factory(name, context=..., **options)` makes the rclpy node (default:
         rclpy.create_node; rclpy.lifecycle.LifecycleNode for a managed node)."""
+        use_tether_fastdds_profile()
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
 
