@@ -4,6 +4,7 @@ rclpy and Cyclone DDS Python never share a process: the test process has Cyclone
 everything rclpy runs in a child process.
 """
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -58,13 +59,16 @@ SCRIPT = textwrap.dedent(
 
 def test_policy_node_runs_on_rclpy(tmp_path):
     from tests.runtime_helpers import hover_policy
+    from tether.hil.domains import DomainLease
 
     policy = hover_policy(tmp_path / "hover.onnx")
-    r = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(policy), "171"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
+    with DomainLease() as lease:  # a domain of its own: a fixed one met other runs' odometry
+        r = subprocess.run(
+            [sys.executable, "-c", SCRIPT, str(policy), str(lease.domain_id)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+            env={**os.environ, "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"},
+        )
     assert r.returncode == 0 and "ok" in r.stdout, r.stdout[-3000:] + r.stderr[-3000:]
