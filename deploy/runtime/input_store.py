@@ -276,6 +276,27 @@ class InputStore:
             received, rejected = self._received[name], self._rejected[name]
             problem = self._stamp_problem.get(name)
             unstamped, refused = self._unstamped[name], dict(self._stamp_refused[name])
+        age, stale, problem, stamp_age = self._ages(spec, sample, now, problem)
+        return InputStatus(
+            name, sample is not None, age, stale, invalid, received, rejected, problem, stamp_age,
+            unstamped, refused,
+        )  # fmt: skip
+
+    def judge(self, name: str, now_s: float) -> tuple[bool, float, bool, str | None, StampProblem | None]:
+        """What a control cycle needs of `name` at `now_s`, as status() judges it, without the
+        counters: (present, age_s, stale, invalid, stamp_problem)."""
+        spec = self.specs[name]
+        with self._lock:
+            sample = self._latest.get(name)
+            invalid = self._invalid.get(name)
+            problem = self._stamp_problem.get(name)
+        age, stale, problem, _ = self._ages(spec, sample, now_s, problem)
+        return sample is not None, age, stale, invalid, problem
+
+    def _ages(
+        self, spec: InputSpec, sample: Sample | None, now: float, problem: StampProblem | None
+    ) -> tuple[float, bool, StampProblem | None, float | None]:
+        """(age by arrival, stale, stamp problem, age by stamp) of the value in use at `now`."""
         age = float("inf") if sample is None else now - sample.stamp_s
         stale = sample is None or (spec.max_age_s is not None and age > spec.max_age_s)
         stamp_age = None
@@ -288,10 +309,7 @@ class InputStore:
                     problem = StampProblem(
                         Fault.STAMP_TOO_OLD, too_old_detail(stamp_age, limit, self.stamp_clock.describe())
                     )
-        return InputStatus(
-            name, sample is not None, age, stale, invalid, received, rejected, problem, stamp_age,
-            unstamped, refused,
-        )  # fmt: skip
+        return age, stale, problem, stamp_age
 
     def clear(self) -> None:
         """Forget every value and stamp (e.g. when the robot is re-initialized)."""

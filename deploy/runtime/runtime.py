@@ -244,18 +244,18 @@ class Runtime:
         `lap` (profiling) is called after the input checks and after the state assembly."""
         faults: list[FaultReport] = []
         for name in self.required:
-            st = self.inputs.status(name, now)
-            if st.invalid is not None:
-                faults.append(FaultReport(Fault.NONFINITE_INPUT, f"{name}: {st.invalid}"))
+            present, age_s, stale, invalid, stamp_problem = self.inputs.judge(name, now)
+            if invalid is not None:
+                faults.append(FaultReport(Fault.NONFINITE_INPUT, f"{name}: {invalid}"))
                 continue
-            if not st.present:
+            if not present:
                 faults.append(FaultReport(Fault.STALE_INPUT, f"{name}: nothing received"))
-            elif st.stale:
+            elif stale:
                 limit = self.inputs.specs[name].max_age_s
-                age = f"{name}: {st.age_s * 1e3:.1f} ms old (limit {limit * 1e3:.1f} ms)"
+                age = f"{name}: {age_s * 1e3:.1f} ms old (limit {limit * 1e3:.1f} ms)"
                 faults.append(FaultReport(Fault.STALE_INPUT, age))
-            if st.stamp_problem is not None:  # refused for its stamp, or too old by it now
-                faults.append(FaultReport(st.stamp_problem.fault, f"{name}: {st.stamp_problem.detail}"))
+            if stamp_problem is not None:  # refused for its stamp, or too old by it now
+                faults.append(FaultReport(stamp_problem.fault, f"{name}: {stamp_problem.detail}"))
         if lap is not None:
             lap("inputs")
         assembled = self._assemble(now)
