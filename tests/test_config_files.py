@@ -56,7 +56,9 @@ def test_hover_ablations_differ_from_the_defaults_only_where_they_say() -> None:
     assert scales == expected | {"position_error_integral_m_s": 50.0}
     o_task = HoverConfig.from_yaml(ablations / "hover_O_task.yaml")
     assert o_task.initial_state["max_pos_offset_m"] == 1.25 and o_task.success == default_task.success
-    for name in ("M", "N", "O"):
+    p_task = HoverConfig.from_yaml(ablations / "hover_P_task.yaml")
+    assert p_task.observations == n_task.observations and p_task.initial_state == o_task.initial_state
+    for name in ("M", "N", "O", "P"):
         cfg = TrainConfig.from_yaml(ablations / f"hover_{name}.yaml")
         assert cfg.env.task_config == f"training/configs/ablations/hover_{name}_task.yaml"
         assert Path(cfg.env.task_config).is_file()  # relative to the repository root, where tests run
