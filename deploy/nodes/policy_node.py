@@ -59,6 +59,10 @@ log = logging.getLogger("tether.policy_node")
 
 NODE_NAME = "policy_node"
 
+#: Sensor-to-command latency records kept for the run report: the newest N (5 min at 100 Hz), in
+#: an array allocated once, so a node that runs for hours holds the same memory as after a minute.
+LATENCY_RECORDS = 30000
+
 #: Documented defaults of every parameter (a parameter file overrides some of them).
 DEFAULTS: dict[str, Any] = {
     "policy_file": "policies/quadrotor_hover.onnx",  # exported ONNX policy (contract in its metadata)
@@ -219,10 +223,12 @@ class PolicyNode:
         self._last_state: State | None = None
         self._stop = threading.Event()
         self.arm_refusals: list[str] = []
-        # Records for the HIL report (bounded by the run length).
-        #: (stamp, odometry rx, cycle start, command tx), on the node's clock
-        self.latency: list[tuple[tuple[int, int], float, float, float]] = []
-        self._seen_keys: set[tuple[int, int]] = set()
+        # Records for the HIL report.
+        #: rows (stamp sec, stamp nanosec, odometry rx, cycle start, command tx) on the node's
+        #: clock, a ring of the newest LATENCY_RECORDS
+        self._latency = np.zeros((LATENCY_RECORDS, 5))
+        self._latency_n = 0
+        self._latency_key: tuple[int, int] | None = None  # the newest odometry recorded (once each)
         self.odometry_rx = 0
         self.odometry_first: tuple[int, int] | None = None
         self.odometry_last: tuple[int, int] | None = None
@@ -357,11 +363,13 @@ class PolicyNode:
             self._cmd_pub.publish(convert.actuator_command_msg(self.t.make, stamp, out.actuator_names, cmd))
         tx = self.clock()
         key = self._cycle_key
-        if key is not None and key not in self._seen_keys:
-            self._seen_keys.add(key)
+        if key is not None and key != self._latency_key:
+            self._latency_key = key
             rx = self._odom_rx.get(key)
             if rx is not None:
-                self.latency.append((key, rx, self._cycle_start, tx))
+                row = self._latency[self._latency_n % LATENCY_RECORDS]
+                row[0], row[1], row[2], row[3], row[4] = key[0], key[1], rx, self._cycle_start, tx
+                self._latency_n += 1
         self.sources[out.source] = self.sources.get(out.source, 0) + 1
         if (
             self.estop_rx_cycle is not None
@@ -372,6 +380,16 @@ class PolicyNode:
         if out.state is not self._last_state:
             self._last_state = out.state
             self._state_pub.publish(self.t.make("std_msgs/msg/String", data=out.state.value))
+
+    @property
+    def latency(self) -> list[tuple[tuple[int, int], float, float, float]]:
+        """(odometry stamp, received, cycle start, command sent), oldest first: the newest
+        LATENCY_RECORDS odometry samples that a command answered."""
+        n = self._latency_n
+        rows = (
+            self._latency[:n] if n <= LATENCY_RECORDS else np.roll(self._latency, -(n % LATENCY_RECORDS), 0)
+        )
+        return [((int(r[0]), int(r[1])), float(r[2]), float(r[3]), float(r[4])) for r in rows]
 
     def _diagnostics_thread(self) -> None:
         period = 1.0 / float(self.params["diagnostics_rate_hz"])
@@ -401,6 +419,8 @@ class PolicyNode:
             "last_arm_refusal": self.arm_refusals[-1] if self.arm_refusals else "",
         }
         values.update({f"loop.{k}": v for k, v in loop.items()})
+        rt = self.loop.realtime_status
+        values.update(rt.diagnostic_values() if rt is not None else {"realtime": "loop not started"})
         for name, st in d["inputs"].items():
             for k in ("present", "age_s", "stale", "received", "rejected", "stamp_age_s", "unstamped"):
                 values[f"input.{name}.{k}"] = st[k]
@@ -435,6 +455,8 @@ class PolicyNode:
             "node": NODE_NAME,
             "diagnostics": self.runtime.diagnostics(self.loop.stats.snapshot()),
             "loop": self.loop.stats.snapshot().to_dict(),
+            # which real-time options took effect (deploy.runtime.rt_loop.RealtimeStatus)
+            "realtime": None if self.loop.realtime_status is None else self.loop.realtime_status.to_dict(),
             "sources": self.sources,
             "latency": [[list(k), rx, start, tx] for k, rx, start, tx in self.latency],
             "cycle_trigger": {"mode": self.loop.trigger, "input": self.runtime.trigger_input},

@@ -56,19 +56,53 @@ class StampOptions:
 
 @dataclass(frozen=True)
 class LoopOptions:
-    """Options of the fixed-rate loop; see runtime.yaml for what each does."""
+    """Options of the fixed-rate loop; see runtime.yaml for what each does. The defaults here are
+    runtime.yaml's (a key left out of a configuration file means its documented default)."""
 
     spin_margin_s: float = 0.0003
     stats_window_cycles: int = 10000
-    sched_fifo_priority: int | None = None
+    sched_fifo_priority: int | None = 50
     cpu_affinity: tuple[int, ...] | None = None
-    lock_memory: bool = False
+    lock_memory: bool = True
     disable_gc: bool = True
+    gc_collect_period_s: float | None = None
     timer_slack_ns: int | None = 1000
     trigger_min_spacing_periods: float = 0.75
     watchdog_periods: float = 1.5
 
     def __post_init__(self) -> None:
+        for key in ("lock_memory", "disable_gc"):
+            if not isinstance(getattr(self, key), bool):
+                raise ValueError(f"loop.{key} must be true or false, found {getattr(self, key)!r}")
+        p = self.sched_fifo_priority
+        if p is not None and (isinstance(p, bool) or not isinstance(p, int) or not 1 <= p <= 99):
+            raise ValueError(
+                f"loop.sched_fifo_priority must be an integer 1..99 (SCHED_FIFO priority; ros2_control "
+                f"uses 50) or null (no real-time scheduling requested), found {p!r}"
+            )
+        if self.cpu_affinity is not None and (
+            not self.cpu_affinity
+            or any(isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in self.cpu_affinity)
+        ):
+            raise ValueError(
+                "loop.cpu_affinity must be a non-empty list of CPU ids (≥ 0) or null, found "
+                f"{self.cpu_affinity!r}"
+            )
+        g = self.gc_collect_period_s
+        if g is not None and (
+            isinstance(g, bool) or not isinstance(g, (int, float)) or not (math.isfinite(g) and g > 0)
+        ):
+            raise ValueError(
+                f"loop.gc_collect_period_s must be a positive number of seconds or null, found {g!r}"
+            )
+        if g is not None and not self.disable_gc:
+            raise ValueError(
+                "loop.gc_collect_period_s collects between cycles while the automatic GC is off: it needs "
+                "loop.disable_gc: true (or leave it null)"
+            )
+        t = self.timer_slack_ns
+        if t is not None and (isinstance(t, bool) or not isinstance(t, int) or t < 1):
+            raise ValueError(f"loop.timer_slack_ns must be an integer ≥ 1 ns or null, found {t!r}")
         if not 0.0 <= self.trigger_min_spacing_periods < 1.0:
             raise ValueError(
                 "loop.trigger_min_spacing_periods must be in [0, 1) periods, found "
@@ -82,10 +116,6 @@ class LoopOptions:
             raise ValueError(f"loop.spin_margin_s must be in [0, 0.1) s, found {self.spin_margin_s}")
         if self.stats_window_cycles < 1:
             raise ValueError(f"loop.stats_window_cycles must be ≥ 1, found {self.stats_window_cycles}")
-        if self.sched_fifo_priority is not None and not 1 <= self.sched_fifo_priority <= 99:
-            raise ValueError(
-                f"loop.sched_fifo_priority must be 1..99 or null, found {self.sched_fifo_priority}"
-            )
 
 
 @dataclass(frozen=True)
@@ -134,8 +164,8 @@ class RuntimeConfig:
         _check_keys(safety, {"max_deadline_miss_streak"}, f"{where}: safety")
         loop = dict(d.get("loop") or {})
         _check_keys(loop, set(LoopOptions.__dataclass_fields__), f"{where}: loop")
-        if loop.get("cpu_affinity") is not None:
-            loop["cpu_affinity"] = tuple(int(c) for c in loop["cpu_affinity"])
+        if isinstance(loop.get("cpu_affinity"), list):
+            loop["cpu_affinity"] = tuple(loop["cpu_affinity"])
         return cls(
             inputs=inputs,
             max_deadline_miss_streak=int(safety.get("max_deadline_miss_streak", 5)),

@@ -31,10 +31,16 @@ Two ways to start a cycle (`trigger`):
   more than one period after its trigger misses 1 + the whole periods beyond that.
   Statistics count the cycles by trigger (sensor_cycles, watchdog_cycles).
 
-Optional, from LoopOptions: SCHED_FIFO priority, CPU affinity, mlockall,
-timer slack, and pausing the cyclic garbage collector. Each is tried where
-configured; what the process is not permitted to do is skipped and reported
-in one log line, and the loop runs regardless. Everything is restored when
+Optional, from LoopOptions (runtime.yaml `loop:`): SCHED_FIFO at a configurable priority for
+every thread of the process (the transport's receive threads deliver the sensor the cycle waits
+for; threads started later inherit it), CPU affinity, mlockall(MCL_CURRENT | MCL_FUTURE), timer
+slack, and the cyclic garbage collector kept out of the cycle (collect and gc.freeze() the
+start-up heap, automatic collection off while the loop runs; with gc_collect_period_s, the
+youngest generation is collected right after a cycle, between cycles, at most that often). Each is
+tried where configured; what the process is not permitted to do is skipped with one warning that
+names it and how to grant it (CAP_SYS_NICE or an rtprio limit; the memlock limit or
+CAP_IPC_LOCK), and the loop runs regardless. Which took effect is RealtimeStatus
+(RealtimeLoop.realtime_status: the nodes' diagnostics and reports). Everything is restored when
 the loop ends.
 """
 
@@ -49,6 +55,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -94,6 +101,9 @@ class LoopStatsSnapshot:
     trigger: str = "timer"  # the loop's mode: timer | sensor
     sensor_cycles: int = 0  # sensor mode: cycles started by the driving input's arrival
     watchdog_cycles: int = 0  # sensor mode: fallback cycles (no arrival within the watchdog time)
+    response_us_max: float = 0.0  # the latest end of a cycle after its deadline (jitter + compute)
+    gc_collections: int = 0  # youngest-generation collections between cycles (gc_collect_period_s)
+    gc_us_max: float = 0.0  # the longest of them
 
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -132,6 +142,9 @@ class CycleStats:
             self.max_streak = 0
             self.max_jitter_ns = 0
             self.max_compute_ns = 0
+            self.max_response_ns = 0
+            self.gc_collections = 0
+            self.max_gc_ns = 0
             self.by_trigger = {"timer": 0, "sensor": 0, "watchdog": 0}
             self._cpu0 = time.process_time()
             self._wall0 = time.perf_counter()
@@ -147,12 +160,19 @@ class CycleStats:
             self.cycles += 1
             self.max_jitter_ns = max(self.max_jitter_ns, jitter_ns)
             self.max_compute_ns = max(self.max_compute_ns, compute_ns)
+            self.max_response_ns = max(self.max_response_ns, jitter_ns + compute_ns)
             if missed:
                 self.misses += missed
                 self.streak += missed
                 self.max_streak = max(self.max_streak, self.streak)
             else:
                 self.streak = 0
+
+    def record_gc(self, duration_ns: int) -> None:
+        """One collection of the youngest generation between cycles."""
+        with self._lock:
+            self.gc_collections += 1
+            self.max_gc_ns = max(self.max_gc_ns, duration_ns)
 
     def snapshot(self) -> LoopStatsSnapshot:
         with self._lock:
@@ -162,6 +182,7 @@ class CycleStats:
             cycles, misses, streak, max_streak = self.cycles, self.misses, self.streak, self.max_streak
             max_jitter, max_compute = self.max_jitter_ns, self.max_compute_ns
             by_trigger = dict(self.by_trigger)
+            max_response, gc_n, gc_max = self.max_response_ns, self.gc_collections, self.max_gc_ns
             cpu_s, wall_s = time.process_time() - self._cpu0, time.perf_counter() - self._wall0
 
         def pct(a: np.ndarray, q: float) -> float:
@@ -183,6 +204,9 @@ class CycleStats:
             trigger=self.trigger,
             sensor_cycles=by_trigger["sensor"],
             watchdog_cycles=by_trigger["watchdog"],
+            response_us_max=max_response * 1e-3,
+            gc_collections=gc_n,
+            gc_us_max=gc_max * 1e-3,
         )
 
 
@@ -220,6 +244,10 @@ class RealtimeLoop:
         self._wait = wait_s or self._wake.wait
         self._arrival_lock = threading.Lock()
         self._arrival_ns: int | None = None  # the newest arrival no cycle has started on yet
+        #: What the last run() applied of the real-time options (None: realtime=False, or not run).
+        self.realtime_status: RealtimeStatus | None = None
+        self._gc_period_ns = 0
+        self._gc_next_ns = 0
 
     def stop(self) -> None:
         """Ask the loop to end after the current cycle (any thread)."""
@@ -247,7 +275,14 @@ class RealtimeLoop:
         """
         self._stop.clear()
         self.stats.reset()
-        restore = apply_realtime_options(self.options) if realtime else _noop
+        restore: Callable[[], None] = _noop
+        self.realtime_status = None
+        if realtime:
+            applied = apply_realtime_options(self.options)
+            restore, self.realtime_status = applied, applied.status
+        period = self.options.gc_collect_period_s
+        self._gc_period_ns = int(period * 1e9) if period and self.options.disable_gc and realtime else 0
+        self._gc_next_ns = self._clock() + self._gc_period_ns
         try:
             if self.trigger == "sensor":
                 self._run_triggered(step, seconds, cycles)
@@ -286,6 +321,8 @@ class RealtimeLoop:
                 next_deadline += (missed - 1) * period + period
             streak = streak + missed if missed else 0
             self.stats.record(start - deadline, end - start, int(missed))
+            if self._gc_period_ns and end >= self._gc_next_ns:
+                self._collect_between_cycles(end)
             deadline = next_deadline
             k += 1
             if keep_going is False:
@@ -340,6 +377,8 @@ class RealtimeLoop:
                 missed = 1 + (end - due - period) // period
             streak = streak + missed if missed else 0
             self.stats.record(start - due, end - start, int(missed), kind)
+            if self._gc_period_ns and end >= self._gc_next_ns:
+                self._collect_between_cycles(end)
             last, last_end = start, end
             last_sensor = start if kind == "sensor" else None
             # After a cycle on an arrival the watchdog allows the sensor watchdog_periods; while the
@@ -349,56 +388,213 @@ class RealtimeLoop:
             if keep_going is False:
                 break
 
+    def _collect_between_cycles(self, end_ns: int) -> None:
+        """The youngest generation, right after a cycle (the start-up heap is frozen)."""
+        t = self._clock()
+        gc.collect(0)
+        self.stats.record_gc(self._clock() - t)
+        self._gc_next_ns = end_ns + self._gc_period_ns
+
 
 def _noop() -> None:
     return None
 
 
-def apply_realtime_options(options: LoopOptions) -> Callable[[], None]:
-    """Apply what `options` ask for and the process may do; one log line; returns the undo."""
-    applied: list[str] = []
-    skipped: list[str] = []
+@dataclass(frozen=True)
+class RealtimeStatus:
+    """Which real-time options were asked for, which took effect, and why the others did not.
+
+    `applied`: option → what took effect; `skipped`: option → the reason and how to grant it.
+    Options: sched_fifo, cpu_affinity, lock_memory, timer_slack, gc."""
+
+    requested: dict[str, Any]
+    applied: dict[str, str]
+    skipped: dict[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "requested": dict(self.requested),
+            "applied": dict(self.applied),
+            "skipped": dict(self.skipped),
+        }
+
+    def summary(self) -> str:
+        line = "real-time options: " + (", ".join(self.applied.values()) if self.applied else "none applied")
+        if self.skipped:
+            line += "; NOT applied (the loop runs without them): " + "; ".join(
+                f"{k}: {v}" for k, v in self.skipped.items()
+            )
+        return line
+
+    def diagnostic_values(self) -> dict[str, str]:
+        """Flat key → value pairs for ROS diagnostics: realtime.<option> = what took effect, or
+        "not applied: <reason>"; options not asked for are "off"."""
+        out = {}
+        for key in ("sched_fifo", "cpu_affinity", "lock_memory", "timer_slack", "gc"):
+            if key in self.applied:
+                out[f"realtime.{key}"] = self.applied[key]
+            elif key in self.skipped:
+                out[f"realtime.{key}"] = "not applied: " + self.skipped[key]
+            else:
+                out[f"realtime.{key}"] = "off"
+        return out
+
+
+class _Applied:
+    """The undo of apply_realtime_options (call it), with what took effect (`status`)."""
+
+    def __init__(self, undo: list[Callable[[], None]], status: RealtimeStatus) -> None:
+        self._undo = undo
+        self.status = status
+
+    def __call__(self) -> None:
+        for fn in reversed(self._undo):
+            try:
+                fn()
+            except OSError as exc:  # restoring is best effort
+                log.debug("could not restore a real-time option: %s", exc)
+        self._undo = []
+
+
+def _threads() -> list[int]:
+    """Thread ids of this process (Linux: /proc/self/task); [0] (the caller) elsewhere."""
+    try:
+        return sorted(int(t) for t in os.listdir("/proc/self/task"))
+    except OSError:
+        return [0]
+
+
+def _rlimit(name: str) -> str:
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(getattr(resource, name))
+        return "unlimited" if soft == resource.RLIM_INFINITY else str(soft)
+    except (ImportError, AttributeError, ValueError, OSError):
+        return "unknown"
+
+
+def _fifo_remedy(priority: int) -> str:
+    return (
+        f"grant CAP_SYS_NICE (setcap cap_sys_nice+ep on the Python interpreter, "
+        f"AmbientCapabilities=CAP_SYS_NICE in a systemd unit, docker run --cap-add SYS_NICE) or an "
+        f"rtprio limit ≥ {priority} ('<user> - rtprio {priority}' in /etc/security/limits.conf, then log in "
+        f"again; `ulimit -r` is now {_rlimit('RLIMIT_RTPRIO')}); in a container, real-time group "
+        "scheduling may also need a runtime budget (docker run --cpu-rt-runtime)"
+    )
+
+
+def _memlock_remedy() -> str:
+    memlock = _rlimit("RLIMIT_MEMLOCK")
+    now = memlock if memlock in ("unlimited", "unknown") else f"{int(memlock) // 1024} KiB"
+    return (
+        f"raise the locked-memory limit (`ulimit -l`, now {now}; '<user> - memlock unlimited' in "
+        "/etc/security/limits.conf, LimitMEMLOCK=infinity in a systemd unit, docker run --ulimit "
+        "memlock=-1) or grant CAP_IPC_LOCK"
+    )
+
+
+def _set_fifo_all_threads(priority: int) -> Callable[[], None]:
+    """SCHED_FIFO at `priority` for every thread of the process; raises OSError (nothing changed)
+    when the first is refused. Returns the undo (each thread back to its own policy)."""
+    before: list[tuple[int, int, os.sched_param]] = []
+    param = os.sched_param(priority)
+
+    def undo() -> None:
+        for tid, policy, old in reversed(before):
+            try:
+                os.sched_setscheduler(tid, policy, old)
+            except ProcessLookupError:
+                pass  # the thread has ended
+
+    for tid in _threads():
+        try:
+            policy, old = os.sched_getscheduler(tid), os.sched_getparam(tid)
+            os.sched_setscheduler(tid, os.SCHED_FIFO, param)
+        except ProcessLookupError:
+            continue  # ended between listing and setting
+        except OSError:
+            undo()
+            raise
+        before.append((tid, policy, old))
+    return undo
+
+
+def _locked_kib() -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmLck:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def apply_realtime_options(options: LoopOptions) -> _Applied:
+    """Apply what `options` ask for and the process may do; log one line (a warning naming what
+    was not permitted and how to grant it); returns the undo, whose `status` says what took effect."""
+    applied: dict[str, str] = {}
+    skipped: dict[str, str] = {}
     undo: list[Callable[[], None]] = []
+    requested: dict[str, Any] = {
+        "sched_fifo_priority": options.sched_fifo_priority,
+        "cpu_affinity": None if options.cpu_affinity is None else list(options.cpu_affinity),
+        "lock_memory": options.lock_memory,
+        "timer_slack_ns": options.timer_slack_ns,
+        "disable_gc": options.disable_gc,
+        "gc_collect_period_s": options.gc_collect_period_s,
+    }
 
     if options.cpu_affinity is not None:
         try:
             before = os.sched_getaffinity(0)
             os.sched_setaffinity(0, set(options.cpu_affinity))
             undo.append(lambda: os.sched_setaffinity(0, before))
-            applied.append(f"CPU affinity {sorted(options.cpu_affinity)}")
+            applied["cpu_affinity"] = f"CPU affinity {sorted(options.cpu_affinity)}"
         except (OSError, AttributeError, ValueError) as exc:
-            skipped.append(f"CPU affinity ({exc})")
+            skipped["cpu_affinity"] = f"CPU affinity {sorted(options.cpu_affinity)} ({exc})"
     if options.sched_fifo_priority is not None:
+        prio = options.sched_fifo_priority
         try:
-            policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(options.sched_fifo_priority))
-            undo.append(lambda: os.sched_setscheduler(0, policy, param))
-            applied.append(f"SCHED_FIFO priority {options.sched_fifo_priority}")
+            undo.append(_set_fifo_all_threads(prio))
+            applied["sched_fifo"] = f"SCHED_FIFO priority {prio} (every thread)"
+        except PermissionError as exc:
+            skipped["sched_fifo"] = (
+                f"SCHED_FIFO priority {prio} not permitted ({exc.strerror}): {_fifo_remedy(prio)}"
+            )
         except (OSError, AttributeError) as exc:
-            skipped.append(f"SCHED_FIFO ({exc})")
+            skipped["sched_fifo"] = f"SCHED_FIFO priority {prio} failed ({exc})"
     libc = _libc()
     if options.lock_memory:
         if libc is not None and libc.mlockall(_MCL_CURRENT | _MCL_FUTURE) == 0:
             undo.append(libc.munlockall)
-            applied.append("mlockall")
+            locked = _locked_kib()
+            applied["lock_memory"] = "mlockall" + (
+                "" if locked is None else f" ({locked // 1024} MiB locked)"
+            )
+        elif libc is None:
+            skipped["lock_memory"] = "mlockall (libc not found)"
         else:
-            err = ctypes.get_errno() if libc is not None else 0
-            skipped.append(f"mlockall ({os.strerror(err) if err else 'libc not found'})")
+            err = ctypes.get_errno()
+            skipped["lock_memory"] = (
+                f"mlockall not permitted ({os.strerror(err) if err else 'refused'}): {_memlock_remedy()}"
+            )
     if options.timer_slack_ns is not None:
         if libc is not None and hasattr(libc, "prctl"):
             before_slack = libc.prctl(_PR_GET_TIMERSLACK, 0, 0, 0, 0)
             if libc.prctl(_PR_SET_TIMERSLACK, int(options.timer_slack_ns), 0, 0, 0) == 0:
                 if before_slack > 0:
                     undo.append(lambda: libc.prctl(_PR_SET_TIMERSLACK, before_slack, 0, 0, 0))
-                applied.append(f"timer slack {options.timer_slack_ns} ns")
+                applied["timer_slack"] = f"timer slack {options.timer_slack_ns} ns"
             else:
-                skipped.append(f"timer slack ({os.strerror(ctypes.get_errno())})")
+                skipped["timer_slack"] = f"timer slack ({os.strerror(ctypes.get_errno())})"
         else:
-            skipped.append("timer slack (prctl not available)")
+            skipped["timer_slack"] = "timer slack (prctl not available)"
     if options.disable_gc:
         was_enabled = gc.isenabled()
         gc.collect()
-        gc.freeze()
+        gc.freeze()  # the start-up heap: never scanned again
         gc.disable()
 
         def restore_gc() -> None:
@@ -407,21 +603,14 @@ def apply_realtime_options(options: LoopOptions) -> Callable[[], None]:
                 gc.enable()
 
         undo.append(restore_gc)
-        applied.append("cyclic GC paused")
+        period = options.gc_collect_period_s
+        applied["gc"] = "start-up heap frozen, automatic GC off in the loop" + (
+            f", youngest generation collected between cycles every {period:g} s" if period else ""
+        )
+    status = RealtimeStatus(requested, applied, skipped)
     if applied or skipped:
-        line = "real-time options: " + (", ".join(applied) if applied else "none applied")
-        if skipped:
-            line += "; not permitted or not available here, skipped: " + ", ".join(skipped)
-        (log.warning if skipped else log.info)(line)
-
-    def restore() -> None:
-        for fn in reversed(undo):
-            try:
-                fn()
-            except OSError as exc:  # restoring is best effort
-                log.debug("could not restore a real-time option: %s", exc)
-
-    return restore
+        (log.warning if skipped else log.info)("%s", status.summary())
+    return _Applied(undo, status)
 
 
 def _libc() -> ctypes.CDLL | None:
