@@ -478,6 +478,11 @@ def _metrics(
         "cycles_by_trigger": (
             None if loop is None else {k: loop.get(k) for k in ("sensor_cycles", "watchdog_cycles")}
         ),
+        # which real-time options (SCHED_FIFO, mlockall, GC) took effect in each node
+        "realtime": {
+            "policy_node": None if policy is None else policy.get("realtime"),
+            "sim_bridge_node": bridge.get("realtime"),
+        },
         "jitter_us_p99": loop_value("jitter_us_p99"),
         "deadline_misses": loop_value("deadline_misses"),
         "messages_dropped": injected + (lost or 0),
@@ -535,6 +540,21 @@ def _compare_with_eval(
     }
 
 
+def _realtime_words(status: dict[str, Any] | None) -> str:
+    """A node's RealtimeStatus in a few words: what took effect, what was not permitted."""
+    if not status:
+        return "n/a"
+    short = {
+        "sched_fifo": "SCHED_FIFO",
+        "lock_memory": "mlockall",
+        "gc": "GC frozen",
+        "cpu_affinity": "affinity",
+    }
+    words = [short[k] for k in status["applied"] if k in short]
+    words += [f"NOT {short[k]}" for k in status["skipped"] if k in short]
+    return ", ".join(words) or "none"
+
+
 def summary(report: dict[str, Any]) -> str:
     if report.get("robot_kind") == "legged":
         from tether.hil.walk_run import summary as walk_summary
@@ -566,6 +586,9 @@ def summary(report: dict[str, Any]) -> str:
                 else " at the contract rate"
             )
         )
+    rt = report.get("realtime") or {}
+    if rt:
+        lines.append("  real-time: " + "; ".join(f"{node} {_realtime_words(s)}" for node, s in rt.items()))
     fl = report["flight"]
     crash = f", CRASH: {fl['crash']['reason']}" if fl.get("crash") else ""
     lines.append(
