@@ -541,6 +541,9 @@ class SimBridgeNode:
             "final_pos_m": s.base_pos_m[0].tolist(),
             "final_speed_m_s": float(np.linalg.norm(s.base_lin_vel_m_s[0])),
             "loop": self.loop.stats.snapshot().to_dict(),
+            # which real-time options took effect (the loop's defaults, deploy/runtime/runtime.yaml:
+            # SCHED_FIFO 50, mlockall, GC frozen): on a busy HIL computer the sensors stay on time
+            "realtime": None if self.loop.realtime_status is None else self.loop.realtime_status.to_dict(),
             "published": self.published,
             "dropped": self.dropped,
             "delayed": self.delayed,
