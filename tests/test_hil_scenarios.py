@@ -202,3 +202,7 @@ def test_flights_across_transports_rclpy_on_fast_dds_and_cyclone_dds(
     assert r["success"], json.dumps({"flight": r["flight"], "transitions": r["transitions"]}, default=str)
     assert r["eval_agreement"]["agree"], r["eval_agreement"]
     assert r["latency_samples"] > 500  # commands computed from the bridge's odometry came back through DDS
+    # the command plane was signed across transports: the bridge flew the policy node's signed commands
+    auth = r["command_auth"]
+    assert auth["sim_bridge_node"]["mode"] == "signed" and auth["sim_bridge_node"]["accepted"] > 500, auth
+    assert auth["policy_node"]["accepted"] > 0 and auth["policy_node"]["bad_signature"] == 0, auth

@@ -2,7 +2,8 @@
 
 Subscribes:  odometry (nav_msgs/Odometry), imu (sensor_msgs/Imu), joint_states
              (sensor_msgs/JointState), the task command (quadrotor: the reference, nav_msgs/Odometry;
-             legged: /cmd_vel, geometry_msgs/Twist), arm and estop (std_msgs/Bool); /clock when the
+             legged: /cmd_vel, geometry_msgs/Twist), arm and estop (std_msgs/Bool), estop_reset
+             (std_msgs/Empty); /clock when the
              runtime configuration judges stamps on simulation time (stamps.clock: sim)
 Publishes:   every cycle at the contract rate: quadrotor: actuator_command (sensor_msgs/JointState,
              by name); legged: joint position targets and the PD gains as ros2_control's
@@ -13,6 +14,13 @@ Publishes:   every cycle at the contract rate: quadrotor: actuator_command (sens
 Before anything else the policy file's provenance is checked (policy_public_key,
 require_signature; deploy/provenance.py): a node whose policy is unsigned when a signature is
 required, or whose signature does not verify, refuses to start with the reason.
+Command plane (deploy/transport/command_auth.py, README "Security"): with command_auth.authorized_keys
+set, arm, estop_reset and the task command are obeyed only with a valid Ed25519 token from a listed
+key on <topic>/auth; anything else is dropped and counted by reason. The e-stop itself is obeyed from
+any writer, and `estop: false` never resets it: only an estop_reset message does. With
+command_auth.signing_key set, the quadrotor's actuator commands carry this node's token, for the
+simulator bridge or the motor driver to check.
+
 Every subscription callback only converts the message (deploy.transport.convert) and hands it to
 Runtime.put (with the arrival time and the message's own stamp) / arm / disarm / estop; the
 control cycle runs on the runtime's RealtimeLoop in the main thread, by default on each arrival
@@ -53,6 +61,7 @@ from deploy.runtime.runtime import ArmingRefusedError, Runtime, RuntimeOutput
 from deploy.runtime.safety import State
 from deploy.transport import convert
 from deploy.transport.base import Transport
+from deploy.transport.command_auth import CommandSigner, SignedPublisher, guard_from_params
 from deploy.transport.names import TOPICS
 
 log = logging.getLogger("tether.policy_node")
@@ -97,6 +106,13 @@ DEFAULTS: dict[str, Any] = {
     # accepted for ROS compatibility; the loop always runs on the monotonic clock, and message stamps
     # are judged against the clock runtime_config names (stamps.clock: system, sim = /clock, none)
     "use_sim_time": False,
+    # the authenticated command plane (deploy/transport/command_auth.py): authorized_keys, a file of
+    # `NAME BASE64` lines (`tether keygen`), the operators allowed to arm, reset the e-stop and send
+    # the task command; "" leaves the plane open (anyone on the domain; warned at start-up).
+    # signing_key: this node's Ed25519 private key (.key): signs actuator_command; "" = unsigned.
+    # max_age_s: a token's time may differ this much from this node's wall clock (0: no window);
+    # pair_timeout_s: a message waits this long for its token (and the token for it)
+    "command_auth": {"authorized_keys": "", "signing_key": "", "max_age_s": 2.0, "pair_timeout_s": 0.5},
     "topics": {
         role: TOPICS[role].name
         for role in (
@@ -111,6 +127,7 @@ DEFAULTS: dict[str, Any] = {
             "joint_kd_commands",
             "arm",
             "estop",
+            "estop_reset",
             "state",
             "diagnostics",
             "clock",
@@ -155,6 +172,11 @@ class PolicyNode:
             else None
         )
         topics = p["topics"]
+        auth = p["command_auth"]
+        self.guard = guard_from_params(auth, NODE_NAME, resolve_path)
+        signer = CommandSigner.from_file(resolve_path(auth["signing_key"])) if auth["signing_key"] else None
+        (log.info if self.guard.enabled else log.warning)("command plane: %s", self.guard.describe())
+        self.estop_false_ignored = 0
         specs = self.runtime.inputs.specs
         self._hw = _hardware_interface(
             transport, self.runtime, profile, str(p["hardware_interface_config"]), self._arm_action,
@@ -176,15 +198,18 @@ class PolicyNode:
         if "command" in specs and self.contract.command_size:
             if self.legged:  # a velocity command, as a teleop node or a planner sends it
                 t = TOPICS["cmd_vel"]
-                transport.subscribe(topics["cmd_vel"], t.type, t.qos, self._on_cmd_vel)
+                self.guard.subscribe(transport, topics["cmd_vel"], t.type, t.qos, self._on_cmd_vel)
             else:
                 t = TOPICS["reference"]
-                transport.subscribe(topics["reference"], t.type, t.qos, self._on_reference)
+                self.guard.subscribe(transport, topics["reference"], t.type, t.qos, self._on_reference)
         if self.runtime.stamp_clock.kind == "sim":  # stamps are judged against the simulation's /clock
             t = TOPICS["clock"]
             transport.subscribe(topics["clock"], t.type, t.qos, self._on_clock)
-        transport.subscribe(topics["arm"], TOPICS["arm"].type, TOPICS["arm"].qos, self._on_arm)
+        self.guard.subscribe(transport, topics["arm"], TOPICS["arm"].type, TOPICS["arm"].qos, self._on_arm)
+        # stopping needs no key: an e-stop from any writer is obeyed (README "Security")
         transport.subscribe(topics["estop"], TOPICS["estop"].type, TOPICS["estop"].qos, self._on_estop)
+        t = TOPICS["estop_reset"]
+        self.guard.subscribe(transport, topics["estop_reset"], t.type, t.qos, self._on_estop_reset)
         self._joint_cmd: JointCommandPublisher | None = None
         if self._hw is not None:
             pass  # the hardware interface publishes the commands
@@ -200,9 +225,8 @@ class PolicyNode:
                 transport, self.contract, profile, list(jc["joints"]), topics
             )
         else:
-            self._cmd_pub = transport.publisher(
-                topics["actuator_command"], TOPICS["actuator_command"].type, TOPICS["actuator_command"].qos
-            )
+            t = TOPICS["actuator_command"]
+            self._cmd_pub = SignedPublisher(transport, topics["actuator_command"], t.type, t.qos, signer)
         self._diag_pub = transport.publisher(
             topics["diagnostics"], TOPICS["diagnostics"].type, TOPICS["diagnostics"].qos
         )
@@ -331,12 +355,22 @@ class PolicyNode:
             self.runtime.estop("e-stop topic")
             if self.estop_rx_cycle is None:
                 self.estop_rx_cycle = self.runtime.cycles
-        else:
-            self.runtime.release_estop()
-            try:
-                self.runtime.reset_estop()
-            except ArmingRefusedError as exc:
-                log.warning("%s", exc)
+        else:  # never a reset: a stale or forged `false` must not clear a latched e-stop
+            self.estop_false_ignored += 1
+            if self.estop_false_ignored == 1:
+                log.warning(
+                    "estop: false ignored: the e-stop stays latched until an explicit reset on %s "
+                    "(further ones are counted as estop_false_ignored)",
+                    self.params["topics"]["estop_reset"],
+                )
+
+    def _on_estop_reset(self, msg: Any) -> None:
+        self.runtime.release_estop()
+        try:
+            self.runtime.reset_estop()
+            log.info("e-stop reset by the operator")
+        except ArmingRefusedError as exc:
+            log.warning("%s", exc)
 
     # -- the control loop (main thread) ---------------------------------------------------------------
 
@@ -417,7 +451,9 @@ class PolicyNode:
             "contract_sha256": d["contract_sha256"],
             "stamp_clock": d["stamp_clock"],
             "last_arm_refusal": self.arm_refusals[-1] if self.arm_refusals else "",
+            "estop_false_ignored": self.estop_false_ignored,
         }
+        values.update({f"command_auth.{k}": v for k, v in self.guard.stats().items()})
         values.update({f"loop.{k}": v for k, v in loop.items()})
         rt = self.loop.realtime_status
         values.update(rt.diagnostic_values() if rt is not None else {"realtime": "loop not started"})
@@ -467,6 +503,8 @@ class PolicyNode:
             "estop_first_stop_cycle": self.estop_first_stop_cycle,
             "nonfinite_suppressed": self.nonfinite_suppressed,
             "arm_refusals": self.arm_refusals,
+            "command_auth": self.guard.stats(),
+            "estop_false_ignored": self.estop_false_ignored,
             "transitions_all": [
                 {
                     "time_s": t.time_s,
@@ -546,7 +584,10 @@ def node_main(node_cls: Callable[..., Any], node_name: str, argv: list[str] | No
     ap = argparse.ArgumentParser(prog=f"python -m deploy.nodes.{node_name}", description=description)
     ap.add_argument("--params", required=True, help="ROS 2 parameter file (launch/config/*.yaml)")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a parameter")
-    ap.add_argument("--domain-id", type=int, default=None, help="DDS domain (ROS_DOMAIN_ID); default 0")
+    ap.add_argument(
+        "--domain-id", type=int, default=None,
+        help="DDS domain (default: ROS_DOMAIN_ID from the environment, else 0)",
+    )  # fmt: skip
     ap.add_argument("--loopback", action="store_true", help="keep DDS traffic on 127.0.0.1")
     ap.add_argument("--report", help="write the node's run report (JSON) here at exit")
     ap.add_argument("--seconds", type=float, help="run this long, then exit (default: until signalled)")

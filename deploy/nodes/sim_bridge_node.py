@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from deploy.nodes.params import with_defaults
+from deploy.nodes.params import resolve_path, with_defaults
 from deploy.nodes.policy_node import node_main
 from deploy.pid import QuadrotorPid
 from deploy.px4.emulator import Px4Emulator, Px4EmulatorConfig
@@ -52,6 +52,7 @@ from deploy.rotations import quat_from_axis_angle, quat_multiply, quat_to_rotmat
 from deploy.runtime.rt_loop import CycleInfo, RealtimeLoop
 from deploy.transport import convert
 from deploy.transport.base import Transport
+from deploy.transport.command_auth import guard_from_params
 from deploy.transport.names import TOPICS
 from sim.tasks.quadrotor_hover import HoverConfig, QuadrotorHoverEnv
 
@@ -102,6 +103,10 @@ DEFAULTS: dict[str, Any] = {
         "nan_count": 10,  # messages in the burst
         "nan_sensor": "imu",  # imu | odometry
     },
+    # the actuator commands' writers (deploy/transport/command_auth.py): authorized_keys, a file of
+    # `NAME BASE64` lines, the nodes allowed to move the motors; "" leaves the motors open to any
+    # participant on the domain (warned at start-up)
+    "command_auth": {"authorized_keys": "", "max_age_s": 2.0, "pair_timeout_s": 0.5},
     "topics": {
         role: TOPICS[role].name for role in ("odometry", "imu", "actuator_command", "clock", "ground_truth")
     },
@@ -165,9 +170,11 @@ class SimBridgeNode:
         self._truth_pub = transport.publisher(
             topics["ground_truth"], TOPICS["ground_truth"].type, TOPICS["ground_truth"].qos
         )
+        self.guard = guard_from_params(p["command_auth"], NODE_NAME, resolve_path)
+        (log.info if self.guard.enabled else log.warning)("actuator commands: %s", self.guard.describe())
         if self.px4 is None:
             t = TOPICS["actuator_command"]
-            transport.subscribe(topics["actuator_command"], t.type, t.qos, self._on_command)
+            self.guard.subscribe(transport, topics["actuator_command"], t.type, t.qos, self._on_command)
         self.loop = RealtimeLoop(float(p["sim_rate_hz"]))
         self._lock = threading.Lock()
         self._pending: collections.deque[_Pending] = collections.deque()
@@ -553,6 +560,7 @@ class SimBridgeNode:
             "latency": [[list(k), a, b] for k, a, b in self.latency],
             "commands_rx": self.commands_rx,
             "commands_rejected": self.commands_rejected,
+            "command_auth": self.guard.stats(),
             # PX4: ActuatorMotors with an infinite control (NaN is a stopped motor there, not a fault)
             "nonfinite_commands": self.nonfinite_commands
             + (0 if self.px4 is None else self.px4.motors_ignored.get("not_finite", 0)),

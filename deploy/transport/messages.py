@@ -33,6 +33,8 @@ MESSAGE_TYPES: tuple[str, ...] = (
     "std_msgs/msg/Header",
     "std_msgs/msg/Bool",
     "std_msgs/msg/String",
+    "std_msgs/msg/Empty",
+    "std_msgs/msg/UInt8MultiArray",
     "geometry_msgs/msg/Vector3",
     "geometry_msgs/msg/Quaternion",
     "nav_msgs/msg/Odometry",

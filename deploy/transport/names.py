@@ -93,7 +93,14 @@ TOPICS: dict[str, TopicSpec] = {
         "/tether/estop",
         "std_msgs/msg/Bool",
         "default",
-        "true: e-stop (latched, motors stop), false: release and reset to DISARMED",
+        "true: e-stop (latched, motors stop; accepted from any writer: stopping needs no key); false "
+        "is ignored (counted as estop_false_ignored): only /tether/estop_reset resets",
+    ),
+    "estop_reset": TopicSpec(
+        "/tether/estop_reset",
+        "std_msgs/msg/Empty",
+        "default",
+        "operator action: reset a latched e-stop to DISARMED (signed, when the command plane is)",
     ),
     "state": TopicSpec(
         "/tether/state", "std_msgs/msg/String", "state", "runtime state, published on change (latched)"

@@ -4,7 +4,9 @@
    parameter file (launch/config/quadrotor_sim.yaml, the file `ros2 launch` uses) plus the
    listed overrides, on a private DDS domain, loopback only;
 2. this process joins the domain as the operator: it publishes the reference (the scenario's
-   target on simulation time from /clock), arm/disarm and e-stop, and records topics;
+   target on simulation time from /clock), arm/disarm and e-stop, and records topics; the command
+   plane is signed as on a robot: keys made for the run (command_keys) let only this operator arm
+   the policy node and send the reference, and only the policy node command the bridge's motors;
 3. waits until the policy node sees its inputs, arms, flies `seconds` of simulation time while
    injecting faults, disarms (the runtime lands the vehicle), stops both nodes (SIGINT: each
    writes its report), and SIGKILLs anything left, also when anything above fails;
@@ -28,6 +30,7 @@ import numpy as np
 
 from deploy.nodes.params import load_node_params, merge, parse_override, resolve_path
 from deploy.transport import convert
+from deploy.transport.command_auth import CommandSigner, SignedPublisher
 from deploy.transport.names import TOPICS
 from tether.hil.domains import DomainLease
 from tether.hil.faults import DISRUPTIVE, Fault, outcome, percentile_us
@@ -60,7 +63,7 @@ class HilError(RuntimeError):
 class Operator:
     """This process on the DDS domain: reference, arm/e-stop, and what the nodes report live."""
 
-    def __init__(self, transport: Any) -> None:
+    def __init__(self, transport: Any, signer: CommandSigner | None = None) -> None:
         self.t = transport
         self._lock = threading.Lock()
         self.sim_time_s = 0.0
@@ -68,10 +71,10 @@ class Operator:
         self.state: str | None = None
         self.states: list[tuple[float, str]] = []
         self.policy_diag: dict[str, Any] | None = None
-        self.pub_reference = transport.publisher(
-            TOPICS["reference"].name, TOPICS["reference"].type, "default"
+        self.pub_reference = SignedPublisher(
+            transport, TOPICS["reference"].name, TOPICS["reference"].type, "default", signer
         )
-        self.pub_arm = transport.publisher(TOPICS["arm"].name, TOPICS["arm"].type, "default")
+        self.pub_arm = SignedPublisher(transport, TOPICS["arm"].name, TOPICS["arm"].type, "default", signer)
         self.pub_estop = transport.publisher(TOPICS["estop"].name, TOPICS["estop"].type, "default")
         transport.subscribe(TOPICS["clock"].name, TOPICS["clock"].type, "clock", self._on_clock)
         transport.subscribe(TOPICS["state"].name, TOPICS["state"].type, "state", self._on_state)
@@ -226,6 +229,12 @@ def run_hil(
     say = print if progress else (lambda *a, **k: None)
     from deploy.transport.dds.transport import DdsTransport
 
+    keys = command_keys(work / "keys")  # the run's signed command plane (README "Security")
+    auth_policy = [
+        f"command_auth.authorized_keys={keys['operators']}",
+        f"command_auth.signing_key={keys['policy_node']}",
+    ]
+    auth_bridge = [f"command_auth.authorized_keys={keys['drivers']}"]
     # The domain is leased for the whole run: a concurrent run on this machine gets another one.
     lease = DomainLease(domain_id)
     domain = report["domain_id"] = lease.acquire()
@@ -236,7 +245,7 @@ def run_hil(
         raise
     recorder = None
     try:
-        op = Operator(transport)
+        op = Operator(transport, CommandSigner.from_file(keys["operator"]))
         if record is not None:
             from tether.hil.recorder import Recorder
 
@@ -248,13 +257,13 @@ def run_hil(
                 "sim_bridge_node",
                 "deploy.nodes.sim_bridge_node",
                 [*common, "--report", str(work / "sim_bridge_node.json"), "--transport", bridge_transport,
-                 *_sets(bridge_over)],
+                 *_sets(auth_bridge + bridge_over)],
             )
             procs.start(
                 "policy_node",
                 "deploy.nodes.policy_node",
                 [*common, "--report", str(work / "policy_node.json"), "--transport", policy_transport,
-                 *_sets(policy_over)],
+                 *_sets(auth_policy + policy_over)],
             )
             say(
                 f"hil: started sim_bridge_node ({bridge_transport}) and policy_node ({policy_transport}) "
@@ -287,6 +296,10 @@ def run_hil(
     if bridge is None:
         raise HilError(f"the simulator bridge wrote no report; see its log in {work / 'logs'}")
     report.update(_metrics(scenario, seconds, parsed, bridge, policy_rep, op, events, bridge_params))
+    report["command_auth"] = {  # what each node's guard accepted and dropped, by reason
+        "policy_node": (policy_rep or {}).get("command_auth"),
+        "sim_bridge_node": bridge.get("command_auth"),
+    }
     if vehicle == "px4":
         report["px4"] = px4_hil.checks(bridge, policy_rep)
     disrupted = any(f.kind in DISRUPTIVE for f in parsed)
@@ -302,6 +315,21 @@ def run_hil(
         tmp.cleanup()
         report.pop("logs", None)
     return report
+
+
+def command_keys(folder: Path) -> dict[str, Path]:
+    """Key pairs for one run (operator, policy_node) and the authorized-keys files the nodes read:
+    `operators` (the policy node's: who may arm and send the reference) and `drivers` (the bridge's:
+    whose actuator commands fly the vehicle). Returns the private keys and both files by name."""
+    from deploy.provenance import generate_keypair, load_public_key
+    from deploy.transport.command_auth import authorized_line
+
+    out: dict[str, Path] = {}
+    for name in ("operator", "policy_node"):
+        out[name], public = generate_keypair(folder, name, force=True)
+        out["operators" if name == "operator" else "drivers"] = authorized = folder / f"{name}.authorized"
+        authorized.write_text(authorized_line(name, load_public_key(public)) + "\n")
+    return out
 
 
 def _sets(overrides: list[str]) -> list[str]:
