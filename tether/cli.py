@@ -118,6 +118,21 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
     print(f"private key: {private} (mode 0600; keep it off the robot, sign with `tether export --sign`)")
     print(f"public key:  {public} (fingerprint {fingerprint(load_public_key(public))}; the robot's "
           "policy node parameter policy_public_key)")  # fmt: skip
+    from deploy.transport.command_auth import authorized_line
+
+    print(f"authorized-keys line (command plane: a node's command_auth.authorized_keys file):\n"
+          f"{authorized_line(args.name, load_public_key(public))}")  # fmt: skip
+    return 0
+
+
+def _cmd_command(args: argparse.Namespace) -> int:
+    from tether.command import CommandFailedError, send
+
+    try:
+        print(f"{args.action}: {send(args.action, args.key, args.domain_id, args.wait)}")
+    except CommandFailedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -352,6 +367,19 @@ def build_parser() -> argparse.ArgumentParser:
     kg.add_argument("--name", default="tether_policy", help="file name stem (default: %(default)s)")
     kg.add_argument("--force", action="store_true", help="overwrite existing key files")
     kg.set_defaults(func=_cmd_keygen)
+
+    co = sub.add_parser(
+        "command",
+        help="send the operator's signed arm / disarm / estop-reset (or an estop) to a policy node",
+        description="Publish one operator command on DDS (domain: --domain-id, else ROS_DOMAIN_ID), signed "
+        "with --key for the policy node's authenticated command plane (README \"Security\"), and report the "
+        "state the node reaches. estop needs no key: anyone may stop the robot.",
+    )
+    co.add_argument("action", choices=["arm", "disarm", "estop", "estop-reset"])
+    co.add_argument("--key", help="the operator's Ed25519 private key (.key from `tether keygen`)")
+    co.add_argument("--domain-id", type=int, default=None, help="DDS domain (default: ROS_DOMAIN_ID, else 0)")
+    co.add_argument("--wait", type=float, default=5.0, help="seconds to wait for the node, then the result")
+    co.set_defaults(func=_cmd_command)
 
     sg = sub.add_parser(
         "sign",
