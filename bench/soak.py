@@ -1,0 +1,321 @@
+"""Soak: the policy node's loop for minutes at 500 Hz, its misses, jitter and memory growth.
+
+The node is the policy node itself (deploy.nodes.policy_node.PolicyNode) with the runtime's
+documented real-time options (deploy/runtime/runtime.yaml `loop:` — SCHED_FIFO, mlockall, the
+start-up heap frozen and no automatic GC in the loop; which took effect is reported): a sender
+thread delivers odometry at the rate through the node's subscription callback, as a transport's
+receive thread would, each arrival starts a cycle (--trigger sensor, the node's default), and the
+node writes its actuator command to Cyclone DDS on loopback (--transport none: built only). Input
+staleness limits are relaxed as in `tether bench loop`, so a pause is measured, not failed safe.
+
+Reported (JSON with --json FILE, and a summary):
+- misses: cycles that ended more than --miss-ms (default 2 ms, one period at 500 Hz) after their
+  deadline (the sensor sample's arrival), and the loop's deadline misses and longest streak;
+- jitter: how late each cycle started after its deadline, p50 / p99 over the newest 10 000
+  cycles and the maximum over the run; compute likewise;
+- memory: the process's resident set (VmRSS) after the warm-up and at the end, the growth
+  between them and the largest reading; and how many objects a garbage collection after the
+  run still found unreachable (reference cycles the loop left while the collector was off);
+- the real-time options that took effect, and whether the run is within --max-misses and
+  --max-growth-kib (default 0 misses over 2 ms and < 1024 KiB growth, issue 14).
+
+The hover policy is policies/quadrotor_hover.onnx, or while none is shipped a random-weight MLP
+with the hover contract, written by a child process so that PyTorch never loads into this one
+(a policy node does not have it either: its memory is what is measured).
+
+Run: `tether bench soak --minutes 10 [--rate-hz 500] [--json soak.json]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import logging
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from bench.loop import DEFAULT_POLICY, ROOT, STALENESS_S, Feed, Subject, _arm, _node, _transport
+from bench.sim_throughput import machine_description
+from deploy.runtime.config import DEFAULT_CONFIG, RuntimeConfig
+from deploy.runtime.rt_loop import TRIGGERS, CycleStats
+
+log = logging.getLogger("tether.bench")
+
+MAX_GROWTH_KIB = 1024  # issue 14: < 1 MB growth over a 10-minute soak
+MISS_MS = 2.0  # ... and no cycle ending more than 2 ms after its deadline
+
+
+def rss_kib() -> int:
+    """This process's resident set (VmRSS), KiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+class _LateCounter(CycleStats):
+    """The loop's statistics, plus the cycles that ended more than `late_ns` after their deadline."""
+
+    def __init__(self, window: int, trigger: str, late_ns: int) -> None:
+        self.late_ns = late_ns
+        self.late = 0
+        super().__init__(window, trigger)
+
+    def record(self, jitter_ns: int, compute_ns: int, missed: int, trigger: str = "timer") -> None:
+        if jitter_ns + compute_ns > self.late_ns:
+            self.late += 1
+        super().record(jitter_ns, compute_ns, missed, trigger)
+
+
+def _hover_policy(directory: Path) -> Subject:
+    if DEFAULT_POLICY.exists():
+        return Subject("hover", DEFAULT_POLICY, str(DEFAULT_POLICY.relative_to(ROOT)))
+    path = directory / "random_mlp.onnx"
+    code = (
+        "import sys; from sim.tasks.quadrotor_hover import HoverConfig; "
+        "from training.random_policy import describe, write_random_policy; "
+        "c = HoverConfig.from_yaml().contract(); write_random_policy(sys.argv[1], c); print(describe(c))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path)], cwd=ROOT, check=True, capture_output=True, text=True
+    )
+    what = out.stdout.strip().splitlines()[-1]
+    return Subject("hover", path, f"{what} (no {DEFAULT_POLICY.relative_to(ROOT)} shipped yet)")
+
+
+def _policy(name: str, directory: Path) -> Subject:
+    if name == "hover":
+        return _hover_policy(directory)
+    return Subject(Path(name).stem, Path(name), name)
+
+
+def run(
+    minutes: float = 10.0,
+    rate_hz: float = 500.0,
+    policy: str = "hover",
+    trigger: str = "sensor",
+    transport_kind: str = "dds",
+    miss_ms: float = MISS_MS,
+    max_misses: int = 0,
+    max_growth_kib: float = MAX_GROWTH_KIB,
+    warmup_s: float | None = None,
+    config_path: str | None = None,
+    gc_collect_period_s: float | None = None,
+    json_path: str | None = None,
+) -> dict[str, Any]:
+    """One soak; returns the figures (see the module docstring)."""
+    if not minutes > 0:
+        raise ValueError(f"--minutes must be positive, found {minutes}")
+    seconds = minutes * 60.0
+    warmup = min(10.0, 0.1 * seconds) if warmup_s is None else warmup_s
+    if not 0 <= warmup < seconds:
+        raise ValueError(f"the warm-up ({warmup:g} s) must be shorter than the soak ({seconds:g} s)")
+    with tempfile.TemporaryDirectory() as tmp:
+        config = yaml.safe_load(Path(config_path or DEFAULT_CONFIG).read_text())
+        for spec in config["inputs"].values():
+            for key in ("max_age_s", "stamp_max_age_s"):
+                if spec.get(key) is not None:
+                    spec[key] = max(spec[key], STALENESS_S)
+        config.setdefault("safety", {})["max_deadline_miss_streak"] = 10**9  # measured, not failed safe on
+        if gc_collect_period_s is not None:
+            config.setdefault("loop", {})["gc_collect_period_s"] = gc_collect_period_s
+        relaxed = Path(tmp) / "runtime.yaml"
+        relaxed.write_text(yaml.safe_dump(config))
+        RuntimeConfig.from_yaml(relaxed)  # checked before the node starts
+        subject = _policy(policy, Path(tmp))
+        transport, lease, note = _transport(transport_kind)
+        try:
+            result = _soak(subject, transport, relaxed, rate_hz, seconds, warmup, trigger, miss_ms)
+        finally:
+            transport.close()
+            if lease is not None:
+                lease.__exit__(None, None, None)
+    result.update(
+        {
+            "minutes": minutes,
+            "rate_hz": rate_hz,
+            "trigger": trigger,
+            "transport": note,
+            "machine": machine_description(),
+            "bounds": {"misses_over_ms": max_misses, "rss_growth_kib_below": max_growth_kib},
+        }
+    )
+    result["within_bounds"] = bool(
+        result["misses"]["over_ms"] <= max_misses and result["rss_kib"]["growth"] < max_growth_kib
+    )
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(result, indent=2))
+    return result
+
+
+def _soak(
+    subject: Subject,
+    transport: Any,
+    config: Path,
+    rate_hz: float,
+    seconds: float,
+    warmup_s: float,
+    trigger: str,
+    miss_ms: float,
+) -> dict[str, Any]:
+    node = _node(subject, transport, config, {})
+    feed = Feed(node, transport.make)
+    _arm(node, feed, rate_hz)  # inputs, arm, RUNNING, caches warm (no real-time options yet)
+    from deploy.runtime.rt_loop import RealtimeLoop
+
+    opts = node.runtime.config.loop
+    node.loop = RealtimeLoop(rate_hz, opts, trigger=trigger)
+    stats = _LateCounter(opts.stats_window_cycles, trigger, int(miss_ms * 1e6))
+    node.loop.stats = stats
+    node._stop.clear()
+    before = dict(node.sources)
+    stop = threading.Event()
+    rss: dict[str, int] = {}
+    samples: list[int] = []  # RSS each second after the warm-up
+
+    def sender() -> None:
+        """Odometry at the rate through the node's callback; RSS after the warm-up, then each second."""
+        period = 1.0 / rate_hz
+        t0 = time.monotonic()
+        t_next, k, next_sample = t0, 0, t0 + warmup_s
+        while not stop.is_set():
+            feed.deliver(feed.messages(k))
+            k += 1
+            now = time.monotonic()
+            if now >= next_sample:
+                value = rss_kib()
+                rss.setdefault("start", value)
+                rss["end"] = value
+                rss["max"] = max(rss.get("max", 0), value)
+                samples.append(value)
+                next_sample = now + 1.0
+            t_next += period
+            delay = t_next - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+
+    thread = threading.Thread(target=sender, name="sensor", daemon=True)
+    thread.start()  # before the loop: its real-time options (SCHED_FIFO) cover this thread too
+    try:
+        node.run(seconds=seconds)
+    finally:
+        stop.set()
+        thread.join(timeout=2.0)
+    if not samples:  # a run shorter than its warm-up plus a second: read once now
+        rss["start"] = rss["end"] = rss["max"] = rss_kib()
+        samples.append(rss["end"])
+    # (the end is the last reading in the loop: after it, munlockall has already released pages)
+    slope = float(np.polyfit(np.arange(len(samples)), samples, 1)[0]) * 60.0 if len(samples) > 2 else 0.0
+    unreachable = gc.collect()  # the loop has restored the collector: cycles it left are found now
+    snap = node.loop.stats.snapshot()
+    status = node.loop.realtime_status
+    sources = {k: v - before.get(k, 0) for k, v in node.sources.items() if v - before.get(k, 0)}
+    return {
+        "policy": subject.note,
+        "seconds": seconds,
+        "warmup_s": warmup_s,
+        "cycles": snap.cycles,
+        "misses": {
+            "over_ms": stats.late,
+            "threshold_ms": miss_ms,
+            "deadline_misses": snap.deadline_misses,
+            "max_miss_streak": snap.max_miss_streak,
+        },
+        "jitter_us": {"p50": snap.jitter_us_p50, "p99": snap.jitter_us_p99, "max": snap.jitter_us_max},
+        "compute_us": {"p50": snap.compute_us_p50, "p99": snap.compute_us_p99, "max": snap.compute_us_max},
+        "response_us_max": snap.response_us_max,
+        "cpu_percent": snap.cpu_percent,
+        "sensor_cycles": snap.sensor_cycles,
+        "watchdog_cycles": snap.watchdog_cycles,
+        "rss_kib": {
+            "start": rss["start"],
+            "end": rss["end"],
+            "growth": rss["end"] - rss["start"],
+            "max": rss["max"],
+            "growth_per_minute_fit": slope,  # least-squares slope of the per-second readings
+            "every_second": samples,
+        },
+        "gc": {
+            "collections_between_cycles": snap.gc_collections,
+            "collection_us_max": snap.gc_us_max,
+            "unreachable_after_run": unreachable,
+        },
+        "realtime": None if status is None else status.to_dict(),
+        "final_state": node.runtime.state.value,
+        "cycles_by_source": sources,
+    }
+
+
+def summary(r: dict[str, Any]) -> str:
+    m, j, mem = r["misses"], r["jitter_us"], r["rss_kib"]
+    rt = r["realtime"] or {"applied": {}, "skipped": {}}
+    return "\n".join(
+        [
+            f"soak: {r['minutes']:g} min at {r['rate_hz']:g} Hz, {r['trigger']}-triggered, policy "
+            f"{r['policy']}, transport {r['transport']}, on {r['machine']}",
+            f"  {r['cycles']} cycles; {m['over_ms']} ended > {m['threshold_ms']:g} ms after their deadline; "
+            f"{m['deadline_misses']} deadline misses (longest streak {m['max_miss_streak']})",
+            f"  jitter p50 {j['p50']:.1f} µs, p99 {j['p99']:.1f} µs, max {j['max']:.1f} µs; compute p50 "
+            f"{r['compute_us']['p50']:.1f} µs, p99 {r['compute_us']['p99']:.1f} µs; "
+            f"CPU {r['cpu_percent']:.1f} %",
+            f"  RSS {mem['start']} KiB after {r['warmup_s']:g} s warm-up → {mem['end']} KiB at the end "
+            f"(growth {mem['growth']:+d} KiB, fit {mem['growth_per_minute_fit']:+.0f} KiB/min, max "
+            f"{mem['max']} KiB); "
+            f"{r['gc']['unreachable_after_run']} unreachable objects found by a collection after the run",
+            "  real-time: "
+            + (", ".join(rt["applied"].values()) or "none")
+            + ("; NOT applied: " + "; ".join(rt["skipped"].values()) if rt["skipped"] else ""),
+            f"  within bounds (≤ {r['bounds']['misses_over_ms']} misses over {m['threshold_ms']:g} ms, "
+            f"growth < {r['bounds']['rss_growth_kib_below']:g} KiB): {'yes' if r['within_bounds'] else 'NO'}",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="tether bench soak", description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=10.0, help="soak length (default: %(default)s)")
+    ap.add_argument("--rate-hz", type=float, default=500.0, help="loop and sensor rate (%(default)s)")
+    ap.add_argument("--policy", default="hover", help="hover or an ONNX file (default: %(default)s)")
+    ap.add_argument("--trigger", choices=TRIGGERS, default="sensor", help="loop trigger (%(default)s)")
+    ap.add_argument(
+        "--transport", choices=["dds", "none"], default="dds",
+        help="dds: commands written to Cyclone DDS on loopback; none: built only (default: %(default)s)",
+    )  # fmt: skip
+    ap.add_argument("--miss-ms", type=float, default=MISS_MS, help="a cycle ending later than this after "
+                    "its deadline is a miss (default: %(default)s)")  # fmt: skip
+    ap.add_argument("--max-misses", type=int, default=0, help="bound on misses (default: %(default)s)")
+    ap.add_argument("--max-growth-kib", type=float, default=MAX_GROWTH_KIB,
+                    help="bound on RSS growth (default: %(default)s)")  # fmt: skip
+    ap.add_argument("--warmup-s", type=float, help="RSS start reading after this (default: 10 %% of the "
+                    "run, at most 10 s)")  # fmt: skip
+    ap.add_argument("--config", help="runtime YAML (default: deploy/runtime/runtime.yaml)")
+    ap.add_argument("--gc-collect-period", type=float, metavar="S",
+                    help="collect the youngest generation between cycles, at most every S s")  # fmt: skip
+    ap.add_argument("--json", help="write the figures to this JSON file")
+    ap.add_argument("--check", action="store_true", help="exit 1 when the run is outside the bounds")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    r = run(
+        args.minutes, args.rate_hz, args.policy, args.trigger, args.transport, args.miss_ms, args.max_misses,
+        args.max_growth_kib, args.warmup_s, args.config, args.gc_collect_period, args.json,
+    )  # fmt: skip
+    print(summary(r))
+    if args.json:
+        print(f"wrote {args.json}")
+    if args.check and not r["within_bounds"]:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
