@@ -31,11 +31,12 @@ import numpy as np
 
 from deploy.nodes.params import load_node_params, merge, parse_override, resolve_path, with_defaults
 from deploy.transport import convert
+from deploy.transport.command_auth import CommandSigner, SignedPublisher
 from deploy.transport.names import TOPICS
 from tether.hil.domains import DomainLease
 from tether.hil.faults import Fault
 from tether.hil.processes import NodeFailedError, NodeProcesses
-from tether.hil.run import TRANSPORTS, HilError, _load, _sets
+from tether.hil.run import TRANSPORTS, HilError, _load, _sets, command_keys
 from tether.hil.walk import WalkScenario, episode_commands
 from tether.hil.walk_faults import DISRUPTIVE, bridge_overrides, outcome
 
@@ -56,7 +57,7 @@ RECORDED_ROLES = (
 class WalkOperator:
     """This process on the DDS domain: /cmd_vel, arm / e-stop, sensor faults; what the nodes report."""
 
-    def __init__(self, transport: Any) -> None:
+    def __init__(self, transport: Any, signer: CommandSigner | None = None) -> None:
         self.t = transport
         self._lock = threading.Lock()
         self.sim_time_s = 0.0
@@ -64,10 +65,9 @@ class WalkOperator:
         self.state: str | None = None
         self.states: list[tuple[float, float, str]] = []  # (monotonic, sim time, state)
         self.policy_diag: dict[str, Any] | None = None
-        self.pub_cmd = transport.publisher(
-            TOPICS["cmd_vel"].name, TOPICS["cmd_vel"].type, TOPICS["cmd_vel"].qos
-        )
-        self.pub_arm = transport.publisher(TOPICS["arm"].name, TOPICS["arm"].type, "default")
+        t = TOPICS["cmd_vel"]
+        self.pub_cmd = SignedPublisher(transport, t.name, t.type, t.qos, signer)
+        self.pub_arm = SignedPublisher(transport, TOPICS["arm"].name, TOPICS["arm"].type, "default", signer)
         self.pub_estop = transport.publisher(TOPICS["estop"].name, TOPICS["estop"].type, "default")
         f = TOPICS["sim_fault"]
         self.pub_fault = transport.publisher(f.name, f.type, f.qos)
@@ -195,6 +195,8 @@ def run_walk(
     say = print if progress else (lambda *a, **k: None)
     from deploy.transport.dds.transport import DdsTransport
 
+    keys = command_keys(work / "keys")  # the operator's /cmd_vel and arm are signed (README "Security")
+    auth_policy = [f"command_auth.authorized_keys={keys['operators']}"]
     lease = DomainLease(domain_id)
     domain = report["domain_id"] = lease.acquire()
     try:
@@ -204,7 +206,7 @@ def run_walk(
         raise
     recorder = None
     try:
-        op = WalkOperator(transport)
+        op = WalkOperator(transport, CommandSigner.from_file(keys["operator"]))
         probe_pub = _go2_probe_publisher(transport) if go2 else None
         if record is not None:
             from tether.hil.recorder import Recorder
@@ -223,7 +225,7 @@ def run_walk(
             procs.start(
                 "policy_node", "deploy.nodes.policy_node",
                 [*common, "--report", str(work / "policy_node.json"), "--transport", policy_transport,
-                 *_sets(policy_over)],
+                 *_sets(auth_policy + policy_over)],
             )  # fmt: skip
             say(f"hil: started {sc.bridge_node} ({bridge_transport}) and policy_node ({policy_transport}) "
                 f"on DDS domain {domain} (loopback)")  # fmt: skip
@@ -257,6 +259,7 @@ def run_walk(
     policy_rep = _load(work / "policy_node.json")
     if bridge is None:
         raise HilError(f"the simulator bridge wrote no report; see its log in {work / 'logs'}")
+    report["command_auth"] = {"policy_node": (policy_rep or {}).get("command_auth")}
     report.update(
         _metrics(
             sc, seconds, parsed, bridge, policy_rep, op, events, bridge_params, profile, commands, policy_file
