@@ -82,6 +82,7 @@ class Runtime:
         stamps.clock; a policy node feeds a sim clock from /clock)."""
         self.runner = runner
         self.contract = runner.contract
+        self._contract_sha256 = self.contract.sha256()  # for diagnostics: hashed once, not every 200 ms
         self.profile = profile = runner.profile
         self.config = config or RuntimeConfig.from_yaml()
         self.clock = clock
@@ -414,7 +415,7 @@ class Runtime:
             ],
             "loop": None if loop is None else loop.to_dict(),
             "policy": str(self.runner.policy.path),
-            "contract_sha256": self.contract.sha256(),
+            "contract_sha256": self._contract_sha256,
             "providers": list(self.runner.providers),
             "stamp_clock": self.stamp_clock.kind,
         }
