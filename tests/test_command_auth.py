@@ -385,3 +385,19 @@ def test_an_unauthorized_participant_cannot_move_the_bridges_motors_on_dds(dds_d
     finally:
         for tr in (bridge.t, node_t, bad_t):
             tr.close()
+
+
+def test_the_default_domain_is_ros_domain_id_from_the_environment(dds_domain, monkeypatch):
+    from deploy.transport.dds.transport import DdsTransport, domain_from_environment
+
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(dds_domain))
+    t = DdsTransport("env_domain")  # as node_main, tether command and a launch without --domain-id
+    try:
+        assert t.domain_id == dds_domain
+    finally:
+        t.close()
+    monkeypatch.setenv("ROS_DOMAIN_ID", "")
+    assert domain_from_environment() == 0
+    monkeypatch.setenv("ROS_DOMAIN_ID", "robot1")
+    with pytest.raises(ValueError, match="ROS_DOMAIN_ID must be an integer in 0..232, found 'robot1'"):
+        domain_from_environment()
