@@ -36,3 +36,24 @@ def dds_domain():
 
     with DomainLease() as lease:
         yield lease.domain_id
+
+
+@pytest.fixture(autouse=True)
+def _test_process_keeps_its_scheduling(monkeypatch):
+    """Loops run inside the test process (node.run, Runtime.run) leave its scheduling, CPU affinity
+    and memory as they are: SCHED_FIFO or mlockall there would put the whole suite's process at
+    real-time priority (or lock gigabytes) for the loop's duration. The other options (GC frozen,
+    timer slack) still apply, and node processes started by tests apply everything
+    (tests/test_hil_load.py); tests/test_runtime_realtime.py calls apply_realtime_options itself."""
+    import dataclasses
+
+    from deploy.runtime import rt_loop
+
+    real = rt_loop.apply_realtime_options
+
+    def without_privileges(options):
+        return real(
+            dataclasses.replace(options, sched_fifo_priority=None, lock_memory=False, cpu_affinity=None)
+        )
+
+    monkeypatch.setattr(rt_loop, "apply_realtime_options", without_privileges)
