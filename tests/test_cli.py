@@ -10,7 +10,7 @@ from tether.cli import BENCHMARKS, build_parser
 
 SUBCOMMANDS = ["eval", "gate", "bench", "demo", "train", "export", "keygen", "sign", "verify", "run", "hil"]
 BENCHMARK_NAMES = [
-    "sim-throughput", "inference", "time-to-gate", "loop", "sim2sim", "robustness", "hil-timing",
+    "sim-throughput", "inference", "time-to-gate", "loop", "soak", "sim2sim", "robustness", "hil-timing",
     "hil-transports", "quadruped-throughput",
 ]
 
