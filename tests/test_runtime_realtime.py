@@ -231,7 +231,7 @@ def test_soak_reports_misses_jitter_memory_and_what_took_effect(tmp_path):
 
 @pytest.mark.slow
 def test_ten_minute_soak_at_500_hz_within_bounds(tmp_path):
-    """Issue 14: 10 minutes at 500 Hz, 0 cycles ending more than 2 ms after their deadline and
+    """The soak bound: 10 minutes at 500 Hz, 0 cycles ending more than 2 ms after their deadline and
     < 1 MB growth of the resident set. Needs SCHED_FIFO and mlockall (a root container, or
     CAP_SYS_NICE + a memlock limit) and a machine not running anything at real-time priority."""
     out = tmp_path / "soak.json"
