@@ -69,7 +69,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: The shipped policies (found from the repository root whatever the working directory).
 DEFAULT_POLICY = ROOT / "policies" / "quadrotor_hover.onnx"
 WALK_POLICY = ROOT / "policies" / "quadruped_walk.onnx"
-#: In-node compute targets (p99, batch size one) of issue 14, on the 2-core build machine, quiet.
+#: In-node compute targets (p99, batch size one) on the 2-core build machine, quiet.
 TARGETS_US = {"quadrotor-x4": 150.0, "quadruped-go2": 250.0}
 STALENESS_S = 0.5  # relaxed input age limits of the benchmark's runtime configuration
 

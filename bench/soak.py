@@ -17,7 +17,7 @@ Reported (JSON with --json FILE, and a summary):
   between them and the largest reading; and how many objects a garbage collection after the
   run still found unreachable (reference cycles the loop left while the collector was off);
 - the real-time options that took effect, and whether the run is within --max-misses and
-  --max-growth-kib (default 0 misses over 2 ms and < 1024 KiB growth, issue 14).
+  --max-growth-kib (default 0 misses over 2 ms and < 1024 KiB growth).
 
 The hover policy is policies/quadrotor_hover.onnx, or while none is shipped a random-weight MLP
 with the hover contract, written by a child process so that PyTorch never loads into this one
@@ -50,7 +50,7 @@ from deploy.runtime.rt_loop import TRIGGERS, CycleStats
 
 log = logging.getLogger("tether.bench")
 
-MAX_GROWTH_KIB = 1024  # issue 14: < 1 MB growth over a 10-minute soak
+MAX_GROWTH_KIB = 1024  # < 1 MB growth over a 10-minute soak
 MISS_MS = 2.0  # ... and no cycle ending more than 2 ms after its deadline
 
 

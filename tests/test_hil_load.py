@@ -1,4 +1,4 @@
-"""The fault-free HIL hover with two CPU-bound processes beside it (issue 14, priority and isolation).
+"""The fault-free HIL hover with two CPU-bound processes beside it (priority and isolation).
 
 Before the nodes asked for real-time scheduling this flight failed 4 of 4 times on the 2-core
 machine with two busy loops beside it (stale odometry after 158 ms, streaks of 5–9 missed
