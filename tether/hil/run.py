@@ -568,6 +568,20 @@ def _compare_with_eval(
     }
 
 
+def cycle_trigger_line(report: dict[str, Any]) -> str | None:
+    """The summary line saying how the policy node's cycles started (None when not reported)."""
+    trig = report.get("cycle_trigger")
+    if not trig:
+        return None
+    n = report.get("cycles_by_trigger") or {}
+    return f"  cycles: {trig['mode']}-triggered" + (
+        f" on {trig['input']} ({n.get('sensor_cycles')} on arrival, "
+        f"{n.get('watchdog_cycles')} by the watchdog)"
+        if trig["mode"] == "sensor"
+        else " at the contract rate"
+    )
+
+
 def _realtime_words(status: dict[str, Any] | None) -> str:
     """A node's RealtimeStatus in a few words: what took effect, what was not permitted."""
     if not status:
@@ -602,18 +616,9 @@ def summary(report: dict[str, Any]) -> str:
         f"{f(report['jitter_us_p99'])} µs, {report['deadline_misses']} deadline misses; "
         f"{report['messages_dropped']} messages dropped",
     ]
-    trig = report.get("cycle_trigger")
-    if trig:
-        n = report.get("cycles_by_trigger") or {}
-        lines.append(
-            f"  cycles: {trig['mode']}-triggered"
-            + (
-                f" on {trig['input']} ({n.get('sensor_cycles')} on arrival, "
-                f"{n.get('watchdog_cycles')} by the watchdog)"
-                if trig["mode"] == "sensor"
-                else " at the contract rate"
-            )
-        )
+    trigger = cycle_trigger_line(report)
+    if trigger:
+        lines.append(trigger)
     rt = report.get("realtime") or {}
     if rt:
         lines.append("  real-time: " + "; ".join(f"{node} {_realtime_words(s)}" for node, s in rt.items()))

@@ -36,7 +36,7 @@ from deploy.transport.names import TOPICS
 from tether.hil.domains import DomainLease
 from tether.hil.faults import Fault
 from tether.hil.processes import NodeFailedError, NodeProcesses
-from tether.hil.run import TRANSPORTS, HilError, _load, _sets, command_keys
+from tether.hil.run import TRANSPORTS, HilError, _load, _sets, command_keys, cycle_trigger_line
 from tether.hil.walk import WalkScenario, episode_commands
 from tether.hil.walk_faults import DISRUPTIVE, bridge_overrides, outcome
 
@@ -547,18 +547,9 @@ def summary(report: dict[str, Any]) -> str:
         f"policy loop jitter p99 {f(report['jitter_us_p99'], '.0f')} µs, "
         f"{report['deadline_misses']} deadline misses; {report['messages_dropped']} messages dropped",
     ]
-    trig = report.get("cycle_trigger")
-    if trig:
-        n = report.get("cycles_by_trigger") or {}
-        lines.append(
-            f"  cycles: {trig['mode']}-triggered"
-            + (
-                f" on {trig['input']} ({n.get('sensor_cycles')} on arrival, "
-                f"{n.get('watchdog_cycles')} by the watchdog)"
-                if trig["mode"] == "sensor"
-                else " at the contract rate"
-            )
-        )
+    trigger = cycle_trigger_line(report)
+    if trigger:
+        lines.append(trigger)
     if "go2" in report:
         g = report["go2"]
         p, emu, itf = g["crc_probe"], g["emulator"], g["interface"] or {}
