@@ -230,16 +230,7 @@ class SimBridgeNode:
             if not np.all(np.isfinite(cmd)):
                 self.nonfinite_commands += 1  # a real ESC would reject it too
                 return
-            self.last_cmd_rx_s = now
-            self.last_cmd_rx_step = self.step_count
-            key = convert.stamp_key(msg.header.stamp)
-            sample = self._odom_sample_mono.pop(key, None)
-            if sample is not None and not self.frozen:
-                self.latency.append((key, sample, now))
-            if np.all(cmd == 0.0):
-                self.zero_commands_rx.append(now)
-            else:
-                self.last_nonzero_rx_s = now
+            self._note_command_rx(cmd, convert.stamp_key(msg.header.stamp), now)
             if self.watchdog is not None:
                 return  # latched onboard failsafe: offboard commands are ignored
             self.command = np.clip(cmd, 0.0, 1.0)
@@ -370,6 +361,20 @@ class SimBridgeNode:
     def _applied(self) -> np.ndarray:
         return self.command if self.watchdog is None else self._last_fs_cmd
 
+    def _note_command_rx(self, cmd: np.ndarray, key: Any, now: float) -> None:
+        """Bookkeeping of an accepted actuator command (under the lock): receive time and step,
+        the sensor-to-command latency of the odometry sample it answers (stamp `key`, None when
+        it carries none), and whether it was all zeros."""
+        self.last_cmd_rx_s = now
+        self.last_cmd_rx_step = self.step_count
+        sample = self._odom_sample_mono.pop(key, None) if key is not None else None
+        if sample is not None and not self.frozen:
+            self.latency.append((key, sample, now))
+        if np.all(cmd == 0.0):
+            self.zero_commands_rx.append(now)
+        else:
+            self.last_nonzero_rx_s = now
+
     # -- hardware px4: the emulated flight controller -------------------------------------------
 
     def _px4_cycle(self, now: float) -> None:
@@ -385,15 +390,7 @@ class SimBridgeNode:
         if got is not None:
             cmd, key = got
             self.commands_rx += 1
-            self.last_cmd_rx_s = now
-            self.last_cmd_rx_step = self.step_count
-            sample = self._odom_sample_mono.pop(key, None) if key is not None else None
-            if sample is not None and not self.frozen:
-                self.latency.append((key, sample, now))
-            if np.all(cmd == 0.0):
-                self.zero_commands_rx.append(now)
-            else:
-                self.last_nonzero_rx_s = now
+            self._note_command_rx(cmd, key, now)
             self.command = cmd
             if self.frozen and np.any(cmd > 0.0):
                 self.frozen = False
