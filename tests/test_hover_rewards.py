@@ -1,5 +1,7 @@
 """Reward terms of quadrotor-hover: shapes, and the precision term's scale set by the success radius."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -47,3 +49,12 @@ def test_default_task_rewards_precision_and_the_env_reports_it_per_step():
     precision = info["reward_terms"]["precision"]
     dt = config.control_dt_s
     assert np.all(precision > 0.0) and np.all(precision <= config.rewards["precision"] * dt)
+
+
+def test_action_rate_norm_is_the_euclidean_length_of_the_action_step():
+    base = _context(np.zeros((2, 3)), 0.05)
+    action = np.array([[0.3, 0.0, -0.4, 0.0], [0.1, 0.1, 0.1, 0.1]])
+    prev_action = np.array([[0.0, 0.0, 0.0, 0.0], [0.1, 0.1, 0.1, 0.1]])
+    ctx = dataclasses.replace(base, action=action, prev_action=prev_action)
+    np.testing.assert_allclose(REWARD_TERMS["action_rate_norm"](ctx), [0.5, 0.0], rtol=1e-12)
+    np.testing.assert_allclose(REWARD_TERMS["action_rate"](ctx), [0.25, 0.0], rtol=1e-12)

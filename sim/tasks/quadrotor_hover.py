@@ -170,6 +170,9 @@ REWARD_TERMS: dict[str, Callable[[StepContext], np.ndarray]] = {
     "angular_velocity": lambda c: np.linalg.norm(c.state.base_ang_vel_rad_s, axis=1),
     "action": lambda c: np.sum((c.action - c.action.mean(axis=1, keepdims=True)) ** 2, axis=1),
     "action_rate": lambda c: np.sum((c.action - c.prev_action) ** 2, axis=1),
+    # ‖a − a_prev‖, not squared: RAPTOR's smoothness term (weight equal to its position term's). It
+    # costs small steady chatter as much as the squared form costs large jumps.
+    "action_rate_norm": lambda c: np.linalg.norm(c.action - c.prev_action, axis=1),
     "alive": lambda c: (~c.crashed).astype(np.float64),
     "crash": lambda c: c.crashed.astype(np.float64),
 }
