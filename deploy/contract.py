@@ -20,6 +20,16 @@ CONTRACT_FORMAT_VERSION = 1
 FRAMES = {"world": "ENU", "body": "FLU", "quaternion": "wxyz"}
 
 
+#: How a policy's actions reach the robot (Contract.action_mode):
+#:   actuators  each action target is an actuator (a motor's normalized command, a joint's target)
+#:   ctbr       collective thrust + body rates: the targets are CTBR_TARGETS, setpoints for the
+#:              vehicle's flight-controller rate loop (deploy/rate_controller.py), which drives the motors
+ACTION_MODES = ("actuators", "ctbr")
+#: The action targets of a ctbr contract, in order: normalized collective thrust [0, 1], then the
+#: body rates about FLU x, y, z (rad/s).
+CTBR_TARGETS: tuple[str, ...] = ("collective_thrust", "roll_rate", "pitch_rate", "yaw_rate")
+
+
 class ContractError(ValueError):
     """A contract is malformed or does not match what it is used with."""
 
@@ -117,6 +127,7 @@ class Contract:
     sensors: tuple[str, ...] = ()
     frames: dict[str, str] = field(default_factory=lambda: dict(FRAMES))
     joints: tuple[JointDrive, ...] = ()  # articulated robots: one per actuated joint, in action order
+    action_mode: str = "actuators"  # one of ACTION_MODES
     format_version: int = CONTRACT_FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -152,6 +163,13 @@ class Contract:
                     "expected a finite time constant > 0 s (or none, for a pure integral)"
                 )
         targets = [n for a in self.actions for n in a.target_names]
+        if self.action_mode not in ACTION_MODES:
+            raise ContractError(f"action_mode '{self.action_mode}' unknown; expected one of {ACTION_MODES}")
+        if self.action_mode == "ctbr" and tuple(targets) != CTBR_TARGETS:
+            raise ContractError(
+                f"a ctbr contract commands {list(CTBR_TARGETS)} in this order, found action targets "
+                f"{targets}; build the contract from a ctbr task config"
+            )
         dup = {n for n in targets if targets.count(n) > 1}
         if dup:
             raise ContractError(f"action targets {sorted(dup)} appear twice; each motor/joint once")
@@ -265,6 +283,10 @@ class Contract:
             # Contracts without joint drives (rotorcraft) serialize, and so hash, exactly as they
             # did before joint drives existed: policies exported then still load.
             del d["joints"]
+        if self.action_mode == "actuators":
+            # Contracts whose actions drive the actuators directly serialize, and hash, as before
+            # action modes existed.
+            del d["action_mode"]
         return d
 
     def to_json(self) -> str:
@@ -295,6 +317,7 @@ class Contract:
                 sensors=tuple(d.get("sensors", ())),
                 frames=dict(d.get("frames", FRAMES)),
                 joints=tuple(JointDrive(**j) for j in d.get("joints", ())),
+                action_mode=str(d.get("action_mode", "actuators")),
                 format_version=version,
             )
         except (KeyError, TypeError) as exc:

@@ -103,6 +103,39 @@ class QuadrotorPid:
     def act(self, state: RobotState, observation: np.ndarray | None = None) -> np.ndarray:
         """Actions (N, motors) in [-1, 1] for the batch; commands are target pos (m) and vel (m/s)."""
         g = self.gains
+        collective_n, rate_des, omega = self.outer_loops(state)
+        e_rate = rate_des - omega
+        self._rate_int = np.clip(
+            self._rate_int + e_rate * self.dt, -g.rate_integral_limit_rad, g.rate_integral_limit_rad
+        )
+        ang_acc = g.rate_kp * e_rate + g.rate_ki * self._rate_int
+        torque = self.inertia * ang_acc + np.cross(omega, self.inertia * omega)
+
+        # Allocation: collective and torques → per-motor thrust; keep roll/pitch authority
+        # by shifting the collective when a motor would saturate.
+        wrench = np.concatenate([collective_n[:, None], torque], axis=1)
+        thrust = wrench @ self.mixer.T
+        low, high = thrust.min(axis=1, keepdims=True), thrust.max(axis=1, keepdims=True)
+        shift = np.where(low < 0, -low, 0.0) + np.where(
+            high > self.max_thrust_n, self.max_thrust_n - high, 0.0
+        )
+        thrust = np.clip(thrust + shift, 0.0, self.max_thrust_n)
+        u = self.params.command_from_thrust(thrust)
+        return 2.0 * u - 1.0
+
+    def act_ctbr(self, state: RobotState) -> np.ndarray:
+        """Collective thrust + body-rate setpoints (N, 4) from the position and attitude loops, for a
+        flight controller's rate loop (deploy/rate_controller.py): [normalized collective thrust
+        (fraction of the vehicle's maximum, [0, 1]), roll, pitch, yaw rate (rad/s, body FLU)].
+        These are actuator units of a ctbr contract (deploy.actions.actuator_to_action → actions)."""
+        collective_n, rate_des, _ = self.outer_loops(state)
+        thrust = np.clip(collective_n / self.params.max_total_thrust_n, 0.0, 1.0)
+        return np.concatenate([thrust[:, None], rate_des], axis=1)
+
+    def outer_loops(self, state: RobotState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Position and attitude loops: (collective thrust (N,) in N, body-rate setpoint (N, 3) rad/s,
+        measured body rates (N, 3) rad/s); advances the position integral."""
+        g = self.gains
         target_pos, target_vel = state.command[:, 0:3], state.command[:, 3:6]
         pos = np.nan_to_num(state.base_pos_m)
         vel = np.nan_to_num(state.base_lin_vel_m_s)
@@ -136,23 +169,6 @@ class QuadrotorPid:
         rot_des = np.stack([np.cross(b2, b3), b2, b3], axis=-1)
         e_rot = 0.5 * _vee(np.einsum("nji,njk->nik", rot_des, rot) - np.einsum("nji,njk->nik", rot, rot_des))
 
-        # Attitude → body-rate setpoint → rate PID → torque.
+        # Attitude → body-rate setpoint (the rate loop follows in act, or in the flight controller).
         rate_des = np.clip(-g.att_kp * e_rot, -g.max_rate_rad_s, g.max_rate_rad_s)
-        e_rate = rate_des - omega
-        self._rate_int = np.clip(
-            self._rate_int + e_rate * self.dt, -g.rate_integral_limit_rad, g.rate_integral_limit_rad
-        )
-        ang_acc = g.rate_kp * e_rate + g.rate_ki * self._rate_int
-        torque = self.inertia * ang_acc + np.cross(omega, self.inertia * omega)
-
-        # Allocation: collective and torques → per-motor thrust; keep roll/pitch authority
-        # by shifting the collective when a motor would saturate.
-        wrench = np.concatenate([collective_n[:, None], torque], axis=1)
-        thrust = wrench @ self.mixer.T
-        low, high = thrust.min(axis=1, keepdims=True), thrust.max(axis=1, keepdims=True)
-        shift = np.where(low < 0, -low, 0.0) + np.where(
-            high > self.max_thrust_n, self.max_thrust_n - high, 0.0
-        )
-        thrust = np.clip(thrust + shift, 0.0, self.max_thrust_n)
-        u = self.params.command_from_thrust(thrust)
-        return 2.0 * u - 1.0
+        return collective_n, rate_des, omega

@@ -12,6 +12,10 @@ with a first-order lag (separate rise and fall time constants); each rotor
 produces thrust kf ω² along body z and a reaction yaw torque
 −spin · (km/kf) · thrust (a counter-clockwise rotor, spin +1, twists the body
 clockwise).
+
+Optional `rate_controller`: the gains of the vehicle's flight-controller rate loop
+(RateControllerParams), used when a policy commands collective thrust and body rates (CTBR)
+instead of motors; absent for a vehicle only ever flown at motor level.
 """
 
 from __future__ import annotations
@@ -23,6 +27,59 @@ import numpy as np
 
 GRAVITY_M_S2 = 9.81
 RPM_TO_RAD_S = 2.0 * np.pi / 60.0
+
+
+def _vec3(name: str, value: Any) -> tuple[float, float, float]:
+    v = tuple(float(x) for x in value)
+    if len(v) != 3 or not all(np.isfinite(x) and x >= 0 for x in v):
+        raise ValueError(
+            f"rate_controller.{name}: expected three finite values ≥ 0 (roll, pitch, yaw), found {value!r}"
+        )
+    return v  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class RateControllerParams:
+    """Gains of the flight controller's body-rate loop (PX4 mc_rate_control, Betaflight's PID).
+
+    Per axis (roll, pitch, yaw; body FLU), in angular-acceleration units so that one set reads the
+    same for any vehicle size: the controller multiplies the demanded angular acceleration by the
+    inertia it was tuned for (the nominal vehicle's), as a torque setpoint, then mixes thrust and
+    torque to the motors with the nominal geometry (deploy/rate_controller.py):
+
+        α = kp (ω* − ω) + clip(ki ∫(ω* − ω) dt, ±integral_limit) − kd dω/dt
+    """
+
+    kp_1_s: tuple[float, float, float]  # rad/s² per rad/s of rate error
+    ki_1_s2: tuple[float, float, float]  # rad/s² per rad of integrated rate error
+    kd: tuple[float, float, float]  # rad/s² per rad/s² of measured angular acceleration (on ω, not the error)
+    integral_limit_rad_s2: tuple[float, float, float]  # bound on the integral's contribution
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RateControllerParams:
+        known = {f.name for f in fields(cls)}
+        if not isinstance(d, dict) or set(d) != known:
+            found = sorted(d) if isinstance(d, dict) else repr(d)
+            raise ValueError(f"rate_controller: expected exactly the keys {sorted(known)}, found {found}")
+        return cls(**{k: _vec3(k, d[k]) for k in known})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) for k, v in asdict(self).items()}
+
+    def scaled(self, factor: float) -> RateControllerParams:
+        """Every gain (and the integral bound) times `factor` (domain randomization)."""
+        if not (np.isfinite(factor) and factor > 0):
+            raise ValueError(f"rate-controller gain factor must be positive and finite, found {factor}")
+        return RateControllerParams(
+            kp_1_s=_scale3(self.kp_1_s, factor),
+            ki_1_s2=_scale3(self.ki_1_s2, factor),
+            kd=_scale3(self.kd, factor),
+            integral_limit_rad_s2=_scale3(self.integral_limit_rad_s2, factor),
+        )
+
+
+def _scale3(v: tuple[float, float, float], k: float) -> tuple[float, float, float]:
+    return (v[0] * k, v[1] * k, v[2] * k)
 
 
 @dataclass(frozen=True)
@@ -41,6 +98,8 @@ class QuadrotorParams:
     rotor_spin_directions: tuple[int, ...]
     rotor_radius_m: float
     body_half_extents_m: tuple[float, float, float]
+    #: The flight controller's rate-loop gains (CTBR tasks); None for motor-level only.
+    rate_controller: RateControllerParams | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -142,20 +201,27 @@ class QuadrotorParams:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+        rc = d.pop("rate_controller")
+        out = {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+        if rc is not None:  # vehicles without one serialize as before the field existed
+            out["rate_controller"] = {k: list(v) for k, v in rc.items()}
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> QuadrotorParams:
         known = {f.name for f in fields(cls)}
+        optional = {"rate_controller"}
         unknown = set(d) - known
-        missing = known - set(d)
+        missing = known - optional - set(d)
         if unknown or missing:
             raise ValueError(
                 f"quadrotor parameters: unknown keys {sorted(unknown)}, missing keys "
                 f"{sorted(missing)}; expected exactly {sorted(known)}"
             )
         tuples = {"inertia_kg_m2", "rotor_angles_deg", "rotor_spin_directions", "body_half_extents_m"}
-        return cls(**{k: tuple(v) if k in tuples else v for k, v in d.items()})
+        values = {k: tuple(v) if k in tuples else v for k, v in d.items() if k != "rate_controller"}
+        rc = d.get("rate_controller")
+        return cls(**values, rate_controller=None if rc is None else RateControllerParams.from_dict(rc))
 
     def with_changes(self, **changes: Any) -> QuadrotorParams:
         return replace(self, **changes)

@@ -28,6 +28,7 @@ _VEHICLE_KEYS = (
     "torque_coefficient",
     "motor_time_constant_s",
     "thrust_to_weight",
+    "rate_controller_gains",
 )
 
 
@@ -123,6 +124,12 @@ class QuadrotorRandomization:
             raise ValueError(
                 f"randomization.vehicle: unknown keys {sorted(unknown)}; expected {list(_VEHICLE_KEYS)}"
             )
+        gains = Range.parse("rate_controller_gains", veh.get("rate_controller_gains"))
+        if gains is not None and not gains.relative:
+            raise ValueError(
+                "randomization.vehicle.rate_controller_gains: expected {scale: [lo, hi]} (one factor on "
+                "every rate-loop gain), found {value: ...}; gains have no single absolute value"
+            )
         noise = {
             k: _pair(f"observation_noise_scale.{k}", v)
             for k, v in (d.get("observation_noise_scale") or {}).items()
@@ -155,8 +162,15 @@ class QuadrotorRandomization:
             return cls.from_dict(yaml.safe_load(f) or {})
 
     def sample(
-        self, nominal: QuadrotorParams, rng: np.random.Generator, observation_terms: tuple[str, ...] = ()
+        self,
+        nominal: QuadrotorParams,
+        rng: np.random.Generator,
+        observation_terms: tuple[str, ...] = (),
+        rate_controller: bool = False,
     ) -> EpisodeSample:
+        """One episode's draws. `rate_controller`: the task flies through the flight controller's rate
+        loop (ctbr), so its gains are drawn too, after everything else: the draws of a task without
+        one (and so its episodes) do not change."""
         v = self.vehicle
         mass = nominal.mass_kg
         inertia = np.asarray(nominal.inertia_kg_m2)
@@ -208,6 +222,15 @@ class QuadrotorRandomization:
         torque = (
             _random_direction(rng) * rng.uniform(*self.torque_accel_rad_s2) * np.asarray(params.inertia_kg_m2)
         )
+        if rate_controller and v["rate_controller_gains"] is not None:
+            gains = nominal.rate_controller
+            if gains is None:
+                raise ValueError(
+                    f"randomization.vehicle.rate_controller_gains: vehicle '{nominal.name}' has no "
+                    "rate_controller gains to scale; add them to its parameter YAML"
+                )
+            factor = float(v["rate_controller_gains"].draw(rng, 1.0))
+            params = params.with_changes(rate_controller=gains.scaled(factor))
         return EpisodeSample(
             params=params,
             noise_scale=noise,

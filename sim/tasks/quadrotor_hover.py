@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from deploy.actions import action_to_actuator, clip_action
-from deploy.contract import ActionTerm, CommandTerm, Contract, ObservationTerm
+from deploy.actions import action_to_actuator, actuator_to_action, clip_action
+from deploy.contract import CTBR_TARGETS, ActionTerm, CommandTerm, Contract, ObservationTerm
+from deploy.rate_controller import hover_collective_thrust, require_gains
 from deploy.robot_state import RobotState
 from deploy.rotations import quat_from_axis_angle, quat_multiply, quat_to_rotmat
 from sim.config_files import load_yaml_config
@@ -38,6 +39,42 @@ def _positive_or_none(value: Any, name: str) -> float | None:
     return float(value)
 
 
+#: The task's action modes (config `action.mode`): "motors" (default) commands each motor's
+#: normalized command; "ctbr" commands normalized collective thrust and body rates, flown by the
+#: vehicle's modelled flight-controller rate loop (sim/engines/rate_loop_engine.py).
+ACTION_MODES = ("motors", "ctbr")
+_ACTION_KEYS = {"mode", "max_roll_pitch_rate_rad_s", "max_yaw_rate_rad_s"}
+
+
+def _action_section(d: Any) -> dict[str, Any]:
+    if d is None:
+        return {"mode": "motors"}
+    if not isinstance(d, dict) or set(d) - _ACTION_KEYS:
+        raise ValueError(
+            f"hover task config: `action` must be a mapping with keys among {sorted(_ACTION_KEYS)}, found "
+            f"{d!r}; see sim/tasks/quadrotor_hover_ctbr.yaml"
+        )
+    mode = d.get("mode", "motors")
+    if mode not in ACTION_MODES:
+        raise ValueError(f"hover task config: action.mode '{mode}' unknown; expected one of {ACTION_MODES}")
+    out: dict[str, Any] = {"mode": mode}
+    if mode == "ctbr":
+        for key in ("max_roll_pitch_rate_rad_s", "max_yaw_rate_rad_s"):
+            value = d.get(key)
+            if not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
+                raise ValueError(
+                    f"hover task config: action.{key} must be a positive number of rad/s (the body rate an "
+                    f"action of ±1 commands), found {value!r}"
+                )
+            out[key] = float(value)
+    elif set(d) - {"mode"}:
+        raise ValueError(
+            f"hover task config: action keys {sorted(set(d) - {'mode'})} apply to mode ctbr only; "
+            "remove them or set action.mode: ctbr"
+        )
+    return out
+
+
 @dataclass(frozen=True)
 class HoverConfig:
     robot: str
@@ -53,6 +90,8 @@ class HoverConfig:
     scenarios: dict[str, Any] = field(default_factory=dict)
     #: Width r (m) of the 'precision' reward exp(−‖e‖²/r²); None: the success radius.
     precision_radius_m: float | None = None
+    #: `action` section: mode (ACTION_MODES) and, for ctbr, the body rates an action of ±1 commands
+    action: dict[str, Any] = field(default_factory=lambda: {"mode": "motors"})
     source: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -73,7 +112,7 @@ class HoverConfig:
             "observations",
             "rewards",
         }
-        optional = {"scenarios", "precision_radius_m"}
+        optional = {"scenarios", "precision_radius_m", "action"}
         missing, unknown = required - set(d), set(d) - required - optional
         if missing or unknown:
             raise ValueError(
@@ -94,6 +133,7 @@ class HoverConfig:
             rewards={k: float(v) for k, v in d["rewards"].items()},
             scenarios=dict(d.get("scenarios") or {}),
             precision_radius_m=_positive_or_none(d.get("precision_radius_m"), "precision_radius_m"),
+            action=_action_section(d.get("action")),
             source=d,
         )
 
@@ -120,8 +160,67 @@ class HoverConfig:
             return Figure8Reference.from_dict(self.scenarios["figure8"], self.target_pos_m)
         raise ValueError(f"unknown scenario '{scenario}'; available: {['hover', *sorted(self.scenarios)]}")
 
+    @property
+    def action_mode(self) -> str:
+        return str(self.action["mode"])
+
     def nominal_params(self) -> QuadrotorParams:
-        return load_preset(self.robot)
+        params = load_preset(self.robot)
+        if self.action_mode == "ctbr":
+            require_gains(params)
+        return params
+
+    def hover_actuator_command(self, params: QuadrotorParams | None = None) -> np.ndarray:
+        """(A,) actuator command, in the action terms' units, that holds `params` (default: the
+        nominal vehicle) in a level hover: each motor at its hover command, or (ctbr) the collective
+        thrust that carries its weight with zero body rates."""
+        nominal = self.nominal_params()
+        p = params or nominal
+        if self.action_mode == "ctbr":
+            return np.array([hover_collective_thrust(p, nominal), 0.0, 0.0, 0.0])
+        return np.full(p.num_motors, p.hover_command)
+
+    def _action_terms(self, params: QuadrotorParams) -> tuple[ActionTerm, ...]:
+        if self.action_mode == "ctbr":
+            rp, yaw = self.action["max_roll_pitch_rate_rad_s"], self.action["max_yaw_rate_rad_s"]
+            return (
+                ActionTerm(
+                    name="collective_thrust",
+                    target_names=CTBR_TARGETS[:1],
+                    scale=0.5,
+                    offset=0.5,
+                    low=-1.0,
+                    high=1.0,
+                    unit="normalized collective thrust [0, 1] of the vehicle's maximum",
+                ),
+                ActionTerm(
+                    name="body_rate_roll_pitch",
+                    target_names=CTBR_TARGETS[1:3],
+                    scale=rp,
+                    low=-1.0,
+                    high=1.0,
+                    unit="rad/s, body FLU (roll about x forward, pitch about y left)",
+                ),
+                ActionTerm(
+                    name="body_rate_yaw",
+                    target_names=CTBR_TARGETS[3:],
+                    scale=yaw,
+                    low=-1.0,
+                    high=1.0,
+                    unit="rad/s, body FLU (about z up)",
+                ),
+            )
+        return (
+            ActionTerm(
+                name="motor_command",
+                target_names=params.motor_names,
+                scale=0.5,
+                offset=0.5,
+                low=-1.0,
+                high=1.0,
+                unit="normalized motor command [0, 1]",
+            ),
+        )
 
     def contract(self) -> Contract:
         params = self.nominal_params()
@@ -130,19 +229,10 @@ class HoverConfig:
             robot=f"quadrotor-x{params.num_motors}",
             control_rate_hz=self.control_rate_hz,
             observations=self.observations,
-            actions=(
-                ActionTerm(
-                    name="motor_command",
-                    target_names=params.motor_names,
-                    scale=0.5,
-                    offset=0.5,
-                    low=-1.0,
-                    high=1.0,
-                    unit="normalized motor command [0, 1]",
-                ),
-            ),
+            actions=self._action_terms(params),
             commands=(CommandTerm("target_pos_m", 3, "m"), CommandTerm("target_vel_m_s", 3, "m/s")),
             sensors=("odometry",),
+            action_mode="ctbr" if self.action_mode == "ctbr" else "actuators",
         )
 
 
@@ -193,9 +283,7 @@ class QuadrotorHoverEnv(BatchedTaskEnv):
         start_at_target_fraction: float = 0.0,
     ) -> None:
         if not 0.0 <= start_at_target_fraction <= 1.0:
-            raise ValueError(
-                f"start_at_target_fraction must be in [0, 1], found {start_at_target_fraction}"
-            )
+            raise ValueError(f"start_at_target_fraction must be in [0, 1], found {start_at_target_fraction}")
         self.config = config or HoverConfig.from_yaml()
         #: Training only: this fraction of episodes starts at the target, level and at rest
         #: (Learning to Fly, RAPTOR: 10 %), so the policy practises holding, not only arriving.
@@ -225,7 +313,9 @@ class QuadrotorHoverEnv(BatchedTaskEnv):
         if self.randomization is None:
             sample = nominal_sample(self.nominal, self.term_names)
         else:
-            sample = self.randomization.sample(self.nominal, rng, self.term_names)
+            sample = self.randomization.sample(
+                self.nominal, rng, self.term_names, rate_controller=self.config.action_mode == "ctbr"
+            )
         return sample, self._initial_state(rng)
 
     def _initial_state(self, rng: np.random.Generator) -> RobotState:
@@ -258,17 +348,25 @@ class QuadrotorHoverEnv(BatchedTaskEnv):
     def _reset_envs(self, env_ids: np.ndarray, episode_indices: np.ndarray) -> None:
         samples, inits = zip(*(self.sample_episode(int(e)) for e in episode_indices), strict=True)
         initial = stack_states(inits)
-        hover = np.array([[s.params.hover_command] * s.params.num_motors for s in samples])
-        cmd = hover if self.config.initial_state.get("motor_command") == "hover" else np.zeros_like(hover)
+        at_hover = self.config.initial_state.get("motor_command") == "hover"
+        if self.config.action_mode == "ctbr":
+            # The flight controller starts mixing the thrust that carries the vehicle, level; "off" is
+            # zero thrust with zero rates (an action of -1 would command the most negative rates).
+            hover = np.array([self.config.hover_actuator_command(s.params) for s in samples])
+            cmd = hover if at_hover else np.zeros_like(hover)
+            hover_action = actuator_to_action(self.contract, hover)
+            off_action = actuator_to_action(self.contract, np.zeros(self.contract.action_size))
+        else:
+            hover = np.array([[s.params.hover_command] * s.params.num_motors for s in samples])
+            cmd = hover if at_hover else np.zeros_like(hover)
+            hover_action = 2.0 * hover - 1.0
+            off_action = np.full(self.contract.action_size, -1.0)
         self.engine.reset(env_ids, [s.params for s in samples], initial, cmd)
-        hover_action = 2.0 * hover - 1.0
         for k, (i, s) in enumerate(zip(env_ids, samples, strict=True)):
             self._delay[i] = s.action_delay_steps
             self._force_world_n[i] = s.force_world_n
             self._torque_world_nm[i] = s.torque_world_nm
-            self._action_queue[i] = (
-                hover_action[k] if self.config.initial_state.get("motor_command") == "hover" else -1.0
-            )
+            self._action_queue[i] = hover_action[k] if at_hover else off_action
         self._last_action[env_ids] = self._action_queue[env_ids, 0]
         self._err_window[env_ids] = np.nan  # a crash in the first second averages what was flown
         self._apply_disturbances()
@@ -387,20 +485,36 @@ ENGINE_NAMES = ("mujoco", "pybullet", "analytic")
 
 
 def make_engine(name: str, params: list[QuadrotorParams], config: HoverConfig) -> Engine:
+    """The task's engine: motor-level, or (action mode ctbr) wrapped in the flight controller's
+    rate loop, run at the physics rate (sim/engines/rate_loop_engine.py)."""
+    if config.action_mode == "ctbr":
+        from sim.engines.rate_loop_engine import RateLoopEngine
+
+        return RateLoopEngine(
+            lambda p, control_dt_s, physics_dt_s: make_motor_engine(name, p, control_dt_s, physics_dt_s),
+            params, config.control_dt_s, config.physics_dt_s,
+        )  # fmt: skip
+    return make_motor_engine(name, params, config.control_dt_s, config.physics_dt_s)
+
+
+def make_motor_engine(
+    name: str, params: list[QuadrotorParams], control_dt_s: float, physics_dt_s: float
+) -> Engine:
+    """A motor-level quadrotor engine by name (ENGINE_NAMES)."""
     if name == "mujoco":
         from sim.engines.mujoco_engine import MujocoQuadrotorEngine
 
-        return MujocoQuadrotorEngine(params, config.control_dt_s, config.physics_dt_s)
+        return MujocoQuadrotorEngine(params, control_dt_s, physics_dt_s)
     if name == "pybullet":
         try:
             from sim.engines.pybullet_engine import PybulletQuadrotorEngine
         except ImportError as exc:
             raise ValueError(f"the PyBullet engine is not available: {exc}") from exc
-        return PybulletQuadrotorEngine(params, config.control_dt_s, config.physics_dt_s)
+        return PybulletQuadrotorEngine(params, control_dt_s, physics_dt_s)
     if name == "analytic":
         from sim.engines.analytic_engine import AnalyticQuadrotorEngine
 
-        return AnalyticQuadrotorEngine(params, config.control_dt_s, config.physics_dt_s)
+        return AnalyticQuadrotorEngine(params, control_dt_s, physics_dt_s)
     raise ValueError(f"unknown engine '{name}'; expected one of {ENGINE_NAMES}")
 
 
