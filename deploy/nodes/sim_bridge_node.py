@@ -159,6 +159,7 @@ class SimBridgeNode:
             self.px4 = Px4Emulator(
                 transport, self.motors, self.params_nominal.rotor_angles_deg,
                 self.params_nominal.rotor_spin_directions, Px4EmulatorConfig.from_params(dict(p["px4"])),
+                vehicle=self.params_nominal, rate_loop_dt_s=self.sim_dt_s,
             )  # fmt: skip
             self._odom_pub = self.px4.odometry_publisher
         else:
@@ -391,12 +392,18 @@ class SimBridgeNode:
             cmd, key = got
             self.commands_rx += 1
             self._note_command_rx(cmd, key, now)
-            self.command = cmd
-            if self.frozen and np.any(cmd > 0.0):
+            rates = emu.setpoint_kind == "rates"  # cmd: [collective thrust, body rates]
+            thrust_on = bool(cmd[0] > 0.0) if rates else bool(np.any(cmd > 0.0))
+            if not rates:
+                self.command = cmd
+            if self.frozen and thrust_on:
                 self.frozen = False
                 self.started_mono_s = now
-                log.info("PX4 armed in OFFBOARD, motors command thrust: simulation starts")
-            if np.any(cmd > 0.0):
+                log.info(
+                    "PX4 armed in OFFBOARD, %s command thrust: simulation starts",
+                    "rates" if rates else "motors",
+                )
+            if thrust_on:
                 self.flying = True
         armed, nav = emu.mode()
         if (armed, nav) != self._px4_nav:
@@ -435,6 +442,8 @@ class SimBridgeNode:
             return self._last_fs_cmd
         if nav == k["NAVIGATION_STATE_OFFBOARD"]:
             self._px4_descend_from = None
+            if emu.setpoint_kind == "rates":  # PX4's rate controller, one step per bridge cycle
+                self.command = emu.rate_loop(self._state().base_ang_vel_rad_s[0])
             return self.command
         s = self._state()
         if self._pid is None or self._fs_target is None:  # Hold without an earlier loss: hold here

@@ -24,6 +24,12 @@ MAV_SYS_ID and CA_ROTOR geometry from the same hardware settings the interface r
   direct_actuator set; anything else is ignored and counted by reason. control[i] drives PX4 motor
   i+1 (mapped to the simulated motors by position and spin, deploy/px4/motors.py); NaN is a
   stopped (disarmed) motor, an infinite value refuses the message;
+- VehicleRatesSetpoint (<ns>/in/vehicle_rates_setpoint) likewise only while armed, in OFFBOARD and
+  with the newest heartbeat's body_rate set (reasons as for motors, plus not_body_rate and
+  no_rate_controller when the vehicle parameters have no rate-loop gains); a non-finite field
+  refuses it. Accepted, it is flown through PX4's rate controller, modelled by the same rate loop
+  the CTBR tasks train with (deploy/rate_controller.py, the vehicle's rate_controller gains), one
+  rate-loop step per bridge cycle (`rate_loop`); reset_integral zeroes its integrators;
 - offboard loss: in OFFBOARD, no heartbeat for com_of_loss_t_s (PX4's COM_OF_LOSS_T) → armed: the
   failsafe, PX4's Hold (nav_state AUTO_LOITER, `failsafe` true) for com_fail_act_t_s
   (COM_FAIL_ACT_T), then the offboard-loss action Land (COM_OBL_RC_ACT 4: AUTO_LAND), then
@@ -53,6 +59,8 @@ from deploy.px4 import frames
 from deploy.px4 import messages as px4
 from deploy.px4.interface import DEFAULT_CONFIG, Px4Config
 from deploy.px4.motors import from_px4_controls, map_motors
+from deploy.quadrotor_params import QuadrotorParams
+from deploy.rate_controller import RateController
 
 log = logging.getLogger("tether.px4_emulator")
 
@@ -100,7 +108,12 @@ class Px4Emulator:
         rotor_spins: Sequence[int],
         config: Px4EmulatorConfig,
         hardware: Px4Config | None = None,
+        vehicle: QuadrotorParams | None = None,
+        rate_loop_dt_s: float | None = None,
     ) -> None:
+        """`vehicle` and `rate_loop_dt_s`: what PX4's rate controller is configured for and its
+        period (the bridge's cycle); without both, or without rate_controller gains in `vehicle`,
+        VehicleRatesSetpoint is refused (no_rate_controller)."""
         from deploy.nodes.params import resolve_path
 
         self.cfg = config
@@ -124,7 +137,12 @@ class Px4Emulator:
             "heartbeat": h.topic("in", "offboard_control_mode", "OffboardControlMode"),
             "command": h.topic("in", "vehicle_command", "VehicleCommand"),
             "motors": h.topic("in", "actuator_motors", "ActuatorMotors"),
+            "rates": h.topic("in", "vehicle_rates_setpoint", "VehicleRatesSetpoint"),
         }
+        #: PX4's rate controller (None: this vehicle has no rate-loop gains; rates are refused)
+        self.rate_controller: RateController | None = None
+        if vehicle is not None and vehicle.rate_controller is not None and rate_loop_dt_s is not None:
+            self.rate_controller = RateController([vehicle], rate_loop_dt_s)
         self.odometry_publisher = transport.publisher(
             self.topics["odometry"], px4.ros_type("VehicleOdometry"), QOS_PX4_WRITERS
         )
@@ -135,6 +153,7 @@ class Px4Emulator:
             ("heartbeat", "OffboardControlMode", self._on_heartbeat),
             ("command", "VehicleCommand", self._on_command),
             ("motors", "ActuatorMotors", self._on_motors),
+            ("rates", "VehicleRatesSetpoint", self._on_rates),
         ):
             transport.subscribe(self.topics[role], px4.ros_type(name), QOS_PX4_READERS, cb)
         self._lock = threading.Lock()
@@ -149,6 +168,10 @@ class Px4Emulator:
         self._hb_first: float | None = None
         self._hb_last: float | None = None
         self._direct_actuator = False
+        self._body_rate = False
+        #: what the newest accepted setpoint was: "motors" (ActuatorMotors) or "rates" (VehicleRatesSetpoint)
+        self.setpoint_kind = "motors"
+        self._rates: np.ndarray | None = None  # newest accepted CTBR setpoint [c, ω* FLU]
         self._motors: np.ndarray | None = None  # newest accepted command, simulated motors' order
         self._motors_key: tuple[int, int] | None = None
         self._fresh = False
@@ -161,7 +184,10 @@ class Px4Emulator:
         self.counts: dict[str, int] = {
             "heartbeat_rx": 0, "vehicle_command_rx": 0, "wrong_target": 0, "actuator_motors_rx": 0,
             "actuator_motors_applied": 0, "odometry_sent": 0, "status_sent": 0,
+            "vehicle_rates_setpoint_rx": 0, "vehicle_rates_setpoint_applied": 0,
         }  # fmt: skip
+        #: VehicleRatesSetpoint ignored, by reason (as motors_ignored, plus not_body_rate, no_rate_controller)
+        self.rates_ignored: dict[str, int] = {}
         #: ActuatorMotors ignored, by reason (not_armed, not_offboard, not_direct_actuator, not_finite)
         self.motors_ignored: dict[str, int] = {}
         #: VehicleCommands refused, by reason
@@ -194,6 +220,7 @@ class Px4Emulator:
                 self._hb_first = self.now_s
             self._hb_last = self.now_s
             self._direct_actuator = bool(msg.direct_actuator)
+            self._body_rate = bool(msg.body_rate)
 
     def _refuse(self, reason: str, detail: str) -> None:
         self.commands_refused[reason] = self.commands_refused.get(reason, 0) + 1
@@ -301,21 +328,64 @@ class Px4Emulator:
                 return
             # NaN: the motor is disarmed (stopped); the rest clipped to PX4's [0, 1]
             self._motors = np.clip(np.nan_to_num(controls, nan=0.0), 0.0, 1.0)
+            self.setpoint_kind = "motors"
             us = int(msg.timestamp_sample)
             self._motors_key = (us // 1_000_000, (us % 1_000_000) * 1000)
             self._fresh = True
             self.counts["actuator_motors_applied"] += 1
 
+    def _on_rates(self, msg: Any) -> None:
+        with self._lock:
+            self.counts["vehicle_rates_setpoint_rx"] += 1
+            reason = None
+            if not self.armed:
+                reason = "not_armed"
+            elif self.nav_state != self.k_status["NAVIGATION_STATE_OFFBOARD"]:
+                reason = "not_offboard"
+            elif not self._body_rate:
+                reason = "not_body_rate"
+            elif self.rate_controller is None:
+                reason = "no_rate_controller"
+            rates_frd = np.array([float(msg.roll), float(msg.pitch), float(msg.yaw)])
+            thrust_body = np.asarray(msg.thrust_body, dtype=np.float64)
+            if reason is None and not (np.all(np.isfinite(rates_frd)) and np.all(np.isfinite(thrust_body))):
+                reason = "not_finite"
+            if reason is not None:
+                self.rates_ignored[reason] = self.rates_ignored.get(reason, 0) + 1
+                return
+            assert self.rate_controller is not None
+            if bool(msg.reset_integral) or self.setpoint_kind != "rates":
+                self.rate_controller.reset(np.array([0]))
+            self._rates = frames.rates_setpoint_to_ctbr(rates_frd, thrust_body)
+            self._motors = self._rates.copy()
+            self.setpoint_kind = "rates"
+            us = int(msg.timestamp)
+            self._motors_key = (us // 1_000_000, (us % 1_000_000) * 1000)
+            self._fresh = True
+            self.counts["vehicle_rates_setpoint_applied"] += 1
+
     # -- the bridge's side (loop thread) -----------------------------------------------------------
 
     def take(self) -> tuple[np.ndarray, tuple[int, int] | None] | None:
         """The newest accepted ActuatorMotors (simulated motors' order, NaN → 0) and its
-        timestamp_sample as (s, ns), once; None when nothing new arrived."""
+        timestamp_sample as (s, ns), once; None when nothing new arrived. After a
+        VehicleRatesSetpoint (setpoint_kind "rates"): its CTBR setpoint [c, roll, pitch, yaw rate
+        FLU] and its timestamp; the motors then come from rate_loop() every cycle."""
         with self._lock:
             if not self._fresh or self._motors is None:
                 return None
             self._fresh = False
             return self._motors.copy(), self._motors_key
+
+    def rate_loop(self, omega_flu_rad_s: np.ndarray) -> np.ndarray:
+        """One step of PX4's rate controller on the newest accepted rate setpoint: motor commands
+        (simulated motors' order, [0, 1]) from the measured body rates (FLU, rad/s)."""
+        with self._lock:
+            if self.rate_controller is None or self._rates is None:
+                raise RuntimeError("rate_loop needs an accepted VehicleRatesSetpoint (setpoint_kind 'rates')")
+            sp = self._rates
+        omega = np.asarray(omega_flu_rad_s, dtype=np.float64).reshape(1, 3)
+        return self.rate_controller.step(sp[None, :], omega)[0]
 
     def offboard(self) -> bool:
         """Armed and in OFFBOARD: the accepted motor commands fly the vehicle."""
@@ -449,6 +519,8 @@ class Px4Emulator:
                 "nav_state": self.nav_state,
                 "counts": dict(self.counts),
                 "motors_ignored": dict(self.motors_ignored),
+                "rates_ignored": dict(self.rates_ignored),
+                "setpoint_kind": self.setpoint_kind,
                 "commands_refused": dict(self.commands_refused),
                 "failsafe": None if self.failsafe is None else dict(self.failsafe),
                 "events": list(self.events),

@@ -62,3 +62,22 @@ def quat_ned_frd_to_enu_flu(q_ned_frd_wxyz: np.ndarray) -> np.ndarray:
     """PX4's attitude (FRD body → NED world) as Tether's (FLU body → ENU world), w ≥ 0."""
     q = quat_multiply(quat_multiply(_conj(Q_NED_ENU_WXYZ), q_ned_frd_wxyz), _conj(Q_FLU_FRD_WXYZ))
     return _canonical(q)
+
+
+def ctbr_to_rates_setpoint(ctbr_flu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Tether's CTBR command (..., 4): [normalized collective thrust c ∈ [0, 1], roll, pitch, yaw rate
+    (rad/s, FLU)] → VehicleRatesSetpoint's (roll, pitch, yaw rates (..., 3) rad/s FRD, thrust_body
+    (..., 3), normalized, body NED-style z down: (0, 0, −c))."""
+    v = np.asarray(ctbr_flu, dtype=np.float64)
+    rates_frd = flu_to_frd(v[..., 1:4])
+    zeros = np.zeros_like(v[..., 0])
+    thrust_body = np.stack([zeros, zeros, -np.clip(v[..., 0], 0.0, 1.0)], axis=-1)
+    return rates_frd, thrust_body
+
+
+def rates_setpoint_to_ctbr(rates_frd: np.ndarray, thrust_body: np.ndarray) -> np.ndarray:
+    """The inverse of ctbr_to_rates_setpoint: (..., 4) [c = −thrust_body z, rates FLU]. A multicopter
+    ignores thrust_body x and y; a thrust pointing down (z > 0) is no thrust."""
+    t = np.asarray(thrust_body, dtype=np.float64)
+    c = np.clip(-t[..., 2], 0.0, 1.0)
+    return np.concatenate([c[..., None], frd_to_flu(rates_frd)], axis=-1)

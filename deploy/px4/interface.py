@@ -10,11 +10,21 @@ In   <ns>/out/vehicle_odometry  VehicleOdometry → the runtime's odometry (fram
                                 (a refused odometry never reaches the runtime: it goes stale there,
                                 with the runtime's own failsafe)
      <ns>/out/vehicle_status    arming state and nav_state (the vehicle's mode)
-Out  <ns>/in/offboard_control_mode  the heartbeat (direct_actuator), heartbeat_rate_hz, always
+Out  <ns>/in/offboard_control_mode  the heartbeat, heartbeat_rate_hz, always: direct_actuator set
+                                    for a motor-level policy, body_rate set for a CTBR one
      <ns>/in/vehicle_command        DO_SET_MODE offboard and ARM / DISARM, repeated until PX4 complies
-     <ns>/in/actuator_motors        only while VehicleStatus (fresh) says armed + OFFBOARD: the
-                                    runtime's motor command in PX4's order, NaN (disarmed) while the
-                                    runtime is not flying and for unused channels
+     and, only while VehicleStatus (fresh) says armed + OFFBOARD, one of (by the policy's contract,
+     `action_mode`):
+     <ns>/in/actuator_motors        motor-level (action_mode actuators): the runtime's motor command
+                                    in PX4's order, NaN (disarmed) while the runtime is not flying and
+                                    for unused channels
+     <ns>/in/vehicle_rates_setpoint collective thrust + body rates (action_mode ctbr): roll / pitch /
+                                    yaw in rad/s FRD, thrust_body (0, 0, −c) normalized (z down); zero
+                                    thrust and rates (reset_integral) while the runtime is not flying
+
+The robot profile's actuators must fit the contract's mode: motors (mapped to PX4's order by
+position, deploy/px4/motors.py) for motor-level, exactly CTBR_TARGETS for ctbr; anything else is
+refused at construction (Px4ActionModeError, reason px4_action_mode).
 
 Arming: an arm request first asks PX4 for offboard and arming (after offboard_request_after_s of
 heartbeat); the runtime arms only when PX4 reports both, so the runtime's start-up begins when its
@@ -46,6 +56,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from deploy.contract import CTBR_TARGETS
 from deploy.px4 import frames
 from deploy.px4 import messages as px4
 from deploy.px4.motors import Px4Rotor, map_motors, to_px4_controls
@@ -108,6 +119,42 @@ class Px4Config:
         return px4.topic_name(f"{self.topic_namespace}/{direction}/{base}", message, self.versioned_topics)
 
 
+class Px4ActionModeError(ValueError):
+    """The policy's action mode does not fit the robot profile (reason: px4_action_mode)."""
+
+
+def output_message(action_mode: str) -> str:
+    """The px4_msgs message that carries a policy of this contract action mode to PX4."""
+    if action_mode == "ctbr":
+        return "VehicleRatesSetpoint"
+    if action_mode == "actuators":
+        return "ActuatorMotors"
+    raise Px4ActionModeError(
+        f"px4_action_mode: the policy's action mode '{action_mode}' has no PX4 offboard output; PX4 "
+        "takes motor-level (actuators: ActuatorMotors) or collective thrust + body rates (ctbr: "
+        "VehicleRatesSetpoint)"
+    )
+
+
+def check_action_mode(action_mode: str, actuators: tuple[str, ...], where: str) -> None:
+    """Refuse a profile whose actuators do not fit the policy's action mode, naming both."""
+    output_message(action_mode)
+    ctbr_names = [n for n in actuators if n in CTBR_TARGETS]
+    if action_mode == "ctbr" and tuple(actuators) != CTBR_TARGETS:
+        raise Px4ActionModeError(
+            f"px4_action_mode: the policy commands collective thrust + body rates (ctbr, PX4 "
+            f"VehicleRatesSetpoint), but {where} expects actuators {list(actuators)}; use a profile whose "
+            f"actuators are {list(CTBR_TARGETS)} (e.g. deploy/runtime/profile_crazyflie_2_1_px4_ctbr.yaml), "
+            "or a motor-level policy"
+        )
+    if action_mode == "actuators" and ctbr_names:
+        raise Px4ActionModeError(
+            f"px4_action_mode: the policy commands motors (PX4 ActuatorMotors), but {where} expects "
+            f"collective thrust + body rates {list(actuators)}; use a motor-level profile (e.g. "
+            "deploy/runtime/profile_crazyflie_2_1_px4.yaml), or a ctbr policy"
+        )
+
+
 class Px4Interface:
     """Owns PX4's protocol for the policy node; see the module docstring."""
 
@@ -134,22 +181,32 @@ class Px4Interface:
         q = profile.quadrotor
         if q is None:
             raise ValueError(f"{profile.where}: the PX4 interface drives quadrotors; this profile has none")
+        #: the contract's action mode picks the output: ActuatorMotors or VehicleRatesSetpoint
+        self.action_mode = runtime.contract.action_mode
+        check_action_mode(self.action_mode, tuple(profile.actuators), profile.where)
+        self.output = output_message(self.action_mode)
         self.motor_names = tuple(profile.actuators)
-        self.index = map_motors(
-            self.motor_names,
-            q.params.rotor_angles_deg,
-            q.params.rotor_spin_directions,
-            config.rotors,
-            config.angle_tolerance_deg,
-        )
+        if self.output == "ActuatorMotors":
+            self.index: tuple[int, ...] = map_motors(
+                self.motor_names,
+                q.params.rotor_angles_deg,
+                q.params.rotor_spin_directions,
+                config.rotors,
+                config.angle_tolerance_deg,
+            )
+        else:
+            self.index = ()
         c = config
         self.topics = {
             "odometry": c.topic("out", "vehicle_odometry", "VehicleOdometry"),
             "status": c.topic("out", "vehicle_status", "VehicleStatus"),
             "heartbeat": c.topic("in", "offboard_control_mode", "OffboardControlMode"),
             "command": c.topic("in", "vehicle_command", "VehicleCommand"),
-            "motors": c.topic("in", "actuator_motors", "ActuatorMotors"),
         }
+        if self.output == "ActuatorMotors":
+            self.topics["motors"] = c.topic("in", "actuator_motors", "ActuatorMotors")
+        else:
+            self.topics["rates"] = c.topic("in", "vehicle_rates_setpoint", "VehicleRatesSetpoint")
         transport.subscribe(
             self.topics["odometry"], px4.ros_type("VehicleOdometry"), QOS_READ, self.on_odometry
         )
@@ -158,9 +215,8 @@ class Px4Interface:
             self.topics["heartbeat"], px4.ros_type("OffboardControlMode"), QOS_WRITE
         )
         self._pub_cmd = transport.publisher(self.topics["command"], px4.ros_type("VehicleCommand"), QOS_WRITE)
-        self._pub_motors = transport.publisher(
-            self.topics["motors"], px4.ros_type("ActuatorMotors"), QOS_WRITE
-        )
+        out_topic = self.topics["motors" if self.output == "ActuatorMotors" else "rates"]
+        self._pub_out = transport.publisher(out_topic, px4.ros_type(self.output), QOS_WRITE)
         self._lock = threading.Lock()
         self._status: tuple[float, int, int] | None = None  # (arrival, arming_state, nav_state)
         self._last_stamp_us: int | None = None
@@ -174,8 +230,10 @@ class Px4Interface:
         self._last_disarm: float | None = None
         self.refused: dict[str, int] = {}
         self.refusal_log: list[str] = []
-        self.sent = {"heartbeat": 0, "vehicle_command": 0, "actuator_motors": 0}
-        self.motors_withheld = 0  # cycles with no ActuatorMotors because the vehicle was not armed + offboard
+        out_key = "actuator_motors" if self.output == "ActuatorMotors" else "vehicle_rates_setpoint"
+        self.sent = {"heartbeat": 0, "vehicle_command": 0, out_key: 0}
+        #: cycles with no ActuatorMotors / VehicleRatesSetpoint because the vehicle was not armed + offboard
+        self.motors_withheld = 0
         self.faults: list[str] = []
 
     # -- inputs (transport thread) --------------------------------------------------------------
@@ -327,10 +385,13 @@ class Px4Interface:
             self.motors_withheld += 1
             return
         flying = state in FLYING
+        if self.output == "VehicleRatesSetpoint":
+            self._publish_rates(out, flying)
+            return
         control = to_px4_controls(self._in_profile_order(out), self.index) if flying else [math.nan] * 12
         with self._lock:
             key = self._odom_key
-        self._pub_motors.publish(
+        self._pub_out.publish(
             self.t.make(
                 px4.ros_type("ActuatorMotors"),
                 timestamp=self._now_us(),
@@ -339,6 +400,24 @@ class Px4Interface:
             )
         )
         self.sent["actuator_motors"] += 1
+
+    def _publish_rates(self, out: RuntimeOutput, flying: bool) -> None:
+        """VehicleRatesSetpoint from the runtime's CTBR command (FLU → FRD, thrust z down); while the
+        runtime is not flying: zero thrust, zero rates, and PX4's rate integrals reset."""
+        ctbr = self._in_profile_order(out) if flying else np.zeros(len(CTBR_TARGETS))
+        rates_frd, thrust_body = frames.ctbr_to_rates_setpoint(ctbr)
+        self._pub_out.publish(
+            self.t.make(
+                px4.ros_type("VehicleRatesSetpoint"),
+                timestamp=self._now_us(),
+                roll=float(rates_frd[0]),
+                pitch=float(rates_frd[1]),
+                yaw=float(rates_frd[2]),
+                thrust_body=[float(x) for x in thrust_body],
+                reset_integral=not flying,
+            )
+        )
+        self.sent["vehicle_rates_setpoint"] += 1
 
     def _in_profile_order(self, out: RuntimeOutput) -> np.ndarray:
         if tuple(out.actuator_names) == self.motor_names:
@@ -349,8 +428,14 @@ class Px4Interface:
     def _heartbeat(self, now: float) -> None:
         if self._hb_last is not None and now - self._hb_last < 1.0 / self.cfg.heartbeat_rate_hz - 1e-4:
             return
+        rates = self.output == "VehicleRatesSetpoint"
         self._pub_hb.publish(
-            self.t.make(px4.ros_type("OffboardControlMode"), timestamp=self._now_us(), direct_actuator=True)
+            self.t.make(
+                px4.ros_type("OffboardControlMode"),
+                timestamp=self._now_us(),
+                direct_actuator=not rates,
+                body_rate=rates,
+            )
         )
         self._hb_first = now if self._hb_first is None else self._hb_first
         self._hb_last = now
@@ -408,7 +493,9 @@ class Px4Interface:
         return {
             "interface": "px4",
             "topics": self.topics,
-            "motor_index": dict(zip(self.motor_names, self.index, strict=True)),
+            "action_mode": self.action_mode,
+            "output": self.output,
+            "motor_index": dict(zip(self.motor_names, self.index, strict=True)) if self.index else {},
             "refused": dict(self.refused),
             "refusals": list(self.refusal_log),
             "faults": list(self.faults),

@@ -37,6 +37,7 @@ MESSAGES: tuple[str, ...] = (
     "OffboardControlMode",
     "VehicleCommand",
     "ActuatorMotors",
+    "VehicleRatesSetpoint",
 )
 ENV_VAR = "TETHER_PX4_MSG_DIR"
 _REPO = Path(__file__).resolve().parents[2]

@@ -13,6 +13,10 @@ also times out when not landed by hold_s + height / land_speed + margin.
 Legged: damping. Joint targets follow the measured pose with stiffness 0 and
 damping damping_kd for damping_s; then done (DISARMED keeps damping).
 
+A collective thrust + body rate (ctbr) policy: the same PID's position and
+attitude loops give thrust and body-rate setpoints (QuadrotorPid.act_ctbr) for
+the robot's flight controller; the blind descent is that thrust with zero rates.
+
 Every action here goes through the CommandLimiter like the policy's.
 """
 
@@ -67,13 +71,22 @@ class QuadrotorFailsafe:
         self.limits = profile.limits
         self.dt = contract.control_dt_s
         self.pid = QuadrotorPid(q.params, 1, contract.control_dt_s, q.gains)
-        # PID columns follow the vehicle's motor order; the contract's may differ: match by name.
-        self._perm = np.array([q.params.motor_names.index(n) for n in contract.action_target_names])
+        self.contract = contract
+        self.ctbr = contract.action_mode == "ctbr"
         a = contract.action_size
-        weight_share = self.cfg.blind_descent_thrust_ratio * q.params.mass_kg * GRAVITY_M_S2 / a
-        self.blind_action = actuator_to_action(
-            contract, np.full(a, q.params.command_from_thrust(weight_share))
-        )
+        if self.ctbr:  # the PID's setpoints are in CTBR_TARGETS order, the contract's
+            self._perm = np.arange(a)
+            thrust = self.cfg.blind_descent_thrust_ratio * q.params.mass_kg * GRAVITY_M_S2
+            self.blind_action = actuator_to_action(
+                contract, np.array([thrust / q.params.max_total_thrust_n, 0.0, 0.0, 0.0])
+            )
+        else:
+            # PID columns follow the vehicle's motor order; the contract's may differ: match by name.
+            self._perm = np.array([q.params.motor_names.index(n) for n in contract.action_target_names])
+            weight_share = self.cfg.blind_descent_thrust_ratio * q.params.mass_kg * GRAVITY_M_S2 / a
+            self.blind_action = actuator_to_action(
+                contract, np.full(a, q.params.command_from_thrust(weight_share))
+            )
         self.stop_action = actuator_to_action(contract, np.zeros(a))
         self.kp = self.kd = None
         self._hold: np.ndarray | None = None
@@ -155,7 +168,10 @@ class QuadrotorFailsafe:
                 target_vel[2] = -cfg.land_speed_m_s
         command = np.concatenate([target, target_vel])[None, :]
         pid_state = replace(state, command=command)
-        action = self.pid.act(pid_state)[0][self._perm]
+        if self.ctbr:
+            action = actuator_to_action(self.contract, self.pid.act_ctbr(pid_state))[0]
+        else:
+            action = self.pid.act(pid_state)[0][self._perm]
         if not np.all(np.isfinite(action)):  # an absurd (huge) state: fly as if there were none
             return FailsafeStep(self.blind_action.copy(), "blind_descent", reason="PID output not finite")
         return FailsafeStep(action, phase)

@@ -16,6 +16,7 @@ operators match them):
 - ``control rate: the policy runs at X Hz, the robot profile at Y Hz``
 - ``sensors: the policy needs [..], the robot profile provides [..]``
 - ``frames: ...``, ``rate limits: ...``, ``observation terms: ...``, ``quadrotor: ...``, ``legged: ...``
+- ``action mode: ...`` (a collective thrust + body rate policy on a motor-level robot, or back)
 
 Joints and motors are matched by name, never by index: `index_map` gives
 the permutation from contract order to the profile's (hardware) order.
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from deploy.contract import FRAMES, Contract, ContractError
+from deploy.contract import CTBR_TARGETS, FRAMES, Contract, ContractError
 from deploy.observations import term_function
 from deploy.pid import DEFAULT_GAINS, PidGains
 from deploy.quadrotor_params import QuadrotorParams
@@ -355,7 +356,22 @@ def problems(contract: Contract, profile: RobotProfile) -> list[str]:
             term_function(term.name)
         except ContractError as exc:
             out.append(f"observation terms: {exc}; this Tether version cannot build the policy's observation")
-    if profile.kind == "quadrotor" and profile.quadrotor is not None:
+    profile_ctbr = set(actuators) == set(CTBR_TARGETS)
+    if contract.action_mode == "ctbr" and not profile_ctbr:
+        out.append(
+            f"action mode: the policy commands collective thrust + body rates (ctbr: {list(CTBR_TARGETS)}) "
+            f"for the flight controller's rate loop, {where} describes actuators {list(actuators)}; use a "
+            "profile whose actuators are the CTBR setpoints (e.g. profile_crazyflie_2_1_px4_ctbr.yaml), or "
+            "a motor-level policy"
+        )
+    if contract.action_mode != "ctbr" and profile_ctbr:
+        out.append(
+            f"action mode: the policy commands its actuators directly ({list(targets)}), {where} takes "
+            f"collective thrust + body rates {list(actuators)}; use a motor-level profile, or a ctbr policy"
+        )
+    # A ctbr policy's failsafe PID commands thrust and rates (no motors to match): the robot's flight
+    # controller runs the rate loop.
+    if profile.kind == "quadrotor" and profile.quadrotor is not None and contract.action_mode != "ctbr":
         motors = profile.quadrotor.params.motor_names
         if set(motors) != set(targets):
             out.append(

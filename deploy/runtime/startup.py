@@ -1,7 +1,9 @@
 """STARTING: what the runtime commands between arming and handing over to the policy.
 
 Quadrotor: motors at the idle command for idle_s, then a linear ramp to the
-nominal hover command over spinup_s. Legged: joint targets interpolated from
+nominal hover command over spinup_s. A collective thrust + body rate (ctbr)
+policy: the same ramp on the collective thrust (idle_command, then the thrust
+that carries the nominal vehicle), with zero body rates. Legged: joint targets interpolated from
 the measured pose at arming to the profile's default pose over stand_up_s,
 with the profile's stand gains. A zero-length sequence hands over on the
 first cycle (a simulator that starts the vehicle in the air uses that).
@@ -13,6 +15,7 @@ import numpy as np
 
 from deploy.actions import actuator_to_action
 from deploy.contract import Contract
+from deploy.rate_controller import hover_collective_thrust
 from deploy.robot_state import RobotState
 from deploy.runtime.robot_profile import RobotProfile
 
@@ -23,8 +26,13 @@ class QuadrotorStartup:
         q = profile.quadrotor
         a = contract.action_size
         self.idle_s, self.spinup_s = q.starting.idle_s, q.starting.spinup_s
-        self.idle_action = actuator_to_action(contract, np.full(a, q.starting.idle_command))
-        self.hover_action = actuator_to_action(contract, np.full(a, q.params.hover_command))
+        if contract.action_mode == "ctbr":
+            idle = np.array([q.starting.idle_command, 0.0, 0.0, 0.0])
+            hover = np.array([hover_collective_thrust(q.params), 0.0, 0.0, 0.0])
+        else:
+            idle, hover = np.full(a, q.starting.idle_command), np.full(a, q.params.hover_command)
+        self.idle_action = actuator_to_action(contract, idle)
+        self.hover_action = actuator_to_action(contract, hover)
         self.kp = self.kd = None
         self._t0 = 0.0
 
