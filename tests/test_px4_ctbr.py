@@ -346,3 +346,50 @@ def test_a_vehicle_without_rate_gains_refuses_rate_setpoints(px4_types):
     v.command(v.cmd["VEHICLE_CMD_COMPONENT_ARM_DISARM"], 1.0)
     v.rates(0.5)
     assert v.emu.rates_ignored == {"no_rate_controller": 1}
+
+
+def test_bridge_flies_rate_setpoints_through_the_modelled_rate_loop(px4_types):
+    """The simulator bridge as PX4 (`hardware: px4`): a companion sends the PID's outer loops as
+    VehicleRatesSetpoint; PX4's (modelled) rate loop flies the simulated vehicle to the target."""
+    from deploy.pid import QuadrotorPid
+    from tests.test_px4_emulator import QosTransport, _bridge
+
+    t = QosTransport()
+    bridge, clock = _bridge(t)
+    emu = bridge.px4
+    companion = QuadrotorPid(bridge.params_nominal, 1, 0.01)
+    target = np.array([[0.0, 0.0, 2.0, 0.0, 0.0, 0.0]])
+
+    def cycle(fly: bool) -> None:
+        clock.t += 0.005
+        if bridge.loop_cycles % 10 == 0:
+            t.deliver(emu.topics["heartbeat"], t.make("px4_msgs/msg/OffboardControlMode", body_rate=True))
+        if fly and bridge.loop_cycles % 2 == 0:  # the companion at 100 Hz
+            s = bridge.engine.state()
+            s.command = target
+            rates, thrust = frames.ctbr_to_rates_setpoint(companion.act_ctbr(s)[0])
+            msg = t.make(
+                "px4_msgs/msg/VehicleRatesSetpoint", roll=rates[0], pitch=rates[1], yaw=rates[2],
+                thrust_body=thrust.tolist(),
+            )  # fmt: skip
+            t.deliver(emu.topics["rates"], msg)
+        bridge.step()
+
+    for _ in range(240):
+        cycle(False)
+    k = emu.k_cmd
+    for name, p1, p2 in (
+        ("VEHICLE_CMD_DO_SET_MODE", 1.0, 6.0),
+        ("VEHICLE_CMD_COMPONENT_ARM_DISARM", 1.0, 0.0),
+    ):
+        t.deliver(
+            emu.topics["command"],
+            t.make("px4_msgs/msg/VehicleCommand", command=k[name], param1=p1, param2=p2, target_system=1,
+                   target_component=1),
+        )  # fmt: skip
+    for _ in range(1200):  # 6 s of offboard flight on rate setpoints
+        cycle(True)
+    assert not bridge.frozen and bridge.crash is None and emu.setpoint_kind == "rates"
+    assert emu.counts["vehicle_rates_setpoint_applied"] > 500 and emu.rates_ignored == {}
+    pos = bridge.engine.state().base_pos_m[0]
+    assert np.linalg.norm(pos - target[0, :3]) < 0.05, pos
