@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from deploy.actions import actuator_to_action
+from deploy.contract import Contract
 from deploy.quadrotor_params import GRAVITY_M_S2, QuadrotorParams
 from deploy.robot_state import RobotState
 from deploy.rotations import quat_to_rotmat
@@ -172,3 +174,33 @@ class QuadrotorPid:
         # Attitude → body-rate setpoint (the rate loop follows in act, or in the flight controller).
         rate_des = np.clip(-g.att_kp * e_rot, -g.max_rate_rad_s, g.max_rate_rad_s)
         return collective_n, rate_des, omega
+
+
+class QuadrotorCtbrPid:
+    """The PID's position and attitude loops as a controller of a collective thrust + body rate
+    (ctbr) task: its setpoints (QuadrotorPid.act_ctbr) as the contract's actions, for the flight
+    controller's rate loop to fly. Same interface as QuadrotorPid (reset, act)."""
+
+    name = "pid"
+
+    def __init__(
+        self,
+        params: QuadrotorParams,
+        num_envs: int,
+        control_dt_s: float,
+        contract: Contract,
+        gains: PidGains | None = None,
+    ) -> None:
+        if contract.action_mode != "ctbr":
+            raise ValueError(
+                f"QuadrotorCtbrPid flies ctbr contracts; task '{contract.task}' has action mode "
+                f"'{contract.action_mode}': use QuadrotorPid"
+            )
+        self.pid = QuadrotorPid(params, num_envs, control_dt_s, gains)
+        self.contract = contract
+
+    def reset(self, env_ids: np.ndarray | None = None) -> None:
+        self.pid.reset(env_ids)
+
+    def act(self, state: RobotState, observation: np.ndarray | None = None) -> np.ndarray:
+        return actuator_to_action(self.contract, self.pid.act_ctbr(state))

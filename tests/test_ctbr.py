@@ -241,3 +241,24 @@ def test_ctbr_episode_starts_at_the_hover_thrust_with_zero_rates(ctbr):
         assert expected[1:].tolist() == [0.0, 0.0, 0.0]
     finally:
         env.close()
+
+
+def test_gate_and_eval_fly_a_ctbr_policy_on_the_ctbr_task(tmp_path, ctbr):
+    """A ctbr policy is evaluated and gated on the ctbr task (its contract equals that task's), with
+    the gate's thresholds; the PID baseline flies the same task through the rate loop."""
+    from tests.runtime_helpers import write_linear_policy
+    from training.evaluation import config_for_policy, evaluate, pid_factory
+    from training.gate import check_gate
+
+    contract = ctbr.contract()
+    bias = actuator_to_action(contract, ctbr.hover_actuator_command())  # constant hover thrust, no rates
+    path = write_linear_policy(
+        tmp_path / "ctbr.onnx", contract, np.zeros((contract.observation_size, 4)), bias
+    )
+    assert config_for_policy(path).action_mode == "ctbr"
+    result = check_gate(path, episodes=2)
+    assert result.policy["episodes"] == 2 and result.pid["episodes"] == 2
+    assert result.pid["success_rate"] == 1.0  # the PID's outer loops reach the target
+    assert not result.passed  # a constant thrust does not
+    pid, _ = evaluate(pid_factory, "pid", episodes=2, randomize=True, config=ctbr, progress=False)
+    assert pid["success_rate"] == 1.0

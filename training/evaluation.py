@@ -220,10 +220,27 @@ def _concat(parts: list[Trajectories]) -> Trajectories:
 
 
 def pid_factory(env: QuadrotorHoverEnv) -> Controller:
-    """The cascaded PID, configured with the task's nominal vehicle (not the sampled one)."""
-    from deploy.pid import QuadrotorPid
+    """The cascaded PID, configured with the task's nominal vehicle (not the sampled one); on a
+    collective thrust + body rate task, its outer loops through the modelled rate loop."""
+    from deploy.pid import QuadrotorCtbrPid, QuadrotorPid
 
+    if env.config.action_mode == "ctbr":
+        return QuadrotorCtbrPid(env.nominal, env.num_envs, env.config.control_dt_s, env.contract)
     return QuadrotorPid(env.nominal, env.num_envs, env.config.control_dt_s)
+
+
+#: The task file a collective thrust + body rate (ctbr) hover policy is evaluated and gated on.
+CTBR_TASK_CONFIG = Path(__file__).resolve().parents[1] / "sim" / "tasks" / "quadrotor_hover_ctbr.yaml"
+
+
+def config_for_policy(path: str | Path) -> HoverConfig | None:
+    """The hover task file an exported policy flies: the ctbr task for a ctbr contract, else None
+    (the default task). Its contract must still equal the task's (policy_factory checks)."""
+    from deploy.policy_file import PolicyFile
+
+    if PolicyFile(path).contract.action_mode == "ctbr":
+        return HoverConfig.from_yaml(CTBR_TASK_CONFIG)
+    return None
 
 
 def policy_factory(path: str) -> ControllerFactory:
@@ -283,8 +300,10 @@ def run_cli(args: Any) -> int:
             file=sys.stderr,
         )
         return 2
+    config = None
     if args.policy:
         factory, name = policy_factory(args.policy), Path(args.policy).name
+        config = config_for_policy(args.policy)
     elif args.controller == "pid":
         factory, name = pid_factory, "pid"
     else:
@@ -305,6 +324,7 @@ def run_cli(args: Any) -> int:
         episode_indices=indices,
         scenario=args.scenario,
         progress=not args.quiet,
+        config=config,
     )
     print(summary_line(report))
     if args.episode_index is not None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from training.evaluation import evaluate, pid_factory, policy_factory
+from training.evaluation import config_for_policy, evaluate, pid_factory, policy_factory
 
 GATE_EPISODES = 200
 GATE_SUCCESS_RATE = 0.99
@@ -73,7 +73,10 @@ def check_gate(
     pid_report: dict[str, Any] | None = None,
     progress: bool = False,
 ) -> GateResult:
-    """Evaluate the policy (and the PID baseline, unless its report is given) and apply the gate."""
+    """Evaluate the policy (and the PID baseline, unless its report is given) and apply the gate.
+    A collective thrust + body rate policy flies the ctbr task (same episodes drawing, same
+    thresholds), and so does the PID baseline (its outer loops through the modelled rate loop)."""
+    config = config_for_policy(policy_path)
     policy, _ = evaluate(
         policy_factory(str(policy_path)),
         Path(policy_path).name,
@@ -82,9 +85,11 @@ def check_gate(
         seed=seed,
         randomize=True,
         progress=progress,
+        config=config,
     )
     if pid_report is None:
         pid_report, _ = evaluate(
-            pid_factory, "pid", engine=engine, episodes=episodes, seed=seed, randomize=True, progress=progress
-        )
+            pid_factory, "pid", engine=engine, episodes=episodes, seed=seed, randomize=True,
+            progress=progress, config=config,
+        )  # fmt: skip
     return GateResult(gate_verdict(policy), policy, pid_report)
