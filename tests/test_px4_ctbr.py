@@ -123,6 +123,24 @@ def test_rates_setpoint_definition_is_px4_msgs_release_1_16(px4_types):
     assert messages.message_version("VehicleRatesSetpoint") == 0
 
 
+def test_rates_setpoint_cdr_bytes_equal_rosbags_and_decode_back(px4_types):
+    """Tether's DDS type of VehicleRatesSetpoint writes the bytes rosbags' serializer writes (plain
+    CDR, as the uXRCE-DDS agent puts them on the wire) and reads them back."""
+    from deploy.px4.messages import ros_type
+    from deploy.transport.messages import deserialize, make, to_rosbags, typestore
+
+    t = ros_type("VehicleRatesSetpoint")
+    values = {"timestamp": 13, "roll": 0.5, "pitch": -0.25, "yaw": 1.0, "thrust_body": [0.0, 0.0, -0.45]}
+    msg = make(t, reset_integral=True, **values)
+    data = msg.serialize()
+    assert data[:4] == b"\x00\x01\x00\x00"
+    assert bytes(typestore().serialize_cdr(to_rosbags(msg, t), t)) == data
+    back = deserialize(data, t)
+    assert back.timestamp == 13 and back.reset_integral is True
+    np.testing.assert_allclose([back.roll, back.pitch, back.yaw], [0.5, -0.25, 1.0])
+    np.testing.assert_allclose(np.asarray(back.thrust_body, float), [0.0, 0.0, -0.45], rtol=1e-6)
+
+
 def test_ctbr_converts_to_frd_rates_and_z_down_thrust_and_back():
     ctbr = np.array([[0.6, 1.0, 2.0, 3.0], [0.0, -0.5, 0.0, 0.25]])
     rates, thrust = frames.ctbr_to_rates_setpoint(ctbr)
