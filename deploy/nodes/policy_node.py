@@ -49,7 +49,6 @@ from typing import Any
 
 import numpy as np
 
-from deploy.actions import actuator_to_action
 from deploy.nodes.joint_command import JointCommandPublisher, check_controllers_file
 from deploy.nodes.params import resolve_path, with_defaults
 from deploy.provenance import check_policy_provenance
@@ -59,6 +58,7 @@ from deploy.runtime.robot_profile import QuadrotorStarting, RobotProfile
 from deploy.runtime.rt_loop import TRIGGERS, CycleInfo, RealtimeLoop
 from deploy.runtime.runtime import ArmingRefusedError, Runtime, RuntimeOutput
 from deploy.runtime.safety import State
+from deploy.runtime.startup import QuadrotorStartup
 from deploy.transport import convert
 from deploy.transport.base import Transport
 from deploy.transport.command_auth import CommandSigner, SignedPublisher, guard_from_params
@@ -166,9 +166,12 @@ class PolicyNode:
         self.contract = self.runtime.contract
         self._unstamped_logged: set[str] = set()  # inputs whose first zero-stamped message was logged
         q = profile.quadrotor
+        # airborne: the actuators already hold the hover (each motor at the hover command, or the
+        # collective thrust that hovers with zero rates for a ctbr policy): the start-up's target
+        startup = self.runtime.startup
         self._arm_action = (
-            actuator_to_action(self.contract, np.full(self.contract.action_size, q.params.hover_command))
-            if p["airborne_start"] and q is not None
+            startup.hover_action.copy()
+            if p["airborne_start"] and q is not None and isinstance(startup, QuadrotorStartup)
             else None
         )
         topics = p["topics"]
