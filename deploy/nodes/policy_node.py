@@ -71,6 +71,8 @@ NODE_NAME = "policy_node"
 #: Sensor-to-command latency records kept for the run report: the newest N (5 min at 100 Hz), in
 #: an array allocated once, so a node that runs for hours holds the same memory as after a minute.
 LATENCY_RECORDS = 30000
+#: arrival times of the newest odometry stamps kept for matching a cycle's command to its sample
+ODOM_RX_RECORDS = 256
 
 #: Documented defaults of every parameter (a parameter file overrides some of them).
 DEFAULTS: dict[str, Any] = {
@@ -254,6 +256,7 @@ class PolicyNode:
         #: rows (stamp sec, stamp nanosec, odometry rx, cycle start, command tx) on the node's
         #: clock, a ring of the newest LATENCY_RECORDS
         self._latency = np.zeros((LATENCY_RECORDS, 5))
+        self._latency.fill(0.0)  # every page touched now, not one more each 160 cycles of the run
         self._latency_n = 0
         self._latency_key: tuple[int, int] | None = None  # the newest odometry recorded (once each)
         self.odometry_rx = 0
@@ -283,8 +286,8 @@ class PolicyNode:
         with self._lock:
             self._odom_key = key
             self._odom_rx[key] = now
-            if len(self._odom_rx) > 4096:
-                for k in list(self._odom_rx)[:2048]:
+            if len(self._odom_rx) > ODOM_RX_RECORDS:  # the newest half kept: a cycle answers the newest
+                for k in list(self._odom_rx)[: ODOM_RX_RECORDS // 2]:
                     del self._odom_rx[k]
             if key != (0, 0):  # stamped with simulation/robot time (not a frozen simulator's 0)
                 self.odometry_rx += 1

@@ -130,6 +130,8 @@ class CycleStats:
     def __init__(self, window: int = 10000, trigger: str = "timer") -> None:
         self._jitter = np.zeros(window, dtype=np.int64)
         self._compute = np.zeros(window, dtype=np.int64)
+        for ring in (self._jitter, self._compute):  # pages touched now, not as the ring first fills
+            ring.fill(0)
         self._lock = threading.Lock()
         self.trigger = trigger
         self.reset()

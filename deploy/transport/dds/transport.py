@@ -104,7 +104,9 @@ class DdsTransport:
         self.receive_errors = 0
         self._own: list[Endpoint] = []  # this node's endpoints, for the graph check
         self._graph_log = ProblemLog(node_name)
-        self._graph_readers: tuple[Any, Any, Any, Any, Any] | None = None
+        self._graph_readers: tuple[Any, ...] | None = None
+        #: discovered endpoints of other participants on rt/ topics: key → (endpoint, participant key)
+        self._peer_endpoints: dict[bytes, tuple[Endpoint, bytes]] = {}
         self._graph_thread: threading.Thread | None = None
         self._graph_lock = threading.Lock()
         self._peer_nodes: dict[bytes, list[tuple[str, set[bytes], set[bytes]]]] = {}
@@ -202,7 +204,18 @@ class DdsTransport:
         if self.participant is None:
             return []
         if self._graph_readers is None:
-            alive = SampleState.Any | ViewState.Any | InstanceState.Alive
+            # Each discovered endpoint is read once when it appears or changes (NotRead) and kept in
+            # self._peer_endpoints until its instance is no longer alive (taken, so read once too).
+            # Re-reading every sample each check cost ~70-80 B of C heap per sample per read
+            # (cyclonedds-python 11.0.1's builtin endpoint read leaks): with a dozen endpoints on
+            # the domain that was the policy node's steady ~66 KiB/min growth in `tether bench soak`.
+            fresh = SampleState.NotRead | ViewState.Any | InstanceState.Alive
+            gone = (
+                SampleState.Any
+                | ViewState.Any
+                | InstanceState.NotAliveDisposed
+                | InstanceState.NotAliveNoWriters
+            )
             pubs = BuiltinDataReader(self.participant, BuiltinTopicDcpsPublication)
             subs = BuiltinDataReader(self.participant, BuiltinTopicDcpsSubscription)
             # ros_discovery_info as rmw reads it: reliable, transient local, keep all (rmw_fastrtps_cpp
@@ -214,8 +227,12 @@ class DdsTransport:
                 Policy.DataRepresentation(use_cdrv0_representation=True),
             )
             info = DataReader(self._sub, self._topic(DISCOVERY_TOPIC, DISCOVERY_TYPE), info_qos)
-            self._graph_readers = (pubs, ReadCondition(pubs, alive), subs, ReadCondition(subs, alive), info)
-        pubs, pubs_alive, subs, subs_alive, info = self._graph_readers
+            self._graph_readers = (
+                (pubs, ReadCondition(pubs, fresh), ReadCondition(pubs, gone), True),
+                (subs, ReadCondition(subs, fresh), ReadCondition(subs, gone), False),
+                info,
+            )
+        *builtin, info = self._graph_readers
         try:
             announced = info.take(N=256)
         except Exception:  # e.g. Humble's 24-byte Gid: peers stay unnamed, the check goes on
@@ -232,16 +249,18 @@ class DdsTransport:
                 for n in msg.node_entities_info_seq
             ]
         own = self.participant.get_guid().bytes
-        out: list[Endpoint] = []
-        for reader, cond, publisher in ((pubs, pubs_alive, True), (subs, subs_alive, False)):
-            for s in reader.read(N=4096, condition=cond):
+        for reader, fresh_cond, gone_cond, publisher in builtin:
+            for s in reader.take(N=4096, condition=gone_cond):  # endpoints that left
+                self._peer_endpoints.pop(s.key.bytes, None)
+            for s in reader.read(N=4096, condition=fresh_cond):  # new or changed endpoints
                 if s.participant_key.bytes == own or not s.topic_name.startswith("rt/"):
                     continue
                 peer = _peer_endpoint(s, publisher)
-                if peer is None:
-                    continue
-                who = self._who(s.participant_key.bytes, s.key.bytes, publisher)
-                out.append(dataclasses.replace(peer, who=who))
+                if peer is not None:
+                    self._peer_endpoints[s.key.bytes] = (peer, s.participant_key.bytes)
+        out: list[Endpoint] = []
+        for key, (peer, participant) in self._peer_endpoints.items():
+            out.append(dataclasses.replace(peer, who=self._who(participant, key, peer.publisher)))
         return out
 
     def _who(self, participant: bytes, endpoint: bytes, publisher: bool) -> str:
@@ -305,6 +324,7 @@ class DdsTransport:
             self._graph_thread = None
         with self._graph_lock:
             self._graph_readers = None
+            self._peer_endpoints.clear()
         self._readers.clear()
         self._writers.clear()
         self._topics.clear()
