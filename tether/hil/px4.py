@@ -24,6 +24,9 @@ from typing import Any
 from tether.hil.faults import Fault
 
 PARAMS_FILE = "launch/config/quadrotor_px4_sim.yaml"
+#: The policy node's profile for a collective thrust + body rate (ctbr) policy: VehicleRatesSetpoint
+#: instead of ActuatorMotors; chosen from the policy's contract.
+CTBR_PROFILE = "deploy/runtime/profile_crazyflie_2_1_px4_ctbr.yaml"
 
 
 def fault_overrides(fault: Fault) -> list[str]:
@@ -54,6 +57,8 @@ def checks(bridge: dict[str, Any], policy: dict[str, Any] | None) -> dict[str, A
         "commands_refused": emu.get("commands_refused", {}),
         "motors_applied": counts.get("actuator_motors_applied"),
         "motors_ignored": ignored,
+        "rates_applied": counts.get("vehicle_rates_setpoint_applied"),
+        "rates_ignored": emu.get("rates_ignored", {}),
         "heartbeats_received": counts.get("heartbeat_rx"),
         "failsafe": emu.get("failsafe"),
         "interface": {
@@ -63,5 +68,8 @@ def checks(bridge: dict[str, Any], policy: dict[str, Any] | None) -> dict[str, A
             "faults": itf.get("faults"),
         },
         "events": events[:40],
-        "met": bool(order_ok and counts.get("actuator_motors_applied", 0) > 0),
+        "met": bool(
+            order_ok
+            and counts.get("actuator_motors_applied", 0) + counts.get("vehicle_rates_setpoint_applied", 0) > 0
+        ),
     }

@@ -194,6 +194,12 @@ def run_hil(
             f"policy file {policy_file} not found; pass --policy FILE.onnx, or produce the shipped one with "
             "`tether train` + `tether export`"
         )
+    if vehicle == "px4":
+        from deploy.policy_file import PolicyFile
+
+        if PolicyFile(policy_file).contract.action_mode == "ctbr":  # VehicleRatesSetpoint, not motors
+            policy_over.append(f"robot_profile={resolve_path(px4_hil.CTBR_PROFILE)}")
+            merge(policy_params, parse_override(policy_over[-1]))
     from deploy.nodes.params import with_defaults
     from deploy.nodes.sim_bridge_node import DEFAULTS as BRIDGE_DEFAULTS
 
@@ -534,7 +540,7 @@ def _compare_with_eval(
     policy_file: Path, report: dict[str, Any], scenario: Scenario, bridge_params: dict[str, Any]
 ) -> dict[str, Any]:
     """The same episode through `tether eval` in process: same success, RMSE within the tolerance."""
-    from training.evaluation import evaluate, policy_factory
+    from training.evaluation import config_for_policy, evaluate, policy_factory
 
     ep = report["episode"]
     if bridge_params["engine"] != "mujoco":
@@ -550,6 +556,7 @@ def _compare_with_eval(
         episode_indices=[ep["index"]],
         scenario="hover",
         progress=False,
+        config=config_for_policy(policy_file),
     )
     e = ev["per_episode"][0]
     eval_rmse = ev["tracking_rmse_m"]
@@ -633,9 +640,13 @@ def summary(report: dict[str, Any]) -> str:
         lines.append(f"  fault {o['fault']}: {'met' if o['met'] else 'NOT MET'} ({o['expected']})")
     if report.get("px4"):
         p, lost = report["px4"], report["px4"]["failsafe"]
+        if p.get("rates_applied"):  # a collective thrust + body rate policy
+            n, what, ignored = p["rates_applied"], "VehicleRatesSetpoint", p["rates_ignored"]
+        else:
+            n, what, ignored = p["motors_applied"], "ActuatorMotors", p["motors_ignored"]
+        applied = f"{n} {what} applied, ignored {ignored or 'none'}"
         lines.append(
-            f"  px4: OFFBOARD {'before' if p['offboard_before_arm'] else 'NOT before'} arming; "
-            f"{p['motors_applied']} ActuatorMotors applied, ignored {p['motors_ignored'] or 'none'}; "
+            f"  px4: OFFBOARD {'before' if p['offboard_before_arm'] else 'NOT before'} arming; {applied}; "
             f"refused {p['commands_refused'] or 'none'}"
             + (f"; offboard lost after {lost['silent_s']:.3f} s: Hold, Land" if lost else "")
         )
