@@ -170,11 +170,14 @@ class HoverConfig:
             require_gains(params)
         return params
 
-    def hover_actuator_command(self, params: QuadrotorParams | None = None) -> np.ndarray:
+    def hover_actuator_command(
+        self, params: QuadrotorParams | None = None, nominal: QuadrotorParams | None = None
+    ) -> np.ndarray:
         """(A,) actuator command, in the action terms' units, that holds `params` (default: the
         nominal vehicle) in a level hover: each motor at its hover command, or (ctbr) the collective
-        thrust that carries its weight with zero body rates."""
-        nominal = self.nominal_params()
+        thrust that carries its weight with zero body rates for a flight controller configured for
+        `nominal` (default: read from the task's robot)."""
+        nominal = nominal or self.nominal_params()
         p = params or nominal
         if self.action_mode == "ctbr":
             return np.array([hover_collective_thrust(p, nominal), 0.0, 0.0, 0.0])
@@ -352,7 +355,7 @@ class QuadrotorHoverEnv(BatchedTaskEnv):
         if self.config.action_mode == "ctbr":
             # The flight controller starts mixing the thrust that carries the vehicle, level; "off" is
             # zero thrust with zero rates (an action of -1 would command the most negative rates).
-            hover = np.array([self.config.hover_actuator_command(s.params) for s in samples])
+            hover = np.array([self.config.hover_actuator_command(s.params, self.nominal) for s in samples])
             cmd = hover if at_hover else np.zeros_like(hover)
             hover_action = actuator_to_action(self.contract, hover)
             off_action = actuator_to_action(self.contract, np.zeros(self.contract.action_size))
