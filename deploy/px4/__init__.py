@@ -4,6 +4,8 @@
 - messages   px4_msgs types registered from the px4_msgs package's .msg files (not shipped here)
 - motors     Tether's motors by name and position ↔ PX4's motor order (ActuatorMotors)
 - interface  VehicleOdometry / VehicleStatus → the runtime; the runtime's output → offboard
-             heartbeat, VehicleCommand (mode, arming), ActuatorMotors (policy node side)
+             heartbeat, VehicleCommand (mode, arming), and ActuatorMotors (motor-level policies) or
+             VehicleRatesSetpoint (collective thrust + body rate policies), by the contract's
+             action_mode (policy node side)
 - emulator   PX4's offboard rules (heartbeat, mode switch, loss timeout), for the simulator bridge
 """
