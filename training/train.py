@@ -78,9 +78,8 @@ def train(
     if num_envs is not None:
         overrides["env"] = {"num_envs": int(num_envs)}
     if overrides:
-        record = RunRecord(
-            record.config.with_overrides(**overrides), record.seed, record.engine, record.source_config
-        )
+        record = RunRecord(record.config.with_overrides(**overrides), record.seed, record.engine,
+                           record.source_config)
     run_dir.mkdir(parents=True, exist_ok=True)
     record.save(run_dir)
     if record.config.distillation is not None:
@@ -91,13 +90,8 @@ def train(
 
 
 def _train_ppo(
-    task: str,
-    run_dir: Path,
-    record: RunRecord,
-    checkpoint: Path | None,
-    deadline: float | None,
-    progress: bool,
-    t_start: float,
+    task: str, run_dir: Path, record: RunRecord, checkpoint: Path | None, deadline: float | None,
+    progress: bool, t_start: float,
 ) -> Path:
     """PPO on the run's config (a privileged teacher when policy.actor_sees_privileged)."""
     cfg = record.config
@@ -114,10 +108,7 @@ def _train_ppo(
         runner.validator = _make_validator(task, record, env)
         (run_dir / "model.txt").write_text(runner.model_summary)
         result = runner.learn_until(
-            cfg.runner.max_iterations,
-            deadline,
-            progress,
-            cfg.algorithm.schedule,
+            cfg.runner.max_iterations, deadline, progress, cfg.algorithm.schedule,
             cfg.algorithm.lr_anneal_iterations,
         )
         _write_summary(run_dir, result, vec_env, runner, time.monotonic() - t_start)
@@ -183,27 +174,12 @@ def _train_teacher_student(
         teacher = TeacherPolicy(load_policy_module(teacher_dir, vec_env.get_observations(), env.contract))
         student = _new_actor(cfg, vec_env, env)
         started = time.monotonic()
-        result = distill(
-            vec_env,
-            teacher,
-            student,
-            cfg.distillation,
-            run_dir,
-            _make_validator(task, record, env),
-            record.seed,
-            progress,
-        )
+        result = distill(vec_env, teacher, student, cfg.distillation, run_dir,
+                         _make_validator(task, record, env), record.seed, progress)
         _write_actor_trainer_summary(
-            run_dir,
-            {
-                "teacher": str(teacher_dir.name),
-                "iterations": result.iterations_done,
-                "env_steps": result.env_steps,
-            },
-            result.checkpoint,
-            result.best,
-            result.time_s,
-            time.monotonic() - started,
+            run_dir, {"teacher": str(teacher_dir.name), "iterations": result.iterations_done,
+                      "env_steps": result.env_steps},
+            result.checkpoint, result.best, result.time_s, time.monotonic() - started,
             final_loss=result.final_loss,
         )
     finally:
@@ -224,24 +200,12 @@ def _train_td3(task: str, run_dir: Path, record: RunRecord, deadline: float | No
         actor = _new_actor(cfg, vec_env, env)
         started = time.monotonic()
         result = train_td3(
-            vec_env,
-            actor,
-            cfg.td3,
-            cfg.policy.critic_hidden_dims,
-            cfg.algorithm.gamma,
-            run_dir,
-            _make_validator(task, record, env),
-            record.seed,
-            progress,
-            deadline,
+            vec_env, actor, cfg.td3, cfg.policy.critic_hidden_dims, cfg.algorithm.gamma, run_dir,
+            _make_validator(task, record, env), record.seed, progress, deadline,
         )
         _write_actor_trainer_summary(
-            run_dir,
-            {"trainer": "td3", "env_steps": result.env_steps, "updates": result.updates},
-            result.checkpoint,
-            result.best,
-            result.time_s,
-            time.monotonic() - started,
+            run_dir, {"trainer": "td3", "env_steps": result.env_steps, "updates": result.updates},
+            result.checkpoint, result.best, result.time_s, time.monotonic() - started,
         )
     finally:
         vec_env.close()
@@ -252,13 +216,8 @@ def _make_envs(task: str, record: RunRecord, seed: int, first_episode: int = 0) 
     """The task's training environment (the run's env section, engine and `seed`) and its adapter."""
     env_cfg = record.config.env
     env = make_env(
-        task,
-        env_cfg.num_envs,
-        env_cfg.randomization,
-        record.engine,
-        seed,
-        start_at_target_fraction=env_cfg.start_at_target_fraction,
-        task_config=env_cfg.task_config,
+        task, env_cfg.num_envs, env_cfg.randomization, record.engine, seed,
+        start_at_target_fraction=env_cfg.start_at_target_fraction, task_config=env_cfg.task_config,
     )
     return env, make_rsl_rl_env(env, seed=seed, first_episode=first_episode)
 
@@ -270,12 +229,8 @@ def _make_validator(task: str, record: RunRecord, env: Any) -> Validator | None:
         return None
     validator_cls = task_spec(task).validator(cfg.policy.actor_sees_privileged)
     return validator_cls(
-        cfg.validation.episodes,
-        cfg.validation.seed,
-        record.engine,
-        env.randomization,
-        cfg.validation.interval,
-        task_config=env.config,
+        cfg.validation.episodes, cfg.validation.seed, record.engine, env.randomization,
+        cfg.validation.interval, task_config=env.config,
     )
 
 
@@ -290,13 +245,8 @@ def _new_actor(cfg: TrainConfig, vec_env: RslRlTaskEnv, env: Any) -> torch.nn.Mo
 
 
 def _write_actor_trainer_summary(
-    run_dir: Path,
-    fields: dict[str, Any],
-    checkpoint: Path,
-    best: Any,
-    time_s: dict[str, float],
-    wall_s: float,
-    **extra: Any,
+    run_dir: Path, fields: dict[str, Any], checkpoint: Path, best: Any, time_s: dict[str, float],
+    wall_s: float, **extra: Any,
 ) -> None:
     """summary.yaml of a distillation or TD3 run (the PPO runner writes its own, _write_summary)."""
     summary = {
@@ -374,9 +324,9 @@ def _write_summary(
         "best": None if runner.best is None else vars(runner.best),
         # summed over the whole run, resumed calls included
         "time_s": {k: round(v, 2) for k, v in runner.time_s.items()},
-        "recent_episodes": None
-        if episodes is None
-        else {k: (round(v, 5) if isinstance(v, float) else v) for k, v in vars(episodes).items()},
+        "recent_episodes": None if episodes is None else {
+            k: (round(v, 5) if isinstance(v, float) else v) for k, v in vars(episodes).items()
+        },
     }
     (run_dir / "summary.yaml").write_text(yaml.safe_dump(summary, sort_keys=False))
 
@@ -395,16 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     path = train(
-        args.task,
-        args.run_dir,
-        args.config,
-        seed=args.seed,
-        max_iterations=args.max_iterations,
-        max_seconds=args.max_seconds,
-        resume=args.resume,
-        engine=args.engine,
-        num_envs=args.num_envs,
-        progress=not args.no_progress,
+        args.task, args.run_dir, args.config, seed=args.seed, max_iterations=args.max_iterations,
+        max_seconds=args.max_seconds, resume=args.resume, engine=args.engine,
+        num_envs=args.num_envs, progress=not args.no_progress,
     )
     print(f"checkpoint: {path}")
     return 0

@@ -286,7 +286,9 @@ class QuadrotorHoverEnv(BatchedTaskEnv):
         start_at_target_fraction: float = 0.0,
     ) -> None:
         if not 0.0 <= start_at_target_fraction <= 1.0:
-            raise ValueError(f"start_at_target_fraction must be in [0, 1], found {start_at_target_fraction}")
+            raise ValueError(
+                f"start_at_target_fraction must be in [0, 1], found {start_at_target_fraction}"
+            )
         self.config = config or HoverConfig.from_yaml()
         #: Training only: this fraction of episodes starts at the target, level and at rest
         #: (Learning to Fly, RAPTOR: 10 %), so the policy practises holding, not only arriving.
