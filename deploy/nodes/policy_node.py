@@ -40,6 +40,7 @@ import dataclasses
 import faulthandler
 import json
 import logging
+import math
 import signal
 import threading
 import time
@@ -61,8 +62,9 @@ from deploy.runtime.safety import State
 from deploy.runtime.startup import QuadrotorStartup
 from deploy.transport import convert
 from deploy.transport.base import Transport
+from deploy.transport.cdr import JointStateEncoder
 from deploy.transport.command_auth import CommandSigner, SignedPublisher, guard_from_params
-from deploy.transport.names import TOPICS
+from deploy.transport.names import BASE_FRAME, TOPICS
 
 log = logging.getLogger("tether.policy_node")
 
@@ -216,6 +218,7 @@ class PolicyNode:
         t = TOPICS["estop_reset"]
         self.guard.subscribe(transport, topics["estop_reset"], t.type, t.qos, self._on_estop_reset)
         self._joint_cmd: JointCommandPublisher | None = None
+        self._cmd_cdr: Callable[[bytes], None] | None = None
         if self._hw is not None:
             pass  # the hardware interface publishes the commands
         elif self.legged:
@@ -232,6 +235,8 @@ class PolicyNode:
         else:
             t = TOPICS["actuator_command"]
             self._cmd_pub = SignedPublisher(transport, topics["actuator_command"], t.type, t.qos, signer)
+            self._cmd_cdr = self._cmd_pub.publish_cdr  # None: messages built and published
+            self._cmd_encoder: JointStateEncoder | None = None
         self._diag_pub = transport.publisher(
             topics["diagnostics"], TOPICS["diagnostics"].type, TOPICS["diagnostics"].qos
         )
@@ -387,13 +392,22 @@ class PolicyNode:
 
     def _sink(self, out: RuntimeOutput) -> None:
         cmd = out.actuator_command
-        if not np.all(np.isfinite(cmd)):  # never happens (the runtime guarantees it); never publish it
+        values = cmd.tolist()
+        # never happens (the runtime guarantees it); never publish it. Plain floats: a few values
+        if not all(map(math.isfinite, values)):
             self.nonfinite_suppressed += 1
             return
         if self._hw is not None:
             self._hw.publish(out)
         elif self._joint_cmd is not None:
             self._joint_cmd.publish(out)
+        elif self._cmd_cdr is not None:  # DDS: the bytes written directly (deploy/transport/cdr.py)
+            encoder = self._cmd_encoder
+            if encoder is None or encoder.names != out.actuator_names:
+                encoder = self._cmd_encoder = JointStateEncoder(BASE_FRAME, out.actuator_names)
+            stamp = self._cycle_stamp
+            sec, nanosec = (stamp.sec, stamp.nanosec) if stamp is not None else (0, 0)
+            self._cmd_cdr(encoder.encode(sec, nanosec, values))
         else:
             stamp = (
                 self._cycle_stamp

@@ -211,7 +211,7 @@ class InputStore:
             why = str(exc)
         except Exception as exc:  # garbage from the wire must not take the loop down
             why = f"unreadable {type(value).__name__}: {exc!r}"
-        if why is None and not np.isfinite(stamp):
+        if why is None and not math.isfinite(stamp):
             why = f"timestamp {stamp} is not finite"
         header = None
         if why is None and header_stamp_s is not None:
@@ -220,7 +220,7 @@ class InputStore:
             except (TypeError, ValueError):
                 why = f"header stamp {header_stamp_s!r} is not a number"
             else:
-                if not np.isfinite(header):
+                if not math.isfinite(header):
                     why = f"header stamp {header} is not finite"
         clock_now = None if header is None or why is not None else self.stamp_clock.now_s()
         with self._lock:

@@ -236,6 +236,13 @@ class SignedPublisher:
         self._auth_msg = transport.make(AUTH_TYPE) if signer else None
         self._lock = threading.Lock()
 
+    @property
+    def publish_cdr(self) -> Callable[[bytes], None] | None:
+        """Where a serialized message is written directly (deploy.transport.cdr), when the transport
+        writes such bytes (DDS) and no token is to follow it (the token signs the message object);
+        None otherwise."""
+        return None if self.signer is not None else getattr(self._pub, "publish_cdr", None)
+
     def publish(self, msg: Any) -> None:
         """The message, then its token (from any thread; the reader acts once both are there)."""
         self._pub.publish(msg)

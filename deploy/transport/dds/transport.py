@@ -58,6 +58,16 @@ class DdsPublisher:
     def publish(self, msg: Any) -> None:
         self.writer.write(msg)
 
+    def publish_cdr(self, data: bytes) -> None:
+        """Write a sample already serialized (plain CDR with its encapsulation header, padded to a
+        multiple of 4: deploy.transport.cdr), as DataWriter.write hands its own serialization on."""
+        from cyclonedds._clayer import ddspy_write
+        from cyclonedds.core import DDSException
+
+        ret = ddspy_write(self.writer._ref, data)
+        if ret < 0:
+            raise DDSException(ret, f"Occurred while writing sample in {self.writer!r}")
+
 
 def domain_from_environment() -> int:
     """ROS_DOMAIN_ID from the environment, as ROS 2 reads it (0 when unset or empty)."""
