@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from deploy.transport import convert, messages
-from deploy.transport.cdr import JointStateEncoder, decode_odometry
+from deploy.transport.cdr import Float64ArrayEncoder, JointStateEncoder, decode_odometry
 
 
 def _written(msg) -> bytes:
@@ -65,6 +65,19 @@ def test_joint_state_bytes_match_cyclonedds_for_every_stamp_and_many_values(fram
             got = enc.encode(sec, nanosec, effort)
             assert got == _reference(frame_id, names, sec, nanosec, effort), (sec, nanosec, effort)
             assert len(got) % 4 == 0
+
+
+@pytest.mark.parametrize(
+    "label, size", [("joints", 12), ("joints", 1), ("joints", 0), ("", 3), ("abc", 2), ("ab", 5)]
+)
+def test_float64_array_bytes_match_cyclonedds(label, size):
+    enc = Float64ArrayEncoder(label, size)
+    rng = np.random.default_rng(size)
+    cases = [rng.standard_normal(size).tolist(), [0.0] * size]
+    cases += [[EDGE[(k + i) % len(EDGE)] for i in range(size)] for k in range(len(EDGE))]
+    for values in cases:
+        want = _written(convert.float64_array_msg(messages.make, values, label))
+        assert enc.encode(values) == want, values
 
 
 def test_the_encoder_does_not_keep_a_previous_message_in_its_bytes():

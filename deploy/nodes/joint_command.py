@@ -37,6 +37,7 @@ from deploy.contract import Contract
 from deploy.runtime.robot_profile import RobotProfile
 from deploy.runtime.runtime import RuntimeOutput
 from deploy.transport import convert
+from deploy.transport.cdr import Float64ArrayEncoder
 from deploy.transport.names import TOPICS
 
 #: Topic role of the policy node → the command interface its forward_command_controller claims.
@@ -86,17 +87,36 @@ class JointCommandPublisher:
         }
         self.published = 0
         self._gains_cache: dict[str, tuple[bytes, Any]] = {}
+        # DDS: the three messages written as hand-written CDR (deploy/transport/cdr.py), the gains'
+        # bytes kept while they stay the same; another transport gets messages
+        writers = {role: getattr(pub, "publish_cdr", None) for role, pub in self._pub.items()}
+        self._cdr = writers if all(w is not None for w in writers.values()) else None
+        self._encoder = Float64ArrayEncoder("joints", len(self.order))
 
     def publish(self, out: RuntimeOutput) -> None:
         kp = self.drive_kp if out.kp is None else np.asarray(out.kp)
         kd = self.drive_kd if out.kd is None else np.asarray(out.kd)
         k = self.order
+        if self._cdr is not None:
+            w = self._cdr
+            w["joint_kp_commands"](self._gains_cdr("kp", kp[k]))
+            w["joint_kd_commands"](self._gains_cdr("kd", kd[k]))
+            w["joint_position_commands"](self._encoder.encode(out.actuator_command[k].tolist()))
+            self.published += 1
+            return
         self._pub["joint_kp_commands"].publish(self._gains_msg("kp", kp[k]))
         self._pub["joint_kd_commands"].publish(self._gains_msg("kd", kd[k]))
         self._pub["joint_position_commands"].publish(
             convert.float64_array_msg(self.t.make, out.actuator_command[k], "joints")
         )
         self.published += 1
+
+    def _gains_cdr(self, role: str, values: np.ndarray) -> bytes:
+        key = values.tobytes()
+        cached = self._gains_cache.get(role)
+        if cached is None or cached[0] != key:
+            cached = self._gains_cache[role] = (key, self._encoder.encode(values.tolist()))
+        return cached[1]
 
     def _gains_msg(self, role: str, values: np.ndarray) -> Any:
         """The gains message for `values`; built again only when they change (the gains stay the

@@ -9,6 +9,8 @@ on a little-endian machine (tests/test_cdr.py compares them for many values, edg
 
 - sensor_msgs/JointState with fixed names, frame_id and only `effort` set (the actuator command):
   `JointStateEncoder`;
+- std_msgs/Float64MultiArray with one labelled dimension (a forward_command_controller's command,
+  deploy/nodes/joint_command.py): `Float64ArrayEncoder`;
 - nav_msgs/Odometry (the driving input): `decode_odometry` reads the stamp, pose and twist.
 
 Layout rules (OMG XCDR1, as cyclonedds' v1 machine writes it): a 4-byte encapsulation header
@@ -74,6 +76,32 @@ class JointStateEncoder:
         _STAMP.pack_into(buf, self._stamp_at, sec, nanosec)
         self._effort.pack_into(buf, self._effort_at, *effort)
         return bytes(buf)
+
+
+class Float64ArrayEncoder:
+    """std_msgs/Float64MultiArray of `size` values with one dimension (label, size, stride = size)
+    and data_offset 0, as deploy.transport.convert.float64_array_msg builds it."""
+
+    def __init__(self, label: str, size: int) -> None:
+        self.label, self.size = label, size
+        buf = bytearray(ENCAPSULATION_LE)
+        buf += _U32.pack(1)  # layout.dim: one dimension
+        _string(buf, label)
+        _align(buf, 4)
+        buf += _U32.pack(size) + _U32.pack(size)  # size, stride
+        buf += _U32.pack(0)  # layout.data_offset
+        buf += _U32.pack(size)  # data
+        if size:
+            _align(buf, 8)
+        self._data_at = len(buf)
+        buf += bytes(8 * size)
+        buf += b"\0" * ((-len(buf)) % 4)
+        self._buf = buf
+        self._data = struct.Struct(f"<{size}d")
+
+    def encode(self, values: Sequence[float]) -> bytes:
+        self._data.pack_into(self._buf, self._data_at, *values)
+        return bytes(self._buf)
 
 
 _F64X7 = struct.Struct("<7d")  # position (x, y, z), orientation (x, y, z, w)
