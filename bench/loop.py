@@ -2,7 +2,8 @@
 
 The cycle measured is the policy node's own (deploy.nodes.policy_node.PolicyNode): sensor
 messages (nav_msgs/Odometry; legged: sensor_msgs/JointState + sensor_msgs/Imu) go through the
-node's subscription callbacks (message conversion, checks, stamp rules), the runtime runs one
+node's subscription callbacks (message conversion, checks, stamp rules; on DDS the odometry as the
+sample's bytes, which the node decodes itself, deploy/transport/cdr.py), the runtime runs one
 cycle (deploy.runtime.Runtime.step: input checks, state assembly, limits and the safety state
 machine, the contract observation built by the same code as training, ONNX Runtime through
 preallocated buffers, clip / rate limit / final guard), and the node publishes the command (the
@@ -179,6 +180,8 @@ class Feed:
             imu = convert.imu_msg(self.make, now, quat, n[27:30], np.array([0.0, 0.0, 9.81]) + n[30:33])
             return [(self.node._on_joint_states, js), (self.node._on_imu, imu)]
         odo = convert.odometry_msg(self.make, now, np.array([0.0, 0.0, 2.0]) + n[3:6], quat, n[6:9], n[9:12])
+        if self.node.odometry_as_cdr:  # as the DDS transport hands it over: the sample's bytes
+            return [(self.node._on_odometry_cdr, odo.serialize())]
         return [(self.node._on_odometry, odo)]
 
     @staticmethod

@@ -235,3 +235,121 @@ def test_rclpy_reads_the_hand_written_actuator_command(dds_domain):
         t.close()
     got = json.loads(out.strip().splitlines()[-1])
     assert got == [[s, ns, "base_link", ["m0", "m1", "m2", "m3"], [], [], e] for (s, ns), e in sent.items()]
+
+
+def test_the_policy_node_reads_odometry_bytes_as_the_message(tmp_path):
+    """The node's CDR odometry path stores what its message path stores, for little- and big-endian
+    senders (the latter through Cyclone's deserializer), and refuses the same bad values."""
+    from cyclonedds.idl._support import Endianness
+
+    from deploy.nodes.policy_node import PolicyNode
+    from deploy.runtime.config import DEFAULT_CONFIG
+    from tests.runtime_helpers import NullTransport, hover_policy
+
+    class CdrTransport(NullTransport):
+        def subscribe_cdr(self, topic, ros_type, qos, callback):
+            self.subscribe(topic, ros_type, qos, callback)
+
+    config = tmp_path / "runtime.yaml"
+    config.write_text(DEFAULT_CONFIG.read_text().replace("clock: system", "clock: none"))
+    policy = hover_policy(tmp_path / "hover.onnx")
+    params = {"policy_file": str(policy), "airborne_start": True, "runtime_config": str(config)}
+    by_bytes, by_msg = PolicyNode(CdrTransport(), params), PolicyNode(NullTransport(), params)
+    assert by_bytes.odometry_as_cdr and not by_msg.odometry_as_cdr
+    q = np.array([0.9, 0.1, -0.2, 0.3])
+    for k, (quat, big) in enumerate([(q / np.linalg.norm(q), False), (q / np.linalg.norm(q), True),
+                                     ([1, 0, 0, float("nan")], False), ([0.0, 0, 0, 0], False)]):  # fmt: skip
+        msg = convert.odometry_msg(
+            messages.make, 5.0 + k, [1, 2, 3], [1, 0, 0, 0], [0.5, -0.5, 2], [0.1, 0.2, 0.3]
+        )
+        o = msg.pose.pose.orientation
+        o.w, o.x, o.y, o.z = (float(x) for x in quat)
+        data = msg.serialize(endianness=Endianness.Big if big else Endianness.Little)
+        assert (data[1] == 0) == big
+        by_bytes._on_odometry_cdr(data)
+        by_msg._on_odometry(msg)
+        a, b = by_bytes.runtime.inputs, by_msg.runtime.inputs
+        sa, sb = a.get("odometry"), b.get("odometry")
+        for f in ("pos_m", "quat_wxyz", "lin_vel_m_s", "ang_vel_rad_s"):
+            assert getattr(sa.value, f).tolist() == getattr(sb.value, f).tolist()
+        assert sa.header_stamp_s == sb.header_stamp_s
+        assert a.status("odometry").invalid == b.status("odometry").invalid
+        assert by_bytes._odom_key == by_msg._odom_key == (5 + k, 0)
+    assert a.status("odometry").rejected == b.status("odometry").rejected == 2
+
+
+RCLPY_ODOMETRY_WRITER = """
+import sys, time
+from deploy.transport import convert
+from deploy.transport.names import TOPICS
+from deploy.transport.rclpy.transport import RclpyTransport
+t = RclpyTransport("odometry_writer", domain_id=int(sys.argv[1]))
+spec = TOPICS["odometry"]
+pub = t.publisher(spec.name, spec.type, spec.qos)
+t.start()
+t0 = time.monotonic()
+while time.monotonic() - t0 < 30 and not sys.stdin.closed:
+    for k in range(1, 4):
+        q, v, w = [0.5, 0.5, 0.5, 0.5], [0.25 * k, 0, -1], [0.1, 0.2, 0.3 * k]
+        pub.publish(convert.odometry_msg(t.make, 100.0 + k, [k, 2, 3], q, v, w))
+    time.sleep(0.02)
+"""
+
+
+def test_the_dds_transport_hands_over_odometry_from_rclpy_as_bytes_the_decoder_reads(dds_domain):
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from deploy.transport.dds.loopback import use_loopback
+    from deploy.transport.dds.transport import DdsTransport
+    from deploy.transport.names import TOPICS
+    from tests.ros_helpers import rclpy_available
+
+    if not rclpy_available():
+        pytest.skip("rclpy is not importable here (install the project's `ros` extra: `make setup` does)")
+    root = Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+    }
+    use_loopback()
+    t = DdsTransport("policy_node", dds_domain)
+    got: dict[int, tuple] = {}
+    spec = TOPICS["odometry"]
+    t.subscribe_cdr(spec.name, spec.type, spec.qos, lambda data: got.setdefault(*_by_sec(data)))
+    t.start()
+    child = subprocess.Popen(
+        [sys.executable, "-c", RCLPY_ODOMETRY_WRITER, str(dds_domain)],
+        cwd=root,
+        env=env,
+        stdin=subprocess.PIPE,
+    )
+    try:
+        for _ in range(600):
+            if len(got) == 3:
+                break
+            time.sleep(0.05)
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+        t.close()
+    assert sorted(got) == [101, 102, 103]
+    for k in (1, 2, 3):
+        data, (sec, nanosec, pose, twist) = got[100 + k]
+        q = [0.5, 0.5, 0.5, 0.5]
+        want = convert.odometry_msg(
+            messages.make, 100.0 + k, [k, 2, 3], q, [0.25 * k, 0, -1], [0.1, 0.2, 0.3 * k]
+        )
+        assert data == _written(want)  # Fast DDS wrote the bytes Cyclone writes
+        assert (sec, nanosec) == (100 + k, 0)
+        p, o = want.pose.pose.position, want.pose.pose.orientation
+        assert pose == (p.x, p.y, p.z, o.x, o.y, o.z, o.w)
+
+
+def _by_sec(data: bytes) -> tuple[int, tuple]:
+    decoded = decode_odometry(data)
+    return decoded[0], (bytes(data), decoded)

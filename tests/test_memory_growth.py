@@ -55,6 +55,7 @@ def dds_node(tmp_path: Path, dds_domain: int):
 
 def test_the_cycle_through_dds_holds_its_python_memory(dds_node):
     node, t = dds_node
+    assert node.odometry_as_cdr
     rng = np.random.default_rng(0)
     noise = rng.standard_normal((512, 12)) * 0.01
     # the messages are built before the measurement: only the node's own work is traced
@@ -68,7 +69,7 @@ def test_the_cycle_through_dds_holds_its_python_memory(dds_node):
         for k in range(first, first + n):
             q, e = odometry[k % len(odometry)]
             msg = convert.odometry_msg(t.make, 1.0 + k * 0.002, [0.0, 0.0, 2.0] + e[3:6], q, e[6:9], e[9:12])
-            node._on_odometry(msg)
+            node._on_odometry_cdr(msg.serialize())  # as the DDS transport hands odometry over
             node._before(CycleInfo(k, time.monotonic_ns(), 0, 0))
             node._sink(node.runtime.step(time.monotonic(), 0))
 

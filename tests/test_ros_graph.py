@@ -129,7 +129,7 @@ def test_discovery_info_announces_the_participant_and_every_endpoint_by_its_16_b
                 time.sleep(0.05)
             participant_guid = t.participant.get_guid().bytes
             writer_guids = {w.get_guid().bytes for w in t._writers}
-            reader_guids = {r.get_guid().bytes for r, _, _ in t._readers}
+            reader_guids = {r.get_guid().bytes for r, *_ in t._readers}
         finally:
             t.close()
     assert len(samples) == 1, samples

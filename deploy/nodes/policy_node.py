@@ -42,6 +42,7 @@ import json
 import logging
 import math
 import signal
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -54,15 +55,16 @@ from deploy.nodes.joint_command import JointCommandPublisher, check_controllers_
 from deploy.nodes.params import resolve_path, with_defaults
 from deploy.provenance import check_policy_provenance
 from deploy.runtime.config import RuntimeConfig
+from deploy.runtime.input_store import Odometry
 from deploy.runtime.policy_runner import PolicyRunner
 from deploy.runtime.robot_profile import QuadrotorStarting, RobotProfile
 from deploy.runtime.rt_loop import TRIGGERS, CycleInfo, RealtimeLoop
 from deploy.runtime.runtime import ArmingRefusedError, Runtime, RuntimeOutput
 from deploy.runtime.safety import State
 from deploy.runtime.startup import QuadrotorStartup
-from deploy.transport import convert
+from deploy.transport import convert, messages
 from deploy.transport.base import Transport
-from deploy.transport.cdr import JointStateEncoder
+from deploy.transport.cdr import JointStateEncoder, decode_odometry
 from deploy.transport.command_auth import CommandSigner, SignedPublisher, guard_from_params
 from deploy.transport.names import BASE_FRAME, TOPICS
 
@@ -192,9 +194,18 @@ class PolicyNode:
         if self._hw is not None:  # the interface feeds these inputs itself (Go2: IMU, joints; PX4: odometry)
             provided = getattr(self._hw, "provides", ("imu", "joint_states"))
             specs = {n: s for n, s in specs.items() if n not in provided}
+        #: odometry arrives as its CDR bytes, decoded here (DDS: deploy/transport/cdr.py), not as a
+        #: message deserialized by the transport (~1 µs instead of ~33 µs a sample on the build machine)
+        self.odometry_as_cdr = False
         if "odometry" in specs:
             t = TOPICS["odometry"]
-            transport.subscribe(topics["odometry"], t.type, t.qos, self._on_odometry)
+            subscribe_cdr = getattr(transport, "subscribe_cdr", None)
+            if subscribe_cdr is not None:
+                self._time_cls = messages.idl_class("builtin_interfaces/msg/Time")
+                subscribe_cdr(topics["odometry"], t.type, t.qos, self._on_odometry_cdr)
+                self.odometry_as_cdr = True
+            else:
+                transport.subscribe(topics["odometry"], t.type, t.qos, self._on_odometry)
         if "imu" in specs:
             t = TOPICS["imu"]
             transport.subscribe(topics["imu"], t.type, t.qos, self._on_imu)
@@ -278,12 +289,31 @@ class PolicyNode:
 
     def _on_odometry(self, msg: Any) -> None:
         now = self.clock()
-        key = convert.stamp_key(msg.header.stamp)
+        self._odometry_arrived(now, msg.header.stamp, convert.odometry_from_msg(msg))
+
+    def _on_odometry_cdr(self, data: bytes) -> None:
+        """An odometry sample as its CDR bytes (DDS transport's subscribe_cdr)."""
+        now = self.clock()
+        try:
+            sec, nanosec, pose, twist = decode_odometry(data)
+        except (ValueError, struct.error):  # e.g. big-endian CDR: Cyclone's deserializer reads it
+            self._odometry_arrived(now, *self._odometry_message(data))
+            return
+        stamp = self._time_cls(sec=sec, nanosec=nanosec)
+        self._odometry_arrived(now, stamp, convert.odometry_from_values(pose, twist))
+
+    @staticmethod
+    def _odometry_message(data: bytes) -> tuple[Any, Odometry]:
+        msg = messages.deserialize(data, TOPICS["odometry"].type)
+        return msg.header.stamp, convert.odometry_from_msg(msg)
+
+    def _odometry_arrived(self, now: float, stamp: Any, odometry: Odometry) -> None:
+        key = convert.stamp_key(stamp)
         with self._lock:
-            self._odom_stamp = msg.header.stamp
+            self._odom_stamp = stamp
         self._note_odometry(key, now)
         # after the bookkeeping: on a sensor-triggered loop the put starts the cycle that answers it
-        self.runtime.put("odometry", convert.odometry_from_msg(msg), now, self._stamp("odometry", msg))
+        self.runtime.put("odometry", odometry, now, self._header_stamp("odometry", stamp))
 
     def _note_odometry(self, key: tuple[int, int], now: float) -> None:
         """Bookkeeping of an odometry (stamp as (s, ns)) received at `now`, for the HIL report; a
@@ -317,7 +347,10 @@ class PolicyNode:
     def _stamp(self, name: str, msg: Any) -> float | None:
         """The message's own stamp (s), None for a zero stamp: that message is judged by arrival only
         and counted as unstamped (deploy/runtime/stamps.py); the first one per input is logged."""
-        stamp = convert.header_stamp_s(msg.header.stamp)
+        return self._header_stamp(name, msg.header.stamp)
+
+    def _header_stamp(self, name: str, header_stamp: Any) -> float | None:
+        stamp = convert.header_stamp_s(header_stamp)
         if stamp is None and name not in self._unstamped_logged:
             self._unstamped_logged.add(name)
             log.warning(

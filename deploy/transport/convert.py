@@ -76,12 +76,19 @@ def odometry_from_msg(msg: Any) -> Odometry:
     matrix); non-finite values pass through as NaN/inf and are rejected by the input store."""
     pose, twist = msg.pose.pose, msg.twist.twist
     p, o, v, w = pose.position, pose.orientation, twist.linear, twist.angular
-    qw, qx, qy, qz = float(o.w), float(o.x), float(o.y), float(o.z)
+    return odometry_from_values((p.x, p.y, p.z, o.x, o.y, o.z, o.w), (v.x, v.y, v.z, w.x, w.y, w.z))
+
+
+def odometry_from_values(pose: Sequence[float], twist: Sequence[float]) -> Odometry:
+    """odometry_from_msg on the message's values: pose (px, py, pz, qx, qy, qz, qw), twist in the
+    child frame (vx, vy, vz, wx, wy, wz), as deploy.transport.cdr.decode_odometry reads them."""
+    px, py, pz, qx, qy, qz, qw = map(float, pose)
+    vx, vy, vz, wx, wy, wz = map(float, twist)
     return Odometry(
-        pos_m=np.array((p.x, p.y, p.z), dtype=np.float64),
+        pos_m=np.array((px, py, pz)),
         quat_wxyz=np.array((qw, qx, qy, qz)),
-        lin_vel_m_s=np.array(_body_to_world(qw, qx, qy, qz, float(v.x), float(v.y), float(v.z))),
-        ang_vel_rad_s=np.array((w.x, w.y, w.z), dtype=np.float64),
+        lin_vel_m_s=np.array(_body_to_world(qw, qx, qy, qz, vx, vy, vz)),
+        ang_vel_rad_s=np.array((wx, wy, wz)),
     )
 
 

@@ -106,7 +106,8 @@ class DdsTransport:
         self._pub = Publisher(self.participant)
         self._sub = Subscriber(self.participant)
         self._topics: dict[str, Any] = {}
-        self._readers: list[tuple[Any, Callable[[Any], None], str]] = []
+        #: (reader, callback, topic, raw: the callback takes the sample's bytes)
+        self._readers: list[tuple[Any, Callable[[Any], None], str, bool]] = []
         self._writers: list[Any] = []
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -149,6 +150,19 @@ class DdsTransport:
     def subscribe(
         self, topic: str, ros_type: str, qos: str | QosProfile, callback: Callable[[Any], None]
     ) -> None:
+        self._subscribe(topic, ros_type, qos, callback, raw=False)
+
+    def subscribe_cdr(
+        self, topic: str, ros_type: str, qos: str | QosProfile, callback: Callable[[bytes], None]
+    ) -> None:
+        """As subscribe(), but `callback` gets each sample's serialized bytes (plain CDR with its
+        encapsulation header, as the writer sent them), not deserialized: for a reader that decodes
+        the few fields it needs itself (deploy/transport/cdr.py)."""
+        self._subscribe(topic, ros_type, qos, callback, raw=True)
+
+    def _subscribe(
+        self, topic: str, ros_type: str, qos: str | QosProfile, callback: Callable[[Any], None], raw: bool
+    ) -> None:
         from cyclonedds.sub import DataReader
 
         p = profile(qos) if isinstance(qos, str) else qos
@@ -157,7 +171,7 @@ class DdsTransport:
             self._topic(dds_topic_name(topic), ros_type),
             to_cyclonedds(p, messages.user_data(ros_type)),
         )
-        self._readers.append((reader, callback, topic))
+        self._readers.append((reader, callback, topic, raw))
         self._own.append(_own_endpoint(topic, ros_type, p, publisher=False))
         self._announce()
 
@@ -184,7 +198,7 @@ class DdsTransport:
                     node_namespace=self.namespace,
                     node_name=self.node_name,
                     reader_gid_seq=[
-                        messages.make("rmw_dds_common/msg/Gid", **gid(r)) for r, _, _ in self._readers
+                        messages.make("rmw_dds_common/msg/Gid", **gid(r)) for r, *_ in self._readers
                     ],
                     writer_gid_seq=[messages.make("rmw_dds_common/msg/Gid", **gid(w)) for w in self._writers],
                 )
@@ -300,24 +314,33 @@ class DdsTransport:
         self._graph_thread.start()
 
     def _spin(self) -> None:
+        from cyclonedds._clayer import ddspy_take
         from cyclonedds.core import InstanceState, ReadCondition, SampleState, ViewState, WaitSet
         from cyclonedds.internal import InvalidSample
         from cyclonedds.util import duration
 
+        any_sample = SampleState.Any | ViewState.Any | InstanceState.Any
         ws = WaitSet(self.participant)
         mask = SampleState.NotRead | ViewState.Any | InstanceState.Any
         conds = []
-        for reader, _, _ in self._readers:
+        for reader, *_ in self._readers:
             cond = ReadCondition(reader, mask)
             ws.attach(cond)
             conds.append(cond)
         timeout = duration(milliseconds=50)
         while not self._stop.is_set():
             ws.wait(timeout)
-            for reader, callback, topic in self._readers:
-                for msg in reader.take(N=64):
-                    if isinstance(msg, InvalidSample):  # dispose/unregister of a writer that left
+            for reader, callback, topic, raw in self._readers:
+                if raw:  # the samples' bytes, not deserialized (DataReader.take without its last step)
+                    taken = ddspy_take(reader._ref, any_sample, 64)
+                    if isinstance(taken, int):
+                        self.receive_errors += 1
+                        log.error("take on %s failed (DDS return code %d)", topic, taken)
                         continue
+                    samples = [data for data, info in taken if info.valid_data]
+                else:
+                    samples = [m for m in reader.take(N=64) if not isinstance(m, InvalidSample)]
+                for msg in samples:  # (invalid samples: dispose/unregister of a writer that left)
                     try:
                         callback(msg)
                     except Exception:  # a bad message must not end reception
