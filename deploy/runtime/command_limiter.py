@@ -79,8 +79,15 @@ class CommandLimiter:
 
     def _limit_floats(self, action: np.ndarray) -> np.ndarray:
         values = np.asarray(action, dtype=np.float64).reshape(self.low.shape).tolist()
+        return np.array(self.limit_values(values))
+
+    def limit_values(self, values: list[float]) -> list[float]:
+        """limit() on plain floats, whatever the number of actions (the runtime's cycle: the
+        policy's action as a list, the command as a list; the previous command is updated in
+        place). The same operations in the same order as limit()."""
+        prev = self._previous
         out = []
-        for a, p, (lo, hi, m) in zip(values, self._previous.tolist(), self._bounds, strict=True):
+        for a, p, (lo, hi, m) in zip(values, prev.tolist(), self._bounds, strict=True):
             if not math.isfinite(a):
                 a = p
             a = min(max(a, lo), hi)
@@ -88,8 +95,8 @@ class CommandLimiter:
             if abs(step) > m:  # only where the step is too large: within the limit passes bit for bit
                 a = min(max(p + min(max(step, -m), m), lo), hi)
             out.append(a)
-        self._previous = np.array(out)
-        return np.array(out)
+        prev[:] = out
+        return out
 
     def stop(self, action: np.ndarray) -> np.ndarray:
         """Like limit() without the rate limit: for commands that remove power."""

@@ -12,7 +12,9 @@ given; the robot profile fits the contract (robot_profile.check_profile); a
 dry run on a zero observation gives an action of the contract's size. Only then can a Runtime arm with it.
 
 Observations are built by deploy.observations.ObservationBuilder, the same
-code the simulator trains with; inference runs through PolicyFile.bind()
+code the simulator trains with, or for the batch of one by its float fast path
+(deploy.runtime.fast_observation, tested to give the same numbers) when the
+contract's terms all have one; inference runs through PolicyFile.bind()
 (preallocated IOBinding, one intra-op thread, no spinning). The recurrent
 state and the observation history are reset on every (re)arm.
 """
@@ -29,6 +31,7 @@ from deploy.contract import Contract, ContractError
 from deploy.observations import ObservationBuilder
 from deploy.policy_file import PolicyFile, select_providers
 from deploy.robot_state import RobotState
+from deploy.runtime.fast_observation import BatchOneObservation
 from deploy.runtime.robot_profile import RobotProfile, check_profile
 
 log = logging.getLogger("tether.runtime.policy")
@@ -43,9 +46,11 @@ class PolicyRunner:
         providers: Sequence[str] | None = None,
         expected_contract_sha256: str | None = None,
         model_bytes: bytes | None = None,
+        fast_observation: bool = True,
     ) -> None:
         """`model_bytes`: the policy file's content, already verified (deploy.provenance); loaded
-        instead of reading `path` again."""
+        instead of reading `path` again. `fast_observation`: build the observation on the float
+        fast path when the contract allows (False: always the shared builder)."""
         use, absent = select_providers(providers)
         if absent:
             log.warning("ONNX Runtime providers %s are not available here; running on %s", absent, use)
@@ -63,7 +68,11 @@ class PolicyRunner:
                 "expected_contract_sha256 after checking the new contract (`tether export` prints it)"
             )
         check_profile(self.contract, profile, policy=str(self.policy.path))
-        self.builder = ObservationBuilder(self.contract, 1)
+        self.builder: ObservationBuilder | BatchOneObservation = (
+            BatchOneObservation(self.contract)
+            if fast_observation and BatchOneObservation.supports(self.contract)
+            else ObservationBuilder(self.contract, 1)
+        )
         self.bound = self.policy.bind(1)
         self._action = np.zeros(self.contract.action_size)
         self._dry_run()

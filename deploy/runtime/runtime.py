@@ -38,7 +38,7 @@ from deploy.runtime.command_limiter import CommandLimiter
 from deploy.runtime.config import RuntimeConfig
 from deploy.runtime.failsafe import FailsafeStep, LeggedFailsafe, QuadrotorFailsafe, stop_command
 from deploy.runtime.input_store import InputStore, Payload
-from deploy.runtime.limits import limit_faults
+from deploy.runtime.limits import LimitChecker
 from deploy.runtime.policy_runner import PolicyRunner
 from deploy.runtime.robot_profile import index_map, required_inputs, trigger_input
 from deploy.runtime.rt_loop import CycleInfo, LoopStatsSnapshot, RealtimeLoop
@@ -95,7 +95,9 @@ class Runtime:
             future_tolerance_s=self.config.stamps.future_tolerance_s,
         )  # fmt: skip
         self.supervisor = SafetySupervisor()
-        self.assembler = StateAssembler(self.contract, profile)
+        # the cycle's state is assembled in place (nothing allocated per cycle; see StateAssembler)
+        self.assembler = StateAssembler(self.contract, profile, reuse=True)
+        self.limit_checker = LimitChecker(profile.limits)
         dt = self.contract.control_dt_s
         self.limiter = CommandLimiter(self.contract, profile.action_rate_limits_per_s, dt)
         self._stop = stop_command(self.contract, profile)
@@ -137,6 +139,10 @@ class Runtime:
         #: Per-stage cycle timing (deploy.runtime.stage_times), None = off; `tether bench loop` sets it.
         self.stage_times: StageTimes | None = None
         self._input_names = tuple(self.inputs.specs)
+        q = profile.quadrotor
+        #: The oldest base state the failsafe may fly on (legged: any).
+        self._state_max_age_s = q.failsafe.state_max_age_s if q is not None else math.inf
+        self._max_miss_streak = self.config.max_deadline_miss_streak
 
     # -- commands (any thread) ---------------------------------------------------------
 
@@ -267,8 +273,8 @@ class Runtime:
         state = assembled.state
         finite = state is not None and assembled.finite
         if finite:
-            faults += limit_faults(state, self.profile.limits)
-        if miss_streak >= self.config.max_deadline_miss_streak:
+            faults += self.limit_checker.faults(state)
+        if miss_streak >= self._max_miss_streak:
             faults.append(
                 FaultReport(
                     Fault.DEADLINE_MISS_STREAK,
@@ -279,9 +285,7 @@ class Runtime:
         if self._estop_requested is not None:
             faults.append(FaultReport(Fault.EXTERNAL_ESTOP, self._estop_requested))
         # The failsafe may fly on a slightly older state than the policy (the last good sample).
-        q = self.profile.quadrotor
-        max_age_s = q.failsafe.state_max_age_s if q is not None else np.inf
-        usable = finite and assembled.base_age_s <= max_age_s
+        usable = finite and assembled.base_age_s <= self._state_max_age_s
         return faults, assembled, usable
 
     def _enter_failsafe(
@@ -314,14 +318,14 @@ class Runtime:
                     ages[name] = age_s
             try:
                 raw = self.runner.act(state) if lap is None else self.runner.act(state, lap)
-                # a finite sum means every entry is finite (NaN and inf propagate); an overflowing
-                # sum of finite entries is looked at entry by entry
-                finite = math.isfinite(raw.sum()) or bool(np.all(np.isfinite(raw)))
-                bad_output = None if finite else f"policy action {raw.tolist()}"
+                # plain floats from here to the output: a handful of values
+                values = np.asarray(raw, dtype=np.float64).reshape(-1).tolist()
+                finite = all(map(math.isfinite, values))
+                bad_output = None if finite else f"policy action {values}"
             except Exception as exc:  # a failing inference is handled like a non-finite output
                 bad_output = f"policy inference failed: {exc}"
             if bad_output is None:
-                out = self._emit(self.limiter.limit(raw), "policy", faults, None, None)
+                out = self._emit_values(self.limiter.limit_values(values), "policy", faults)
                 if lap is not None:
                     lap("limiter")
                 return out
@@ -364,6 +368,26 @@ class Runtime:
             kp=None if kp is None else np.asarray(kp)[perm],
             kd=None if kd is None else np.asarray(kd)[perm],
             faults=tuple(faults),
+        )
+
+    def _emit_values(self, values: list[float], source: str, faults: list[FaultReport]) -> RuntimeOutput:
+        """_emit() of a command given as plain floats (the policy's path), without kp/kd."""
+        if not (
+            all(a <= v <= b for v, a, b in zip(values, self._low_f, self._high_f, strict=True))
+            and (self._finite_bounds or all(map(math.isfinite, values)))
+        ):
+            return self._emit(np.array(values), source, faults, None, None)  # _guard repairs it
+        offset, scale = self._offset_f, self._scale_f
+        actuator = [offset[k] + scale[k] * values[k] for k in self._to_profile_f]
+        return RuntimeOutput(
+            self.supervisor.state,
+            source,
+            np.array(values),
+            self.profile.actuators,
+            np.array(actuator),
+            None,
+            None,
+            tuple(faults),
         )
 
     def _guard(self, action: np.ndarray) -> np.ndarray:

@@ -7,10 +7,16 @@ policy's observation was trained with; the profile's `joints` order when the con
 The previous action is the command the runtime last sent (action units), as
 in training. Returns the state together with the age of its base source,
 and a problem string when an input cannot be used (e.g. joints missing).
+
+With `reuse=True` (the runtime's cycle) the state and its arrays are allocated once and
+overwritten in place by every assemble(): nothing is allocated per cycle, and a caller that keeps
+a value beyond the cycle copies it (the failsafe and start-up do). Without it (the default) each
+call returns fresh arrays.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +27,7 @@ from deploy.runtime.input_store import Command, Imu, JointStates, Odometry, Samp
 from deploy.runtime.robot_profile import RobotProfile
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Assembled:
     state: RobotState | None  # None when no base state was ever received
     base_age_s: float  # age of the oldest source of the base state; inf when None
@@ -30,7 +36,7 @@ class Assembled:
 
 
 class StateAssembler:
-    def __init__(self, contract: Contract, profile: RobotProfile) -> None:
+    def __init__(self, contract: Contract, profile: RobotProfile, reuse: bool = False) -> None:
         self.contract = contract
         # Joint observation terms read the state's joint columns in order, so the state carries the
         # joints in the order the policy was trained with: the contract's joint drives (check_profile
@@ -47,8 +53,100 @@ class StateAssembler:
         if contract.joints:
             drives = {j.name: j.default_pos_rad for j in contract.joints}
             self._joint_default = np.array([[drives[n] for n in self.joints]], dtype=np.float64)
+        self.reuse = reuse
+        j, c, a = len(self.joints), contract.command_size, contract.action_size
+        self._state = RobotState(
+            base_pos_m=np.zeros((1, 3)),
+            base_quat_wxyz=np.zeros((1, 4)),
+            base_lin_vel_m_s=np.zeros((1, 3)),
+            base_ang_vel_rad_s=np.zeros((1, 3)),
+            last_action=np.zeros((1, a)),
+            command=np.zeros((1, c)),
+            joint_names=self.joints,
+            joint_pos_rad=np.zeros((1, j)) if j else self._no_joints,
+            joint_vel_rad_s=np.zeros((1, j)) if j else self._no_joints,
+            joint_default_pos_rad=self._joint_default.copy(),
+            time_s=np.zeros(1),
+        )
+        self._assembled = Assembled(self._state, 0.0, None, False)
+        self._no_state = Assembled(None, float("inf"), None)
 
     def assemble(self, samples: dict[str, Sample], now_s: float, last_action: np.ndarray) -> Assembled:
+        """The state from the newest `samples` at `now_s`, with `last_action` (A,) the command
+        sent last; with reuse, the state and the returned Assembled are this assembler's, valid
+        until the next call."""
+        if self.reuse:
+            return self._assemble_in_place(samples, now_s, last_action)
+        return self._assemble_fresh(samples, now_s, last_action)
+
+    def _assemble_in_place(
+        self, samples: dict[str, Sample], now_s: float, last_action: np.ndarray
+    ) -> Assembled:
+        """_assemble_fresh's values written into the preallocated state (same checks, same order)."""
+        odo = samples.get("odometry")
+        imu = samples.get("imu") if self.attitude_from_imu else None
+        if odo is None and imu is None:
+            return self._no_state
+        st = self._state
+        age = -math.inf
+        if odo is not None:
+            o: Odometry = odo.value  # type: ignore[assignment]
+            st.base_pos_m[0] = o.pos_m
+            st.base_lin_vel_m_s[0] = o.lin_vel_m_s
+            if imu is None:
+                st.base_quat_wxyz[0] = o.quat_wxyz
+                st.base_ang_vel_rad_s[0] = o.ang_vel_rad_s
+            age = now_s - odo.stamp_s
+        else:
+            st.base_pos_m.fill(0.0)
+            st.base_lin_vel_m_s.fill(0.0)
+        if imu is not None:
+            i: Imu = imu.value  # type: ignore[assignment]
+            st.base_quat_wxyz[0] = i.quat_wxyz
+            st.base_ang_vel_rad_s[0] = i.ang_vel_rad_s
+            age = max(age, now_s - imu.stamp_s)
+        problem = None
+        size = self.contract.command_size
+        command = st.command
+        cmd = samples.get("command")
+        if cmd is not None and size:
+            v = cmd.value.value if isinstance(cmd.value, Command) else cmd.value
+            value = v if type(v) is np.ndarray and v.dtype == np.float64 else np.asarray(v, dtype=np.float64)
+            if value.shape == (size,):
+                command[0] = value
+            else:
+                command.fill(0.0)
+                problem = (
+                    f"command has {value.size} values, the contract's command terms "
+                    f"{[(c.name, c.size) for c in self.contract.commands]} need {size}"
+                )
+        elif size:
+            command.fill(0.0)
+        measured = False
+        if self.joints:
+            js = samples.get("joint_states")
+            cols: np.ndarray | str | None = None
+            if js is not None:
+                j: JointStates = js.value  # type: ignore[assignment]
+                cols = self._columns(j.names)
+                if isinstance(cols, str):
+                    problem = cols
+            if js is None or isinstance(cols, str):
+                st.joint_pos_rad.fill(np.nan)
+                st.joint_vel_rad_s.fill(np.nan)
+            else:  # into the contract's joint order
+                np.take(j.pos_rad, cols, out=st.joint_pos_rad[0])
+                np.take(j.vel_rad_s, cols, out=st.joint_vel_rad_s[0])
+                measured = True
+        st.last_action[0] = last_action
+        st.time_s[0] = now_s
+        out = self._assembled
+        out.base_age_s = age
+        out.problem = problem
+        out.finite = not self.joints or measured
+        return out
+
+    def _assemble_fresh(self, samples: dict[str, Sample], now_s: float, last_action: np.ndarray) -> Assembled:
         odo = samples.get("odometry")
         imu = samples.get("imu") if self.attitude_from_imu else None
         if odo is None and imu is None:
