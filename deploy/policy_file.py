@@ -15,6 +15,7 @@ names (cpu, cuda, tensorrt) into the providers present on this machine.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -184,7 +185,15 @@ class BoundPolicy:
         for name, buf in zip(policy.state_outputs, self._state_out, strict=True):
             b.bind_output(name, "cpu", 0, np.float32, buf.shape, buf.ctypes.data)
         self._binding = b
-        self._run = policy.session.run_with_iobinding
+        # InferenceSession.run_with_iobinding is a Python wrapper around its C++ session's method of
+        # the same name: called directly, one frame less per cycle (≈ 0.8 µs of ≈ 4 µs, measured
+        # on the hover MLP); the wrapper where a build lacks it
+        sess = getattr(policy.session, "_sess", None)
+        inner = getattr(b, "_iobinding", None)
+        if sess is not None and inner is not None and hasattr(sess, "run_with_iobinding"):
+            self._run = functools.partial(sess.run_with_iobinding, inner, None)
+        else:
+            self._run = functools.partial(policy.session.run_with_iobinding, b)
 
     def reset(self) -> None:
         """Zero the recurrent state (call on every (re)start of the controlled system)."""
@@ -193,7 +202,7 @@ class BoundPolicy:
 
     def run(self) -> np.ndarray:
         """Run on `obs`; returns `action` (the bound buffer itself, overwritten by the next call)."""
-        self._run(self._binding)
+        self._run()
         for src, dst in zip(self._state_out, self._state_in, strict=True):
             np.copyto(dst, src)
         return self.action

@@ -87,13 +87,15 @@ class CommandLimiter:
         place). The same operations in the same order as limit()."""
         prev = self._previous
         out = []
+        # min(max(a, lo), hi) written as comparisons (no calls): the same result for every finite a
         for a, p, (lo, hi, m) in zip(values, prev.tolist(), self._bounds, strict=True):
             if not math.isfinite(a):
                 a = p
-            a = min(max(a, lo), hi)
+            a = lo if a < lo else hi if a > hi else a
             step = a - p
-            if abs(step) > m:  # only where the step is too large: within the limit passes bit for bit
-                a = min(max(p + min(max(step, -m), m), lo), hi)
+            if step > m or step < -m:  # only where the step is too large: within it passes bit for bit
+                a = p + (m if step > m else -m)
+                a = lo if a < lo else hi if a > hi else a
             out.append(a)
         prev[:] = out
         return out

@@ -109,7 +109,7 @@ class PolicyRunner:
         self.builder.build(state, out=self.bound.obs)
         if lap is not None:
             lap("observation")
-        np.copyto(self._action, self.bound.run()[0])
+        self._action[:] = self.bound.run()[0]
         if lap is not None:
             lap("inference")
         return self._action

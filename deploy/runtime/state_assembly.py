@@ -68,6 +68,8 @@ class StateAssembler:
             joint_default_pos_rad=self._joint_default.copy(),
             time_s=np.zeros(1),
         )
+        self._joint_pos_row = self._state.joint_pos_rad[0]  # views of the state's joint rows
+        self._joint_vel_row = self._state.joint_vel_rad_s[0]
         self._assembled = Assembled(self._state, 0.0, None, False)
         self._no_state = Assembled(None, float("inf"), None)
 
@@ -134,9 +136,10 @@ class StateAssembler:
             if js is None or isinstance(cols, str):
                 st.joint_pos_rad.fill(np.nan)
                 st.joint_vel_rad_s.fill(np.nan)
-            else:  # into the contract's joint order
-                np.take(j.pos_rad, cols, out=st.joint_pos_rad[0])
-                np.take(j.vel_rad_s, cols, out=st.joint_vel_rad_s[0])
+            else:  # into the contract's joint order (the method, not np.take: ≈ 0.2 against ≈ 1.5 µs;
+                # 'clip' needs no scratch copy of `out`, and the columns are valid by construction)
+                j.pos_rad.take(cols, out=self._joint_pos_row, mode="clip")
+                j.vel_rad_s.take(cols, out=self._joint_vel_row, mode="clip")
                 measured = True
         st.last_action[0] = last_action
         st.time_s[0] = now_s
