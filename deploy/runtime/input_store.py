@@ -293,41 +293,15 @@ class InputStore:
         age, stale, problem, _ = self._ages(spec, sample, now_s, problem)
         return sample is not None, age, stale, invalid, problem
 
-    def judge_many(
-        self, names: tuple[str, ...], now_s: float
-    ) -> list[tuple[bool, float, bool, str | None, StampProblem | None]]:
-        """judge() of each of `names` (the control cycle's required inputs), read under one lock
-        and against one reading of the stamp clock."""
-        latest, invalid, problems = self._latest, self._invalid, self._stamp_problem
-        with self._lock:
-            rows = [(n, latest.get(n), invalid.get(n), problems.get(n)) for n in names]
-        clock_now: list[float | None] = []  # read once, when a stamped sample needs it
-        out = []
-        for name, sample, why, problem in rows:
-            age, stale, problem, _ = self._ages(self.specs[name], sample, now_s, problem, clock_now)
-            out.append((sample is not None, age, stale, why, problem))
-        return out
-
     def _ages(
-        self,
-        spec: InputSpec,
-        sample: Sample | None,
-        now: float,
-        problem: StampProblem | None,
-        clock_cache: list[float | None] | None = None,
+        self, spec: InputSpec, sample: Sample | None, now: float, problem: StampProblem | None
     ) -> tuple[float, bool, StampProblem | None, float | None]:
-        """(age by arrival, stale, stamp problem, age by stamp) of the value in use at `now`
-        (`clock_cache`: the stamp clock's reading shared by several inputs, filled on first use)."""
+        """(age by arrival, stale, stamp problem, age by stamp) of the value in use at `now`."""
         age = float("inf") if sample is None else now - sample.stamp_s
         stale = sample is None or (spec.max_age_s is not None and age > spec.max_age_s)
         stamp_age = None
         if sample is not None and sample.header_stamp_s is not None:
-            if clock_cache is None:
-                clock_now = self.stamp_clock.now_s()
-            else:
-                if not clock_cache:
-                    clock_cache.append(self.stamp_clock.now_s())
-                clock_now = clock_cache[0]
+            clock_now = self.stamp_clock.now_s()
             if clock_now is not None:
                 stamp_age = clock_now - sample.header_stamp_s
                 limit = spec.stamp_max_age_s

@@ -250,8 +250,8 @@ class Runtime:
         """Faults at `now`, the assembled state, and whether that state is usable for control.
         `lap` (profiling) is called after the input checks and after the state assembly."""
         faults: list[FaultReport] = []
-        for name, judged in zip(self.required, self.inputs.judge_many(self.required, now), strict=True):
-            present, age_s, stale, invalid, stamp_problem = judged
+        for name in self.required:
+            present, age_s, stale, invalid, stamp_problem = self.inputs.judge(name, now)
             if invalid is not None:
                 faults.append(FaultReport(Fault.NONFINITE_INPUT, f"{name}: {invalid}"))
                 continue
