@@ -87,9 +87,11 @@ class StampClock:
         return None
 
     def describe(self) -> str:
-        return {"system": "the system clock", "sim": "the simulation clock (/clock)", "none": "no clock"}[
-            self.kind
-        ]
+        return _CLOCK_NAMES[self.kind]
+
+
+#: How a fault message names each stamp clock (looked up on every stamped message: made once).
+_CLOCK_NAMES = {"system": "the system clock", "sim": "the simulation clock (/clock)", "none": "no clock"}
 
 
 @dataclass(frozen=True)
