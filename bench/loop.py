@@ -32,10 +32,13 @@ or an ONNX file (its robot profile is found by the contract's robot). Input stal
 pause between the phases or a busy machine cannot end a run in FAILSAFE. --stage-clock cpu
 times the stages on the thread's CPU clock instead of the wall clock: without the time the
 thread was preempted, for comparing figures taken on a busy machine (each reading costs a
-system call, ≈ 0.5 µs).
+system call, ≈ 0.5 µs). --unpaced runs phase 1's cycles back to back instead of at the rate (the
+code's own cost with warm caches; a busy machine disturbs it less); --observation shared builds
+the observation with the shared deploy.observations.ObservationBuilder instead of the robot's
+batch-of-one fast path (deploy/runtime/fast_observation.py), a same-run baseline for it.
 
 Run: `tether bench loop [--rate-hz 500] [--seconds 10] [--policy hover --policy walk]
-[--trigger sensor|timer] [--json FILE]`.
+[--trigger sensor|timer] [--unpaced] [--observation fast|shared] [--json FILE]`.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ import yaml
 
 from bench.sim_throughput import machine_description
 from deploy.nodes.policy_node import PolicyNode
+from deploy.observations import ObservationBuilder
 from deploy.policy_file import PolicyFile
 from deploy.runtime.config import DEFAULT_CONFIG, RuntimeConfig
 from deploy.runtime.robot_profile import PROFILE_DIR
@@ -234,8 +238,10 @@ def measure_stages(
     rate_hz: float,
     seconds: float,
     clock_ns: Callable[[], int] = time.perf_counter_ns,
+    paced: bool = True,
 ) -> tuple[StageTimes, dict[str, int]]:
-    """Phase 1: each cycle's stages, the messages delivered in the cycle's thread."""
+    """Phase 1: each cycle's stages, the messages delivered in the cycle's thread; paced at the
+    rate, or back to back (as many cycles as the rate would run in `seconds`)."""
     rt = node.runtime
     stages = StageTimes(window=max(1, int(rate_hz * seconds) + 10), clock_ns=clock_ns)
     sources: dict[str, int] = {}
@@ -255,7 +261,12 @@ def measure_stages(
         sources[out.source] = sources.get(out.source, 0) + 1
 
     try:
-        RealtimeLoop(rate_hz, rt.config.loop).run(cycle, seconds=seconds)  # with the node's real-time options
+        if paced:
+            RealtimeLoop(rate_hz, rt.config.loop).run(cycle, seconds=seconds)  # the node's real-time options
+        else:
+            for k in range(int(rate_hz * seconds)):
+                t = time.monotonic_ns()
+                cycle(CycleInfo(k, t, t, 0))
     finally:
         rt.stage_times = None
     return stages, sources
@@ -313,6 +324,8 @@ def run(
     transport_kind: str = "dds",
     compare_sleep: bool = False,
     stage_clock: str = "wall",
+    paced: bool = True,
+    observation: str = "fast",
 ) -> dict[str, Any]:
     config_src = Path(config_path) if config_path else DEFAULT_CONFIG
     overrides: dict[str, Any] = {}
@@ -348,6 +361,8 @@ def run(
                         trigger,
                         compare_sleep,
                         stage_clock,
+                        paced,
+                        observation,
                     )
                 )
         finally:
@@ -359,6 +374,8 @@ def run(
         "rate_hz": rate_hz,
         "seconds": seconds,
         "trigger": trigger,
+        "paced": paced,
+        "observation": observation,
         "transport": note,
         "machine": machine_description(),
         # the first policy's figures at the top level, as before (the CPU-share phase's loop)
@@ -420,12 +437,17 @@ def _measure(
     trigger: str,
     compare_sleep: bool,
     stage_clock: str = "wall",
+    paced: bool = True,
+    observation: str = "fast",
 ) -> dict[str, Any]:
     node = _node(subject, transport, config, overrides)
+    if observation == "shared":  # the shared builder instead of the batch-of-one fast path
+        runner = node.runtime.runner
+        runner.builder = ObservationBuilder(runner.contract, 1)
     feed = Feed(node, transport.make)
     _arm(node, feed, rate_hz)
     clock_ns = time.thread_time_ns if stage_clock == "cpu" else time.perf_counter_ns
-    stages, stage_sources = measure_stages(node, feed, rate_hz, seconds, clock_ns)
+    stages, stage_sources = measure_stages(node, feed, rate_hz, seconds, clock_ns, paced)
     stats, share, sources = measure_cpu(node, feed, rate_hz, seconds, trigger)
     per_stage = stages.percentiles_us()
     robot = node.contract.robot
@@ -436,6 +458,8 @@ def _measure(
         "stages_us": per_stage,
         "stage_cycles": stages.cycles,
         "stage_clock": stage_clock,
+        "paced": paced,
+        "observation": type(node.runtime.runner.builder).__name__,
         "in_node_us_p50": per_stage["total"]["p50_us"],
         "in_node_us_p99": per_stage["total"]["p99_us"],
         "target_in_node_us_p99": target,
@@ -479,7 +503,8 @@ def _print(subject: Subject, r: dict[str, Any], rate_hz: float, seconds: float) 
     )
     print(
         f"  in-node compute per sensor sample, by stage ({r['stage_cycles']} policy cycles, "
-        f"{r['stage_clock']} clock):"
+        f"{r['stage_clock']} clock, {'paced at the rate' if r['paced'] else 'back to back'}, "
+        f"observation by {r['observation']}):"
     )
     for stage in (*STAGES, "total"):
         s = r["stages_us"][stage]
@@ -522,6 +547,14 @@ def main(argv: list[str] | None = None) -> None:
         "--stage-clock", choices=["wall", "cpu"], default="wall",
         help="stages on the wall clock or on the thread's CPU clock (busy machine); default: %(default)s",
     )  # fmt: skip
+    ap.add_argument(
+        "--unpaced", action="store_true", help="phase 1 (stages): cycles back to back, not at the rate"
+    )
+    ap.add_argument(
+        "--observation", choices=["fast", "shared"], default="fast",
+        help="fast: the robot's batch-of-one path; shared: deploy.observations.ObservationBuilder "
+        "(default: %(default)s)",
+    )  # fmt: skip
     ap.add_argument("--json", help="write the figures to this JSON file")
     ap.add_argument("--config", help="runtime YAML (default: deploy/runtime/runtime.yaml)")
     ap.add_argument("--sched-fifo", type=int, metavar="PRIO", help="request SCHED_FIFO at this priority")
@@ -536,6 +569,7 @@ def main(argv: list[str] | None = None) -> None:
     run(
         args.rate_hz, args.seconds, args.policy, args.json, args.config, args.sched_fifo, args.cpu,
         args.lock_memory, args.trigger, args.transport, args.compare_sleep, args.stage_clock,
+        not args.unpaced, args.observation,
     )  # fmt: skip
 
 
