@@ -151,7 +151,12 @@ class Runtime:
         return self.supervisor.state
 
     def arming_problems(self, now_s: float | None = None) -> list[str]:
-        """Why arm() would be refused now (empty: it would arm)."""
+        """Why arm() would be refused now (empty: it would arm). Any thread: it waits for a cycle
+        in progress (the cycle's state is assembled in place, one at a time)."""
+        with self._lock:
+            return self._arming_problems(now_s)
+
+    def _arming_problems(self, now_s: float | None = None) -> list[str]:
         now = self.clock() if now_s is None else now_s
         out = []
         if self.supervisor.state is not State.DISARMED:
@@ -169,7 +174,7 @@ class Runtime:
         """
         with self._lock:
             now = self.clock() if now_s is None else now_s
-            problems = self.arming_problems(now)
+            problems = self._arming_problems(now)
             if problems:
                 raise ArmingRefusedError("arming refused: " + "; ".join(problems))
             self.runner.reset()
