@@ -270,3 +270,12 @@ def test_limit_values_equals_limit(actions):
         assert got == expected.tolist()
         assert all(math.isfinite(v) for v in got)
         np.testing.assert_array_equal(a.previous_view, b.previous_view)
+
+
+def test_a_term_registered_anew_under_a_known_name_uses_the_shared_builder(monkeypatch):
+    from deploy import observations
+
+    contract = hover_contract()
+    assert BatchOneObservation.supports(contract)
+    monkeypatch.setitem(observations._TERMS, "rotation_matrix", lambda state, cmd: state.base_quat_wxyz)
+    assert not BatchOneObservation.supports(contract)

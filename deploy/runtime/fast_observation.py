@@ -26,7 +26,7 @@ from collections.abc import Callable
 import numpy as np
 
 from deploy.contract import Contract, ContractError
-from deploy.observations import INTEGRATED_TERMS, ObservationBuilder
+from deploy.observations import INTEGRATED_TERMS, ObservationBuilder, term_function
 from deploy.robot_state import RobotState
 
 #: A raw term on floats: (state, command row as floats) → the term's values.
@@ -121,14 +121,24 @@ FLOAT_TERMS: dict[str, Callable[[Contract], FloatTerm | None]] = {
 }
 
 
+#: The shared functions the float versions were written from, as registered at import.
+_SHARED = {name: term_function(name) for name in FLOAT_TERMS}
+
+
 class BatchOneObservation:
     """ObservationBuilder(contract, 1).build() without noise, on floats; same numbers, same
     history and integrals. Construct only when supports(contract)."""
 
     @staticmethod
     def supports(contract: Contract) -> bool:
+        """Every term has a float version here, still stands for the shared function it was
+        written from (a term registered anew under a known name does not), and the contract has
+        what it needs."""
         return all(
-            t.name in FLOAT_TERMS and FLOAT_TERMS[t.name](contract) is not None for t in contract.observations
+            t.name in FLOAT_TERMS
+            and term_function(t.name) is _SHARED[t.name]
+            and FLOAT_TERMS[t.name](contract) is not None
+            for t in contract.observations
         )
 
     def __init__(self, contract: Contract) -> None:
