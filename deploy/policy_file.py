@@ -203,8 +203,9 @@ class BoundPolicy:
     def run(self) -> np.ndarray:
         """Run on `obs`; returns `action` (the bound buffer itself, overwritten by the next call)."""
         self._run()
-        for src, dst in zip(self._state_out, self._state_in, strict=True):
-            np.copyto(dst, src)
+        if self._state_out:  # recurrent policies only
+            for src, dst in zip(self._state_out, self._state_in, strict=True):
+                np.copyto(dst, src)
         return self.action
 
 

@@ -11,7 +11,7 @@ from tether.cli import BENCHMARKS, build_parser
 SUBCOMMANDS = ["eval", "gate", "bench", "demo", "train", "export", "keygen", "sign", "verify", "run", "hil"]
 BENCHMARK_NAMES = [
     "sim-throughput", "inference", "time-to-gate", "loop", "soak", "sim2sim", "robustness", "hil-timing",
-    "hil-transports", "quadruped-throughput",
+    "hil-transports", "quadruped-throughput", "cycle-choices",
 ]
 
 

@@ -12,6 +12,7 @@ BENCHMARKS = {
     "inference": "bench.inference",
     "time-to-gate": "bench.time_to_gate",
     "loop": "bench.loop",
+    "cycle-choices": "bench.cycle_choices",
     "soak": "bench.soak",
     "sim2sim": "bench.sim2sim",
     "robustness": "bench.robustness",
