@@ -26,6 +26,7 @@ from deploy.rotations import quat_from_axis_angle, quat_multiply
 from sim.tasks.quadrotor_hover import HoverConfig
 
 SHIPPED_POLICY = Path(__file__).resolve().parents[1] / "policies" / "quadrotor_hover.onnx"
+SHIPPED_CTBR_POLICY = SHIPPED_POLICY.with_name("quadrotor_hover_ctbr.onnx")  # collective thrust + body rates
 
 
 def write_linear_policy(

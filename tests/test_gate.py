@@ -11,7 +11,7 @@ import yaml
 
 from bench import time_to_gate
 from tests.pid_policy import pid_policy
-from tests.runtime_helpers import SHIPPED_POLICY, hover_policy
+from tests.runtime_helpers import SHIPPED_CTBR_POLICY, SHIPPED_POLICY, hover_policy
 from tether.cli import build_parser
 from training.config import default_config_path
 from training.gate import (
@@ -117,6 +117,16 @@ def test_gate_fails_the_linear_fixture_policy(linear_policy):
 @pytest.mark.parametrize("seed", GATE_SEEDS)
 def test_shipped_policy_passes_the_gate(seed):
     result = check_gate(SHIPPED_POLICY, episodes=GATE_EPISODES, seed=seed)
+    assert result.passed, result.describe()
+
+
+@pytest.mark.skipif(not SHIPPED_CTBR_POLICY.exists(), reason=f"{SHIPPED_CTBR_POLICY} is absent")
+@pytest.mark.parametrize("seed", GATE_SEEDS)
+def test_shipped_ctbr_policy_passes_the_gate_on_the_ctbr_task(seed):
+    from deploy.policy_file import PolicyFile
+
+    assert PolicyFile(SHIPPED_CTBR_POLICY).contract.action_mode == "ctbr"
+    result = check_gate(SHIPPED_CTBR_POLICY, episodes=GATE_EPISODES, seed=seed)
     assert result.passed, result.describe()
 
 
