@@ -22,7 +22,7 @@ from deploy.runtime.robot_profile import RobotProfile
 from deploy.runtime.runtime import Runtime
 from deploy.runtime.safety import State
 from sim.tasks.quadrotor_hover import DEFAULT_CONFIG, HoverConfig
-from tests.runtime_helpers import NullTransport, hover_policy, write_linear_policy
+from tests.runtime_helpers import SHIPPED_CTBR_POLICY, NullTransport, hover_policy, write_linear_policy
 
 CTBR_TASK = DEFAULT_CONFIG.with_name("quadrotor_hover_ctbr.yaml")
 PROFILE_MOTORS = "deploy/runtime/profile_crazyflie_2_1_px4.yaml"
@@ -436,3 +436,20 @@ def test_hil_over_dds_flies_a_ctbr_policy_with_rate_setpoints(px4_types, ctbr_co
     assert p["interface"]["sent"]["vehicle_rates_setpoint"] >= p["rates_applied"]
     a = r["eval_agreement"]
     assert a["rmse_ratio"] is not None and abs(a["rmse_ratio"] - 1.0) < 0.2, a
+
+
+@pytest.mark.skipif(not SHIPPED_CTBR_POLICY.exists(), reason=f"{SHIPPED_CTBR_POLICY} is absent")
+def test_hil_over_dds_hovers_with_the_shipped_ctbr_policy(px4_types, tmp_path):
+    """The shipped collective thrust + body-rate policy through `tether hil --vehicle px4`: it
+    hovers, lands, and flies the trajectory `tether eval` flies on the same episode."""
+    from tether.hil.run import run_hil
+
+    r = run_hil(
+        seconds=8.0, domain_id=None, faults=[], policy=str(SHIPPED_CTBR_POLICY), work_dir=tmp_path / "work",
+        progress=False, vehicle="px4", compare_eval=True,
+    )  # fmt: skip
+    assert r["success"], r.get("flight")
+    p = r["px4"]
+    assert p["met"] and p["rates_applied"] > 500 and not p["motors_applied"], p
+    a = r["eval_agreement"]
+    assert a["agree"], a
