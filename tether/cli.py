@@ -302,7 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
         "baseline in MuJoCo with domain randomization, and write a report folder with plots.",
     )
     de.add_argument(
-        "--pretrained", action="store_true", help="skip training; use policies/quadrotor_hover.onnx"
+        "--pretrained",
+        action="store_true",
+        help="skip training; fly the shipped policies/quadrotor_hover.onnx, else quadrotor_hover_ctbr.onnx",
     )
     de.add_argument(
         "--train-seconds", type=float, default=150.0, help="training budget (default: %(default)s)"
