@@ -95,7 +95,7 @@ def test_the_cycle_through_dds_holds_its_python_memory(dds_node):
     assert node.sources.get("policy", 0) >= CYCLES
     assert growth < MAX_GROWTH_BYTES, f"{growth} bytes more after {CYCLES} cycles"
     if unreachable >= 100:  # the cycle should make (almost) no reference cycles for a collection to find
-        pytest.xfail(f"known, not yet fixed: {unreachable} unreachable objects after {CYCLES} cycles (README, soak)")
+        pytest.xfail(f"known, not yet fixed: {unreachable} unreachable objects after {CYCLES} cycles")
 
 
 def test_the_graph_check_reads_each_discovered_endpoint_once(dds_domain, monkeypatch):
