@@ -57,3 +57,15 @@ def _test_process_keeps_its_scheduling(monkeypatch):
         )
 
     monkeypatch.setattr(rt_loop, "apply_realtime_options", without_privileges)
+
+
+@pytest.fixture(scope="module")
+def px4_types():
+    """The px4_msgs types registered for the transport; the test is skipped, with the reason, where
+    their definitions are absent (deploy/px4/messages.py says where they are looked for)."""
+    from deploy.px4 import messages
+
+    try:
+        return messages.register()
+    except messages.Px4DefinitionsMissingError as exc:
+        pytest.skip(str(exc))

@@ -6,7 +6,6 @@ setpoints only while offboard is engaged and flying them through the modelled ra
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,28 +15,21 @@ from deploy.actions import action_to_actuator, actuator_to_action
 from deploy.contract import CTBR_TARGETS, ContractError
 from deploy.px4 import frames
 from deploy.runtime.config import RuntimeConfig
-from deploy.runtime.input_store import Command
 from deploy.runtime.policy_runner import PolicyRunner
 from deploy.runtime.robot_profile import RobotProfile
 from deploy.runtime.runtime import Runtime
 from deploy.runtime.safety import State
 from sim.tasks.quadrotor_hover import DEFAULT_CONFIG, HoverConfig
+from tests.px4_helpers import deliver_odometry, deliver_status, run_cycle
 from tests.runtime_helpers import SHIPPED_CTBR_POLICY, NullTransport, hover_policy, write_linear_policy
 
 CTBR_TASK = DEFAULT_CONFIG.with_name("quadrotor_hover_ctbr.yaml")
 PROFILE_MOTORS = "deploy/runtime/profile_crazyflie_2_1_px4.yaml"
 PROFILE_CTBR = "deploy/runtime/profile_crazyflie_2_1_px4_ctbr.yaml"
 MSG = Path("deploy/px4/msg/VehicleRatesSetpoint.msg")
-
-
-@pytest.fixture(scope="module")
-def px4_types():
-    from deploy.px4 import messages
-
-    try:
-        return messages.register()
-    except messages.Px4DefinitionsMissingError as exc:
-        pytest.skip(str(exc))
+TARGET_M = (0.0, 0.0, 2.0)  # ENU
+# VehicleOdometry of a vehicle at rest at the target (NED: 2 m up is z = −2).
+AT_REST_2M = dict(pos_ned=(0.0, 0.0, -2.0), velocity=[0.0, 0.0, 0.0], angular_velocity=[0.0, 0.0, 0.0])
 
 
 @pytest.fixture(scope="module")
@@ -75,38 +67,6 @@ def _runtime(policy, profile: str, clock: Clock) -> Runtime:
         RuntimeConfig.from_yaml("deploy/runtime/runtime.yaml"),
         clock=clock,
     )
-
-
-def _odom(t, hw):
-    us = int(time.time() * 1e6)
-    t.deliver(
-        hw.topics["odometry"],
-        t.make(
-            "px4_msgs/msg/VehicleOdometry", timestamp=us, timestamp_sample=us, pose_frame=1,
-            position=[0.0, 0.0, -2.0], q=[1.0, 0.0, 0.0, 0.0], velocity_frame=1, velocity=[0.0, 0.0, 0.0],
-            angular_velocity=[0.0, 0.0, 0.0],
-        ),
-    )  # fmt: skip
-
-
-def _status(t, hw, armed: bool, offboard: bool) -> None:
-    from deploy.px4 import messages
-
-    k = messages.constants("VehicleStatus")
-    t.deliver(
-        hw.topics["status"],
-        t.make(
-            "px4_msgs/msg/VehicleStatus",
-            arming_state=k["ARMING_STATE_ARMED"] if armed else k["ARMING_STATE_DISARMED"],
-            nav_state=k["NAVIGATION_STATE_OFFBOARD"] if offboard else k["NAVIGATION_STATE_POSCTL"],
-        ),
-    )
-
-
-def _cycle(runtime, hw, clock, dt=0.01):
-    clock.t += dt
-    runtime.put("command", Command(np.array([0.0, 0.0, 2.0, 0.0, 0.0, 0.0])), clock.t, None)
-    hw.publish(runtime.step())
 
 
 # -- the definition and the conversion --------------------------------------------------------------
@@ -165,23 +125,23 @@ def test_ctbr_policy_publishes_vehicle_rates_setpoint_only_when_engaged(px4_type
     hw = Px4Interface(t, runtime, Px4Config.from_yaml(), clock=clock)
     assert hw.output == "VehicleRatesSetpoint" and hw.action_mode == "ctbr"
     assert hw.topics["rates"] == "/fmu/in/vehicle_rates_setpoint" and "motors" not in hw.topics
-    _status(t, hw, armed=False, offboard=False)
+    deliver_status(t, hw, armed=False, offboard=False)
     for _ in range(150):  # 1.5 s of heartbeat, nothing else
-        _odom(t, hw)
-        _cycle(runtime, hw, clock)
+        deliver_odometry(t, hw, **AT_REST_2M)
+        run_cycle(runtime, hw, clock, target_pos_m=TARGET_M)
     beats = t.published[hw.topics["heartbeat"]]
     assert beats and all(m.body_rate and not m.direct_actuator for m in beats)
     assert t.published.get(hw.topics["rates"], []) == []
     hw.request_arm(True)
     for _ in range(3):
-        _odom(t, hw)
-        _cycle(runtime, hw, clock)
+        deliver_odometry(t, hw, **AT_REST_2M)
+        run_cycle(runtime, hw, clock, target_pos_m=TARGET_M)
     assert runtime.state is State.DISARMED and t.published.get(hw.topics["rates"], []) == []
-    _status(t, hw, armed=True, offboard=True)
+    deliver_status(t, hw, armed=True, offboard=True)
     for _ in range(250):  # start-up (idle 1 s, spin-up 1 s), then the policy
-        _status(t, hw, armed=True, offboard=True)
-        _odom(t, hw)
-        _cycle(runtime, hw, clock)
+        deliver_status(t, hw, armed=True, offboard=True)
+        deliver_odometry(t, hw, **AT_REST_2M)
+        run_cycle(runtime, hw, clock, target_pos_m=TARGET_M)
     assert runtime.state is State.RUNNING
     sent = t.published[hw.topics["rates"]]
     assert sent and hw.sent["vehicle_rates_setpoint"] == len(sent)
@@ -198,9 +158,9 @@ def test_ctbr_policy_publishes_vehicle_rates_setpoint_only_when_engaged(px4_type
     # e-stopped while PX4 still says armed: zero thrust and rates, integrals reset (a disarm would
     # land first, with the failsafe's thrust and rates)
     runtime.estop("test")
-    _status(t, hw, armed=True, offboard=True)
-    _odom(t, hw)
-    _cycle(runtime, hw, clock)
+    deliver_status(t, hw, armed=True, offboard=True)
+    deliver_odometry(t, hw, **AT_REST_2M)
+    run_cycle(runtime, hw, clock, target_pos_m=TARGET_M)
     assert sent[-1].thrust_body[2] == 0.0 and sent[-1].reset_integral
 
 
@@ -212,8 +172,8 @@ def test_motor_policy_still_publishes_actuator_motors(px4_types, motor_policy):
     t = NullTransport()
     hw = Px4Interface(t, runtime, Px4Config.from_yaml(), clock=clock)
     assert hw.output == "ActuatorMotors" and "rates" not in hw.topics
-    _odom(t, hw)
-    _cycle(runtime, hw, clock)
+    deliver_odometry(t, hw, **AT_REST_2M)
+    run_cycle(runtime, hw, clock, target_pos_m=TARGET_M)
     beat = t.published[hw.topics["heartbeat"]][-1]
     assert beat.direct_actuator and not beat.body_rate
 

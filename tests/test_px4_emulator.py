@@ -21,16 +21,6 @@ from tests.runtime_helpers import NullTransport, hover_policy
 CONFIG = "launch/config/quadrotor_px4_sim.yaml"
 
 
-@pytest.fixture(scope="module")
-def px4_types():
-    from deploy.px4 import messages
-
-    try:
-        return messages.register()
-    except messages.Px4DefinitionsMissingError as exc:
-        pytest.skip(str(exc))
-
-
 class QosTransport(NullTransport):
     """NullTransport that also records the QoS of each publisher and subscription."""
 

@@ -13,22 +13,12 @@ import pytest
 from deploy.px4 import frames
 from deploy.px4.motors import MotorMappingError, Px4Rotor
 from deploy.runtime.config import RuntimeConfig
-from deploy.runtime.input_store import Command
 from deploy.runtime.policy_runner import PolicyRunner
 from deploy.runtime.robot_profile import RobotProfile
 from deploy.runtime.runtime import Runtime
 from deploy.runtime.safety import State
+from tests.px4_helpers import deliver_odometry, deliver_status, run_cycle
 from tests.runtime_helpers import NullTransport, hover_policy
-
-
-@pytest.fixture(scope="module")
-def px4_types():
-    from deploy.px4 import messages
-
-    try:
-        return messages.register()
-    except messages.Px4DefinitionsMissingError as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="module")
@@ -58,42 +48,11 @@ def _setup(policy, config=None):
     return t, runtime, hw, clock
 
 
-def _odom(t, hw, pos_ned=(1.0, 2.0, -3.0), q=(1.0, 0.0, 0.0, 0.0), stamp_us=None, **over):
-    stamp_us = int(time.time() * 1e6) if stamp_us is None else stamp_us
-    fields = dict(
-        timestamp=stamp_us, timestamp_sample=stamp_us, pose_frame=1, position=list(pos_ned), q=list(q),
-        velocity_frame=1, velocity=[0.5, 0.0, -0.25], angular_velocity=[0.1, 0.2, 0.3],
-    )  # fmt: skip
-    fields.update(over)
-    t.deliver(hw.topics["odometry"], t.make("px4_msgs/msg/VehicleOdometry", **fields))
-    return stamp_us
-
-
-def _status(t, hw, armed, offboard):
-    from deploy.px4 import messages
-
-    k = messages.constants("VehicleStatus")
-    t.deliver(
-        hw.topics["status"],
-        t.make(
-            "px4_msgs/msg/VehicleStatus",
-            arming_state=k["ARMING_STATE_ARMED"] if armed else k["ARMING_STATE_DISARMED"],
-            nav_state=k["NAVIGATION_STATE_OFFBOARD"] if offboard else k["NAVIGATION_STATE_POSCTL"],
-        ),
-    )
-
-
-def _cycle(runtime, hw, clock, dt=0.01):
-    clock.t += dt
-    runtime.put("command", Command(np.array([2.0, 1.0, 3.0, 0.0, 0.0, 0.0])), clock.t, None)
-    hw.publish(runtime.step())
-
-
 def test_odometry_converts_to_enu_flu(px4_types, policy):
     t, runtime, hw, _ = _setup(policy)
     assert hw.topics["odometry"] == "/fmu/out/vehicle_odometry"
     s = math.sqrt(0.5)
-    _odom(t, hw, pos_ned=(1.0, 2.0, -3.0), q=(s, 0.0, 0.0, s))  # nose east
+    deliver_odometry(t, hw, pos_ned=(1.0, 2.0, -3.0), q=(s, 0.0, 0.0, s))  # nose east
     o = runtime.inputs.get("odometry").value
     assert np.allclose(o.pos_m, [2.0, 1.0, 3.0])
     assert np.allclose(o.quat_wxyz, [1.0, 0.0, 0.0, 0.0], atol=1e-6)
@@ -104,14 +63,15 @@ def test_odometry_converts_to_enu_flu(px4_types, policy):
 def test_body_frame_velocity_is_rotated_to_world(px4_types, policy):
     t, runtime, hw, _ = _setup(policy)
     s = math.sqrt(0.5)
-    _odom(t, hw, q=(s, 0.0, 0.0, s), velocity_frame=3, velocity=[1.0, 0.0, 0.0])  # nose east, 1 m/s forward
+    # nose east, 1 m/s forward
+    deliver_odometry(t, hw, q=(s, 0.0, 0.0, s), velocity_frame=3, velocity=[1.0, 0.0, 0.0])
     assert np.allclose(runtime.inputs.get("odometry").value.lin_vel_m_s, [1.0, 0.0, 0.0], atol=1e-6)
 
 
 @pytest.mark.parametrize("over", [{"pose_frame": 2}, {"pose_frame": 0}, {"velocity_frame": 2}])
 def test_odometry_in_an_unexpected_frame_is_refused(px4_types, policy, over):
     t, runtime, hw, _ = _setup(policy)
-    _odom(t, hw, **over)
+    deliver_odometry(t, hw, **over)
     assert hw.refused == {"px4_odometry_frame": 1}
     assert runtime.inputs.get("odometry") is None
     assert "expected" in hw.refusal_log[0]
@@ -119,35 +79,35 @@ def test_odometry_in_an_unexpected_frame_is_refused(px4_types, policy, over):
 
 def test_stamps_going_backwards_or_from_the_future_are_refused(px4_types, policy):
     t, runtime, hw, _ = _setup(policy)
-    first = _odom(t, hw)
-    _odom(t, hw, stamp_us=first - 10_000)
+    first = deliver_odometry(t, hw)
+    deliver_odometry(t, hw, stamp_us=first - 10_000)
     assert hw.refused == {"px4_stamp_backwards": 1}
-    _odom(t, hw, stamp_us=int(time.time() * 1e6) + 500_000)
+    deliver_odometry(t, hw, stamp_us=int(time.time() * 1e6) + 500_000)
     assert hw.refused["px4_stamp_future"] == 1
-    _odom(t, hw)  # a good one is accepted again
+    deliver_odometry(t, hw)  # a good one is accepted again
     assert sum(hw.refused.values()) == 2
 
 
 def test_no_motor_command_leaves_before_px4_reports_armed_offboard(px4_types, policy):
     t, runtime, hw, clock = _setup(policy)
-    _status(t, hw, armed=False, offboard=False)
+    deliver_status(t, hw, armed=False, offboard=False)
     for _ in range(200):  # 2 s: heartbeat only
-        _odom(t, hw)
-        _cycle(runtime, hw, clock)
+        deliver_odometry(t, hw)
+        run_cycle(runtime, hw, clock)
     assert len(t.published[hw.topics["heartbeat"]]) >= 2 * 20 - 1
     assert all(m.direct_actuator for m in t.published[hw.topics["heartbeat"]])
     assert t.published.get(hw.topics["motors"], []) == []
     hw.request_arm(True)
     for _ in range(5):
-        _odom(t, hw)
-        _cycle(runtime, hw, clock)
+        deliver_odometry(t, hw)
+        run_cycle(runtime, hw, clock)
     cmds = [(m.command, m.param1, m.param2) for m in t.published[hw.topics["command"]]]
     assert (176, 1.0, 6.0) in cmds and (400, 1.0, 0.0) in cmds  # DO_SET_MODE offboard, ARM
     assert runtime.state is State.DISARMED and t.published.get(hw.topics["motors"], []) == []
-    _status(t, hw, armed=True, offboard=True)
+    deliver_status(t, hw, armed=True, offboard=True)
     for _ in range(3):
-        _odom(t, hw)
-        _cycle(runtime, hw, clock)
+        deliver_odometry(t, hw)
+        run_cycle(runtime, hw, clock)
     assert runtime.state in (State.STARTING, State.RUNNING)
     motors = t.published[hw.topics["motors"]]
     assert motors, "armed + offboard: motor commands flow"
@@ -158,20 +118,20 @@ def test_no_motor_command_leaves_before_px4_reports_armed_offboard(px4_types, po
 def test_offboard_lost_stops_commanding_with_the_reason(px4_types, policy):
     t, runtime, hw, clock = _setup(policy)
     for _ in range(130):
-        _status(t, hw, armed=True, offboard=True)
-        _odom(t, hw)
-        _cycle(runtime, hw, clock)
+        deliver_status(t, hw, armed=True, offboard=True)
+        deliver_odometry(t, hw)
+        run_cycle(runtime, hw, clock)
     hw.request_arm(True)
     for _ in range(5):
-        _status(t, hw, armed=True, offboard=True)
-        _odom(t, hw)
-        _cycle(runtime, hw, clock)
+        deliver_status(t, hw, armed=True, offboard=True)
+        deliver_odometry(t, hw)
+        run_cycle(runtime, hw, clock)
     assert runtime.state in (State.STARTING, State.RUNNING)
-    _status(t, hw, armed=True, offboard=False)  # PX4 switched to position mode (pilot, failsafe)
+    deliver_status(t, hw, armed=True, offboard=False)  # PX4 switched to position mode (pilot, failsafe)
     n = len(t.published[hw.topics["motors"]])
     for _ in range(5):
-        _odom(t, hw)
-        _cycle(runtime, hw, clock)
+        deliver_odometry(t, hw)
+        run_cycle(runtime, hw, clock)
     assert runtime.state is State.ESTOP
     assert "px4_offboard_lost" in runtime.supervisor.history[-1].reason
     assert len(t.published[hw.topics["motors"]]) == n  # nothing more left the node
@@ -180,12 +140,12 @@ def test_offboard_lost_stops_commanding_with_the_reason(px4_types, policy):
 
 def test_arm_request_times_out_without_px4(px4_types, policy):
     t, runtime, hw, clock = _setup(policy)
-    _odom(t, hw)
-    _cycle(runtime, hw, clock)
+    deliver_odometry(t, hw)
+    run_cycle(runtime, hw, clock)
     hw.request_arm(True)
     for _ in range(600):
-        _odom(t, hw)
-        _cycle(runtime, hw, clock)
+        deliver_odometry(t, hw)
+        run_cycle(runtime, hw, clock)
     assert runtime.state is State.DISARMED
     assert hw.faults[-1].startswith("px4_offboard_not_engaged")
     assert t.published.get(hw.topics["motors"], []) == []

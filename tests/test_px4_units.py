@@ -122,16 +122,6 @@ def test_unmappable_motors_are_refused_with_the_reason(angles, spins, rotors, re
 # -- message definitions --------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def px4_types():
-    from deploy.px4 import messages
-
-    try:
-        return messages.register()
-    except messages.Px4DefinitionsMissingError as exc:
-        pytest.skip(str(exc))
-
-
 def test_the_shipped_definitions_are_found_without_a_px4_msgs_checkout(monkeypatch):
     from deploy.px4 import messages
 
