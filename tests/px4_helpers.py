@@ -42,3 +42,17 @@ def run_cycle(runtime, hw, clock, target_pos_m=(2.0, 1.0, 3.0), dt_s: float = 0.
     clock.t += dt_s
     runtime.put("command", Command(np.array([*target_pos_m, 0.0, 0.0, 0.0])), clock.t, None)
     hw.publish(runtime.step())
+
+
+def request_offboard_and_arm(t, emu) -> None:
+    """Deliver to the PX4 emulator what a companion sends to engage: DO_SET_MODE offboard, then ARM."""
+    k = emu.k_cmd
+    for name, p1, p2 in (
+        ("VEHICLE_CMD_DO_SET_MODE", 1.0, 6.0),
+        ("VEHICLE_CMD_COMPONENT_ARM_DISARM", 1.0, 0.0),
+    ):
+        t.deliver(
+            emu.topics["command"],
+            t.make("px4_msgs/msg/VehicleCommand", command=k[name], param1=p1, param2=p2, target_system=1,
+                   target_component=1),
+        )  # fmt: skip

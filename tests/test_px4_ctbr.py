@@ -20,7 +20,7 @@ from deploy.runtime.robot_profile import RobotProfile
 from deploy.runtime.runtime import Runtime
 from deploy.runtime.safety import State
 from sim.tasks.quadrotor_hover import DEFAULT_CONFIG, HoverConfig
-from tests.px4_helpers import deliver_odometry, deliver_status, run_cycle
+from tests.px4_helpers import deliver_odometry, deliver_status, request_offboard_and_arm, run_cycle
 from tests.runtime_helpers import SHIPPED_CTBR_POLICY, NullTransport, hover_policy, write_linear_policy
 
 CTBR_TASK = DEFAULT_CONFIG.with_name("quadrotor_hover_ctbr.yaml")
@@ -355,16 +355,7 @@ def test_bridge_flies_rate_setpoints_through_the_modelled_rate_loop(px4_types):
 
     for _ in range(240):
         cycle(False)
-    k = emu.k_cmd
-    for name, p1, p2 in (
-        ("VEHICLE_CMD_DO_SET_MODE", 1.0, 6.0),
-        ("VEHICLE_CMD_COMPONENT_ARM_DISARM", 1.0, 0.0),
-    ):
-        t.deliver(
-            emu.topics["command"],
-            t.make("px4_msgs/msg/VehicleCommand", command=k[name], param1=p1, param2=p2, target_system=1,
-                   target_component=1),
-        )  # fmt: skip
+    request_offboard_and_arm(t, emu)
     for _ in range(1200):  # 6 s of offboard flight on rate setpoints
         cycle(True)
     assert not bridge.frozen and bridge.crash is None and emu.setpoint_kind == "rates"

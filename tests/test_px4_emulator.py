@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.px4_helpers import request_offboard_and_arm
 from tests.runtime_helpers import NullTransport, hover_policy
 
 CONFIG = "launch/config/quadrotor_px4_sim.yaml"
@@ -346,16 +347,7 @@ def test_bridge_flies_px4_fallback_with_the_onboard_pid_after_heartbeat_loss(px4
     assert len(t.published[emu.topics["odometry"]]) == 100  # sensors flow while frozen
     for _ in range(240):
         cycle(True, False)
-    k = emu.k_cmd
-    for name, p1, p2 in (
-        ("VEHICLE_CMD_DO_SET_MODE", 1.0, 6.0),
-        ("VEHICLE_CMD_COMPONENT_ARM_DISARM", 1.0, 0.0),
-    ):
-        t.deliver(
-            emu.topics["command"],
-            t.make("px4_msgs/msg/VehicleCommand", command=k[name], param1=p1, param2=p2, target_system=1,
-                   target_component=1),
-        )  # fmt: skip
+    request_offboard_and_arm(t, emu)
     for _ in range(600):  # 3 s of offboard flight
         cycle(True, True)
     assert not bridge.frozen and bridge.watchdog is None and bridge.commands_rx > 0
