@@ -22,3 +22,6 @@ needs_rclpy = pytest.mark.skipif(
     not rclpy_available(),
     reason="rclpy is not importable here (install the project's `ros` extra: `make setup` does)",
 )
+
+#: Environment of a child rclpy node on Fast DDS (Tether's rclpy profile), discovering on loopback.
+FASTDDS_CHILD_ENV = {"RMW_IMPLEMENTATION": "rmw_fastrtps_cpp", "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}

@@ -12,6 +12,7 @@ import pytest
 
 from deploy.transport import convert, messages
 from deploy.transport.cdr import Float64ArrayEncoder, JointStateEncoder, decode_odometry
+from tests.ros_helpers import FASTDDS_CHILD_ENV, needs_rclpy
 
 
 def _written(msg) -> bytes:
@@ -188,6 +189,7 @@ t.close()
 """
 
 
+@needs_rclpy
 def test_rclpy_reads_the_hand_written_actuator_command(dds_domain):
     """A real ROS 2 node (rclpy on Fast DDS, in a child) reads the bytes the policy node writes."""
     import json
@@ -200,16 +202,9 @@ def test_rclpy_reads_the_hand_written_actuator_command(dds_domain):
     from deploy.transport.dds.loopback import use_loopback
     from deploy.transport.dds.transport import DdsTransport
     from deploy.transport.names import TOPICS
-    from tests.ros_helpers import rclpy_available
 
-    if not rclpy_available():
-        pytest.skip("rclpy is not importable here (install the project's `ros` extra: `make setup` does)")
     root = Path(__file__).resolve().parents[1]
-    env = {
-        **os.environ,
-        "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
-        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-    }
+    env = {**os.environ, **FASTDDS_CHILD_ENV}
     sent = {(7, k): [0.125 * k, -0.0, 1.0, 1e-300 * k] for k in range(1, 6)}
     child = subprocess.Popen(
         [sys.executable, "-c", RCLPY_COMMAND_READER, str(dds_domain), str(len(sent))],
@@ -296,6 +291,7 @@ while time.monotonic() - t0 < 30 and not sys.stdin.closed:
 """
 
 
+@needs_rclpy
 def test_the_dds_transport_hands_over_odometry_from_rclpy_as_bytes_the_decoder_reads(dds_domain):
     import os
     import subprocess
@@ -306,16 +302,9 @@ def test_the_dds_transport_hands_over_odometry_from_rclpy_as_bytes_the_decoder_r
     from deploy.transport.dds.loopback import use_loopback
     from deploy.transport.dds.transport import DdsTransport
     from deploy.transport.names import TOPICS
-    from tests.ros_helpers import rclpy_available
 
-    if not rclpy_available():
-        pytest.skip("rclpy is not importable here (install the project's `ros` extra: `make setup` does)")
     root = Path(__file__).resolve().parents[1]
-    env = {
-        **os.environ,
-        "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
-        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-    }
+    env = {**os.environ, **FASTDDS_CHILD_ENV}
     use_loopback()
     t = DdsTransport("policy_node", dds_domain)
     got: dict[int, tuple] = {}

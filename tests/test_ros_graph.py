@@ -26,10 +26,10 @@ from typing import Any
 import pytest
 
 from deploy.transport.qos import profile
+from tests.ros_helpers import FASTDDS_CHILD_ENV as CHILD_ENV
 from tests.ros_helpers import needs_rclpy
 
 ROOT = Path(__file__).resolve().parents[1]
-CHILD_ENV = {"RMW_IMPLEMENTATION": "rmw_fastrtps_cpp", "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
 NODE = "tether_graph_node"
 NAMESPACE = "/tether_ns"
 #: What the Tether node offers: (ROS topic, type, QoS profile name), publishers then subscriptions.
