@@ -98,21 +98,14 @@ def normalizer_draws(policy: Path, n: int, seed: int = 0) -> np.ndarray:
 def hover_policy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
     """A 2-iteration hover run exported with `tether export`, and 240 observations its PyTorch
     policy visited flying a randomized closed loop."""
-    from training.config import TrainConfig, default_config_path
+    from tests.training_helpers import tiny_config
     from training.export import export, parity_observations
     from training.policy import load_policy
     from training.train import train
 
     task = "quadrotor-hover"
     root = tmp_path_factory.mktemp("c_export")
-    cfg = TrainConfig.from_yaml(default_config_path(task)).with_overrides(
-        env={"num_envs": 4},
-        runner={"num_steps_per_env": 8, "torch_threads": 1},
-        algorithm={"num_mini_batches": 2, "num_learning_epochs": 1},
-        validation={"episodes": 4, "interval": 1},
-    )
-    path = root / "tiny.yaml"
-    path.write_text(cfg.to_yaml())
+    path = tiny_config(root, save_interval=None, validation_interval=1)
     train(task, root / "run", path, seed=0, max_iterations=2, progress=False)
     exported = export(root / "run", parity_envs=4, parity_steps=20)
     policy, record, _ = load_policy(root / "run")

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from deploy.contract import CTBR_TARGETS
+from tests.training_helpers import tiny_config
 from training.config import TrainConfig
 
 TASK = "quadrotor-hover"
@@ -30,14 +31,7 @@ def test_tiny_ctbr_run_exports_a_ctbr_contract_that_px4_flies_with_rate_setpoint
     from training.export import export
     from training.train import train
 
-    cfg = TrainConfig.from_yaml(CTBR_CONFIG).with_overrides(
-        env={"num_envs": 4},
-        runner={"num_steps_per_env": 8, "save_interval": 1, "torch_threads": 1},
-        algorithm={"num_mini_batches": 2, "num_learning_epochs": 1},
-        validation={"episodes": 4, "interval": 2},
-    )
-    cfg_path = tmp_path / "tiny_ctbr.yaml"
-    cfg_path.write_text(cfg.to_yaml())
+    cfg_path = tiny_config(tmp_path, CTBR_CONFIG)
     run = tmp_path / "run"
     train(TASK, run, cfg_path, seed=0, max_iterations=2, progress=False)
     onnx = export(run, parity_envs=2)

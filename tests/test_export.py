@@ -16,7 +16,7 @@ import yaml
 import training.export as export_module
 from deploy.contract import Contract
 from sim.tasks.quadrotor_hover import HoverConfig, QuadrotorHoverEnv
-from training.config import TrainConfig, default_config_path
+from tests.training_helpers import tiny_config
 from training.export import ParityError, check_parity, export, parity_observations
 from training.policy import load_policy
 from training.train import train
@@ -29,14 +29,7 @@ OBS_SIZE = HoverConfig.from_yaml().contract().observation_size
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-iteration run: enough to have non-trivial normalization statistics."""
     root = tmp_path_factory.mktemp("export")
-    cfg = TrainConfig.from_yaml(default_config_path(TASK)).with_overrides(
-        env={"num_envs": 4},
-        runner={"num_steps_per_env": 8, "torch_threads": 1},
-        algorithm={"num_mini_batches": 2, "num_learning_epochs": 1},
-        validation={"episodes": 4, "interval": 1},
-    )
-    path = root / "tiny.yaml"
-    path.write_text(cfg.to_yaml())
+    path = tiny_config(root, save_interval=None, validation_interval=1)
     train(TASK, root / "run", path, seed=0, max_iterations=2, progress=False)
     return root / "run"
 

@@ -12,7 +12,7 @@ import yaml
 
 from sim.randomization.quadrotor import QuadrotorRandomization
 from sim.tasks.quadrotor_hover import QuadrotorHoverEnv
-from tests.test_training import tiny_config
+from tests.training_helpers import tiny_config
 from training.config import ConfigError, TrainConfig, default_config_path
 from training.policy import load_policy
 from training.rsl_rl_env import PRIVILEGED_SIZE, RslRlHoverEnv, critic_group_size

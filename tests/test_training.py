@@ -10,6 +10,7 @@ import yaml
 from tensordict import TensorDict
 
 from sim.tasks.quadrotor_hover import QuadrotorHoverEnv
+from tests.training_helpers import tiny_config
 from training.checkpoints import CheckpointError, latest_checkpoint, list_checkpoints, load_checkpoint
 from training.config import ConfigError, RunRecord, TrainConfig, default_config_path
 from training.models import ActionFeedbackMLPModel
@@ -18,19 +19,6 @@ from training.rsl_rl_env import PRIVILEGED_SIZE
 from training.train import train
 
 TASK = "quadrotor-hover"
-
-
-def tiny_config(tmp_path: Path) -> Path:
-    """The shipped config, shrunk to a few environments and steps (seconds, not minutes)."""
-    cfg = TrainConfig.from_yaml(default_config_path(TASK)).with_overrides(
-        env={"num_envs": 4},
-        runner={"num_steps_per_env": 8, "save_interval": 1, "torch_threads": 1},
-        algorithm={"num_mini_batches": 2, "num_learning_epochs": 1},
-        validation={"episodes": 4, "interval": 2},
-    )
-    path = tmp_path / "tiny.yaml"
-    path.write_text(cfg.to_yaml())
-    return path
 
 
 def test_shipped_config_loads_into_typed_object() -> None:
