@@ -310,15 +310,19 @@ class Px4Emulator:
         self._event("nav_state", f"{name} ({self.nav_state}): {detail}")
         log.info("nav_state %s: %s", name, detail)
 
+    def _not_engaged(self) -> str | None:
+        """Why any setpoint is refused: not armed, or not in OFFBOARD; None when engaged."""
+        if not self.armed:
+            return "not_armed"
+        if self.nav_state != self.k_status["NAVIGATION_STATE_OFFBOARD"]:
+            return "not_offboard"
+        return None
+
     def _on_motors(self, msg: Any) -> None:
         with self._lock:
             self.counts["actuator_motors_rx"] += 1
-            reason = None
-            if not self.armed:
-                reason = "not_armed"
-            elif self.nav_state != self.k_status["NAVIGATION_STATE_OFFBOARD"]:
-                reason = "not_offboard"
-            elif not self._direct_actuator:
+            reason = self._not_engaged()
+            if reason is None and not self._direct_actuator:
                 reason = "not_direct_actuator"
             controls = from_px4_controls(list(msg.control), self.index)
             if reason is None and np.any(np.isinf(controls)):
@@ -337,14 +341,10 @@ class Px4Emulator:
     def _on_rates(self, msg: Any) -> None:
         with self._lock:
             self.counts["vehicle_rates_setpoint_rx"] += 1
-            reason = None
-            if not self.armed:
-                reason = "not_armed"
-            elif self.nav_state != self.k_status["NAVIGATION_STATE_OFFBOARD"]:
-                reason = "not_offboard"
-            elif not self._body_rate:
+            reason = self._not_engaged()
+            if reason is None and not self._body_rate:
                 reason = "not_body_rate"
-            elif self.rate_controller is None:
+            elif reason is None and self.rate_controller is None:
                 reason = "no_rate_controller"
             rates_frd = np.array([float(msg.roll), float(msg.pitch), float(msg.yaw)])
             thrust_body = np.asarray(msg.thrust_body, dtype=np.float64)
