@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 
 from deploy.transport import convert, messages
-from deploy.transport.cdr import Float64ArrayEncoder, JointStateEncoder, decode_odometry
+from deploy.transport.cdr import (
+    Float64ArrayEncoder,
+    JointStateEncoder,
+    OdometryEncoder,
+    UInt8ArrayEncoder,
+    decode_odometry,
+)
+from deploy.transport.command_auth import TOKEN_BYTES, canonical_bytes
 from tests.ros_helpers import FASTDDS_CHILD_ENV, needs_rclpy
 
 
@@ -79,6 +86,57 @@ def test_float64_array_bytes_match_cyclonedds(label, size):
     for values in cases:
         want = _written(convert.float64_array_msg(messages.make, values, label))
         assert enc.encode(values) == want, values
+
+
+@pytest.mark.parametrize(
+    "frame_id, names",
+    [("base_link", ("m0", "m1", "m2", "m3")), ("", ()), ("frame_ü", ("jöint", "j2")), ("b", ("a",))],
+)
+def test_the_commands_canonical_encoding_is_command_auths(frame_id, names):
+    enc = JointStateEncoder(frame_id, names)
+    rng = np.random.default_rng(3)
+    for sec, nanosec in STAMPS:
+        effort = rng.standard_normal(len(names)).tolist()
+        msg = messages.make(
+            "sensor_msgs/msg/JointState",
+            header={"stamp": {"sec": sec, "nanosec": nanosec}, "frame_id": frame_id},
+            name=list(names),
+            effort=effort,
+        )
+        assert enc.canonical(sec, nanosec, effort) == canonical_bytes(msg, "sensor_msgs/msg/JointState")
+
+
+@pytest.mark.parametrize("frames", [("odom", "base_link"), ("", ""), ("o", "ab"), ("world_frame", "abc")])
+def test_odometry_bytes_match_cyclonedds(frames):
+    enc = OdometryEncoder(*frames)
+    rng = np.random.default_rng(11)
+    for k in range(30):
+        v = rng.standard_normal(13) * (10.0 ** rng.integers(-300, 300))
+        if k < len(EDGE):
+            v[:] = EDGE[k]
+        sec, nanosec = STAMPS[k % len(STAMPS)]
+        msg = messages.make(
+            "nav_msgs/msg/Odometry",
+            header={"stamp": {"sec": sec, "nanosec": nanosec}, "frame_id": frames[0]},
+            child_frame_id=frames[1],
+            pose={"pose": {"position": dict(zip("xyz", v[:3].tolist(), strict=True)),
+                           "orientation": dict(zip("xyzw", v[3:7].tolist(), strict=True))}},
+            twist={"twist": {"linear": dict(zip("xyz", v[7:10].tolist(), strict=True)),
+                             "angular": dict(zip("xyz", v[10:13].tolist(), strict=True))}},
+        )  # fmt: skip
+        data = enc.encode(sec, nanosec, v[:7].tolist(), v[7:].tolist())
+        assert data == _written(msg)
+        assert decode_odometry(data) == (sec, nanosec, tuple(v[:7].tolist()), tuple(v[7:].tolist()))
+
+
+@pytest.mark.parametrize("size", [0, 1, 3, 4, TOKEN_BYTES])
+def test_uint8_array_bytes_match_cyclonedds(size):
+    enc = UInt8ArrayEncoder(size)
+    for fill in (0, 7, 255):
+        data = bytes((fill + i) % 256 for i in range(size))
+        assert enc.encode(data) == _written(messages.make("std_msgs/msg/UInt8MultiArray", data=list(data)))
+    with pytest.raises(ValueError, match=f"expected {size} bytes"):
+        enc.encode(bytes(size + 1))
 
 
 def test_the_encoder_does_not_keep_a_previous_message_in_its_bytes():

@@ -20,6 +20,7 @@ import pytest
 
 from deploy.provenance import generate_keypair, load_public_key
 from deploy.transport import convert
+from deploy.transport.cdr import JointStateEncoder
 from deploy.transport.command_auth import (
     AUTH_SUFFIX,
     AuthorizedKeys,
@@ -201,6 +202,7 @@ def test_with_keys_the_node_drops_unsigned_arm_and_reset_and_signs_its_commands(
     node.runtime.step(0.0)
     t.deliver("/tether/estop_reset", t.make("std_msgs/msg/Empty"))
     assert node.runtime.state.value == "ESTOP"
+    assert node._cmd_pub.publish_cdr_signed is None  # CDR only where the transport writes bytes
     node._cmd_pub.publish(t.make("sensor_msgs/msg/JointState", name=["motor_0"], effort=[0.1]))
     assert len(t.published["/tether/actuator_command/auth"]) == 1
     values = node.diagnostics_statuses()[0][4]
@@ -382,6 +384,21 @@ def test_an_unauthorized_participant_cannot_move_the_bridges_motors_on_dds(dds_d
             time.sleep(0.02)
         _wait(lambda: bridge.commands_rx >= 5, "the policy node's signed commands reach the motors")
         assert np.allclose(bridge.command, 0.3) and bridge.flying
+        # as the policy node writes them on DDS: the command's CDR and its token's, no message objects
+        encoder = JointStateEncoder("base_link", motors)
+        forged_cdr, legit_cdr = forged.publish_cdr_signed, legit.publish_cdr_signed
+        assert forged_cdr is not None and legit_cdr is not None
+        before = bridge.commands_rx
+        for _ in range(5):
+            forged_cdr(encoder.encode(0, 0, [0.9] * 4), encoder.canonical(0, 0, [0.9] * 4))
+            time.sleep(0.02)
+        _wait(lambda: bridge.guard.stats()["unknown_key"] >= 25, "the bridge saw the intruder's CDR tokens")
+        _hold(lambda: bridge.commands_rx == before, "an unauthorized CDR writer moved the motors")
+        for _ in range(5):
+            legit_cdr(encoder.encode(0, 0, [0.5] * 4), encoder.canonical(0, 0, [0.5] * 4))
+            time.sleep(0.02)
+        _wait(lambda: bridge.commands_rx >= before + 5, "signed CDR commands reach the motors")
+        assert np.allclose(bridge.command, 0.5)
     finally:
         for tr in (bridge.t, node_t, bad_t):
             tr.close()

@@ -230,6 +230,7 @@ class PolicyNode:
         self.guard.subscribe(transport, topics["estop_reset"], t.type, t.qos, self._on_estop_reset)
         self._joint_cmd: JointCommandPublisher | None = None
         self._cmd_cdr: Callable[[bytes], None] | None = None
+        self._cmd_cdr_signed: Callable[[bytes, bytes], None] | None = None
         if self._hw is not None:
             pass  # the hardware interface publishes the commands
         elif self.legged:
@@ -247,6 +248,7 @@ class PolicyNode:
             t = TOPICS["actuator_command"]
             self._cmd_pub = SignedPublisher(transport, topics["actuator_command"], t.type, t.qos, signer)
             self._cmd_cdr = self._cmd_pub.publish_cdr  # None: messages built and published
+            self._cmd_cdr_signed = self._cmd_pub.publish_cdr_signed  # a signed plane on DDS
             self._cmd_encoder: JointStateEncoder | None = None
         self._diag_pub = transport.publisher(
             topics["diagnostics"], TOPICS["diagnostics"].type, TOPICS["diagnostics"].qos
@@ -434,13 +436,18 @@ class PolicyNode:
             self._hw.publish(out)
         elif self._joint_cmd is not None:
             self._joint_cmd.publish(out)
-        elif self._cmd_cdr is not None:  # DDS: the bytes written directly (deploy/transport/cdr.py)
+        elif self._cmd_cdr is not None or self._cmd_cdr_signed is not None:
+            # DDS: the bytes written directly (deploy/transport/cdr.py); signed: with its token
             encoder = self._cmd_encoder
             if encoder is None or encoder.names != out.actuator_names:
                 encoder = self._cmd_encoder = JointStateEncoder(BASE_FRAME, out.actuator_names)
             stamp = self._cycle_stamp
             sec, nanosec = (stamp.sec, stamp.nanosec) if stamp is not None else (0, 0)
-            self._cmd_cdr(encoder.encode(sec, nanosec, values))
+            if self._cmd_cdr_signed is not None:
+                data = encoder.encode(sec, nanosec, values)
+                self._cmd_cdr_signed(data, encoder.canonical(sec, nanosec, values))
+            else:
+                self._cmd_cdr(encoder.encode(sec, nanosec, values))
         else:
             stamp = (
                 self._cycle_stamp

@@ -11,7 +11,13 @@ on a little-endian machine (tests/test_cdr.py compares them for many values, edg
   `JointStateEncoder`;
 - std_msgs/Float64MultiArray with one labelled dimension (a forward_command_controller's command,
   deploy/nodes/joint_command.py): `Float64ArrayEncoder`;
-- nav_msgs/Odometry (the driving input): `decode_odometry` reads the stamp, pose and twist.
+- nav_msgs/Odometry (the driving input): `decode_odometry` reads the stamp, pose and twist;
+  `OdometryEncoder` writes it (fixed frames, zero covariances: what the simulator bridge sends);
+- std_msgs/UInt8MultiArray of a fixed length without dimensions (a command's token on
+  `<topic>/auth`, deploy/transport/command_auth.py): `UInt8ArrayEncoder`.
+
+`JointStateEncoder.canonical` also gives the command's canonical encoding (command_auth's
+`canonical_bytes`, which the command's token signs), so a signed command needs no message object.
 
 Layout rules (OMG XCDR1, as cyclonedds' v1 machine writes it): a 4-byte encapsulation header
 (00 01 00 00: CDR, little-endian), then each primitive aligned to its size (at most 8) relative
@@ -70,12 +76,28 @@ class JointStateEncoder:
         self._buf = buf
         self._effort = struct.Struct(f"<{n}d")
 
+        # the canonical encoding (command_auth): fields in order, packed without alignment, strings
+        # and sequences with a uint32 count first, strings without their NUL
+        frame = frame_id.encode()
+        head = _U32.pack(len(frame)) + frame + _U32.pack(n)
+        for name in self.names:
+            raw = name.encode()
+            head += _U32.pack(len(raw)) + raw
+        head += _U32.pack(0) + _U32.pack(0) + _U32.pack(n)  # empty position, velocity; effort count
+        self._canonical_head = head
+        self._canonical_effort = struct.Struct(f"<{n}d")
+
     def encode(self, sec: int, nanosec: int, effort: Sequence[float]) -> bytes:
         """The message's bytes (encapsulation header included), stamped (sec, nanosec)."""
         buf = self._buf
         _STAMP.pack_into(buf, self._stamp_at, sec, nanosec)
         self._effort.pack_into(buf, self._effort_at, *effort)
         return bytes(buf)
+
+    def canonical(self, sec: int, nanosec: int, effort: Sequence[float]) -> bytes:
+        """The same message's canonical encoding (command_auth.canonical_bytes), which its token
+        signs."""
+        return _STAMP.pack(sec, nanosec) + self._canonical_head + self._canonical_effort.pack(*effort)
 
 
 class Float64ArrayEncoder:
@@ -130,3 +152,57 @@ def decode_odometry(
     if at + _F64X6.size + _COVARIANCE > len(data):
         raise ValueError(f"odometry of {len(data)} bytes is truncated")
     return sec, nanosec, pose, twist
+
+
+class OdometryEncoder:
+    """nav_msgs/Odometry with fixed `frame_id` and `child_frame_id` and zero covariances, as
+    deploy.transport.convert.odometry_msg builds it: only the stamp, pose and twist change."""
+
+    def __init__(self, frame_id: str, child_frame_id: str) -> None:
+        self.frame_id, self.child_frame_id = frame_id, child_frame_id
+        buf = bytearray(ENCAPSULATION_LE)
+        self._stamp_at = len(buf)
+        buf += bytes(_STAMP.size)
+        _string(buf, frame_id)
+        _string(buf, child_frame_id)
+        _align(buf, 8)
+        self._pose_at = len(buf)
+        buf += bytes(_F64X7.size + _COVARIANCE)
+        self._twist_at = len(buf)
+        buf += bytes(_F64X6.size + _COVARIANCE)
+        buf += b"\0" * ((-len(buf)) % 4)
+        self._buf = buf
+
+    def encode(
+        self, sec: int, nanosec: int, pose: Sequence[float], twist: Sequence[float]
+    ) -> bytes:
+        """The message's bytes: `pose` (px, py, pz, qx, qy, qz, qw), `twist` (vx, vy, vz, wx, wy, wz)
+        in the message's frames (the twist in the child frame), as decode_odometry returns them."""
+        buf = self._buf
+        _STAMP.pack_into(buf, self._stamp_at, sec, nanosec)
+        _F64X7.pack_into(buf, self._pose_at, *pose)
+        _F64X6.pack_into(buf, self._twist_at, *twist)
+        return bytes(buf)
+
+
+class UInt8ArrayEncoder:
+    """std_msgs/UInt8MultiArray of exactly `size` bytes, no dimensions, data_offset 0 (a command
+    token, deploy/transport/command_auth.py)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        buf = bytearray(ENCAPSULATION_LE)
+        buf += _U32.pack(0)  # layout.dim: none
+        buf += _U32.pack(0)  # layout.data_offset
+        buf += _U32.pack(size)
+        self._data_at = len(buf)
+        buf += bytes(size)
+        buf += b"\0" * ((-len(buf)) % 4)
+        self._buf = buf
+
+    def encode(self, data: bytes) -> bytes:
+        if len(data) != self.size:
+            raise ValueError(f"expected {self.size} bytes, found {len(data)}")
+        buf = self._buf
+        buf[self._data_at : self._data_at + self.size] = data
+        return bytes(buf)

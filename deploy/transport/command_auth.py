@@ -215,10 +215,13 @@ class CommandSigner:
             return self._last
 
     def token(self, topic: str, ros_type: str, msg: Any, counter: int | None = None) -> bytes:
-        head = _HEAD.pack(
-            VERSION, self.key_id, self.next_counter() if counter is None else counter,
-            message_digest(msg, ros_type),
-        )  # fmt: skip
+        return self.token_for_digest(topic, ros_type, message_digest(msg, ros_type), counter)
+
+    def token_for_digest(
+        self, topic: str, ros_type: str, digest: bytes, counter: int | None = None
+    ) -> bytes:
+        """The token of a message given by the SHA-256 of its canonical encoding."""
+        head = _HEAD.pack(VERSION, self.key_id, self.next_counter() if counter is None else counter, digest)
         return head + self._key.sign(_signed_bytes(topic, ros_type, head))
 
 
@@ -242,6 +245,29 @@ class SignedPublisher:
         writes such bytes (DDS) and no token is to follow it (the token signs the message object);
         None otherwise."""
         return None if self.signer is not None else getattr(self._pub, "publish_cdr", None)
+
+    @property
+    def publish_cdr_signed(self) -> Callable[[bytes, bytes], None] | None:
+        """Where a message given as its serialized bytes (deploy.transport.cdr) and its canonical
+        encoding is written, its token (as CDR too) right after it, when the transport writes such
+        bytes (DDS) and there is a signer; None otherwise."""
+        if self.signer is None or self._auth is None or not hasattr(self._pub, "publish_cdr"):
+            return None
+        if not hasattr(self._auth, "publish_cdr"):
+            return None
+        from deploy.transport.cdr import UInt8ArrayEncoder
+
+        token_cdr = UInt8ArrayEncoder(TOKEN_BYTES)
+        write, write_token, signer = self._pub.publish_cdr, self._auth.publish_cdr, self.signer
+        topic, ros_type = self.topic, self.ros_type
+
+        def publish(data: bytes, canonical: bytes) -> None:
+            write(data)
+            token = signer.token_for_digest(topic, ros_type, hashlib.sha256(canonical).digest())
+            with self._lock:
+                write_token(token_cdr.encode(token))
+
+        return publish
 
     def publish(self, msg: Any) -> None:
         """The message, then its token (from any thread; the reader acts once both are there)."""
