@@ -4,7 +4,8 @@ In-process `timeit`, best of --repeats, on the objects the policy node uses (hov
 task's contract, a random-weight MLP of its shape; walk: the shipped walking policy). Tight loops:
 warm caches, so each figure is the code's own cost, a lower bound for a paced cycle
 (`tether bench loop` measures those), and robust enough on a busy machine when both sides of a
-row are taken back to back.
+row are taken back to back. The inference-engine rows add the median of calls paced at 500 Hz
+(a sleep before each call, as in the control cycle), where ONNX Runtime's longer code path is cold.
 
 Run: `tether bench cycle-choices [--repeats 9]`.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import struct
 import tempfile
+import time
 import timeit
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +28,7 @@ from deploy.observations import ObservationBuilder
 from deploy.policy_file import PolicyFile
 from deploy.robot_state import RobotState
 from deploy.runtime.command_limiter import CommandLimiter
+from deploy.runtime.compiled_policy import CompiledInferenceError, CompiledPolicy
 from deploy.runtime.fast_observation import BatchOneObservation
 from deploy.runtime.input_store import Command, Imu, JointStates, Odometry, Sample
 from deploy.runtime.limits import LimitChecker, limit_faults
@@ -35,11 +38,35 @@ from deploy.runtime.state_assembly import StateAssembler
 
 ROOT = Path(__file__).resolve().parents[1]
 WALK_POLICY = ROOT / "policies" / "quadruped_walk.onnx"
+PACED_PERIOD_S = 0.002  # the paced inference rows: one call per 2 ms (500 Hz)
 
 
 def _best_us(fn: Callable[[], object], repeats: int, number: int = 2000) -> float:
     fn()
     return min(timeit.repeat(fn, number=number, repeat=repeats)) / number * 1e6
+
+
+def _paced_p50_us(fn: Callable[[], object], calls: int = 1000) -> float:
+    """Median µs of `fn` called once per PACED_PERIOD_S with a sleep in between, as the control
+    cycle calls inference (caches cold after the sleep; not a best-of figure)."""
+    times = np.empty(calls)
+    deadline = time.perf_counter()
+    for k in range(calls):
+        deadline += PACED_PERIOD_S
+        time.sleep(max(0.0, deadline - time.perf_counter()))
+        t0 = time.perf_counter_ns()
+        fn()
+        times[k] = time.perf_counter_ns() - t0
+    return float(np.median(times)) / 1e3
+
+
+def _compiled(policy: PolicyFile) -> CompiledPolicy | None:
+    """The policy compiled to C (deploy.runtime.compiled_policy), or None (said once) where not here."""
+    try:
+        return CompiledPolicy(policy, policy.path.read_bytes())
+    except CompiledInferenceError as exc:
+        print(f"  (no compiled C rows for {policy.path.name}: {exc})")
+        return None
 
 
 def _state(contract: Contract, rng: np.random.Generator) -> RobotState:
@@ -177,6 +204,15 @@ def rows(repeats: int) -> list[tuple[str, str, float, str, float]]:
                 "the C++ session method (BoundPolicy)",
                 bound._run,
             )
+            compiled = _compiled(policy)
+            if compiled is not None:
+                for b in (bound, compiled):
+                    b.obs[:] = rng.standard_normal(b.obs.shape)
+                row(f"ORT vs compiled C, {name}", "BoundPolicy.run", bound.run,
+                    "CompiledPolicy.run (ctypes)", compiled.run)  # fmt: skip
+                paced = f"  same, paced {1 / PACED_PERIOD_S:g} Hz, p50"
+                out.append((paced, "BoundPolicy.run", _paced_p50_us(bound.run),
+                            "CompiledPolicy.run (ctypes)", _paced_p50_us(compiled.run)))  # fmt: skip
     times = StageTimes(window=100_000)
 
     def cycle() -> None:

@@ -1,5 +1,5 @@
 """Runtime configuration (runtime.yaml): input staleness limits (by arrival and by stamp), stamp
-rules, safety thresholds, loop options.
+rules, safety thresholds, loop options, the inference engine.
 
 The documented defaults live in deploy/runtime/runtime.yaml; a robot may ship
 its own file with the same layout. Everything is loaded into frozen,
@@ -118,12 +118,31 @@ class LoopOptions:
             raise ValueError(f"loop.stats_window_cycles must be ≥ 1, found {self.stats_window_cycles}")
 
 
+#: inference.engine values: compiled C when it can (auto), always ONNX Runtime, compiled C or refuse.
+INFERENCE_ENGINES = ("auto", "onnxruntime", "compiled")
+
+
+@dataclass(frozen=True)
+class InferenceOptions:
+    """Which engine runs the policy each cycle (deploy/runtime/compiled_policy.py); see runtime.yaml,
+    `inference:`."""
+
+    engine: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.engine not in INFERENCE_ENGINES:
+            raise ValueError(
+                f"inference.engine must be one of {list(INFERENCE_ENGINES)}, found {self.engine!r}"
+            )
+
+
 @dataclass(frozen=True)
 class RuntimeConfig:
     inputs: dict[str, InputSpec]
     max_deadline_miss_streak: int = 5
     loop: LoopOptions = field(default_factory=LoopOptions)
     stamps: StampOptions = field(default_factory=StampOptions)
+    inference: InferenceOptions = field(default_factory=InferenceOptions)
 
     def __post_init__(self) -> None:
         if self.max_deadline_miss_streak < 1:
@@ -148,7 +167,7 @@ class RuntimeConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "runtime config") -> RuntimeConfig:
-        _check_keys(d, {"inputs", "safety", "loop", "stamps"}, where)
+        _check_keys(d, {"inputs", "safety", "loop", "stamps", "inference"}, where)
         inputs = {}
         for name, spec in (d.get("inputs") or {}).items():
             _check_keys(spec, {"max_age_s", "stamp_max_age_s"}, f"{where}: inputs.{name}")
@@ -166,11 +185,14 @@ class RuntimeConfig:
         _check_keys(loop, set(LoopOptions.__dataclass_fields__), f"{where}: loop")
         if isinstance(loop.get("cpu_affinity"), list):
             loop["cpu_affinity"] = tuple(loop["cpu_affinity"])
+        inference = dict(d.get("inference") or {})
+        _check_keys(inference, set(InferenceOptions.__dataclass_fields__), f"{where}: inference")
         return cls(
             inputs=inputs,
             max_deadline_miss_streak=int(safety.get("max_deadline_miss_streak", 5)),
             loop=LoopOptions(**loop),
             stamps=StampOptions(**stamps),
+            inference=InferenceOptions(**inference),
         )
 
 

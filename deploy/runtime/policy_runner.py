@@ -15,8 +15,11 @@ Observations are built by deploy.observations.ObservationBuilder, the same
 code the simulator trains with, or for the batch of one by its float fast path
 (deploy.runtime.fast_observation, tested to give the same numbers) when the
 contract's terms all have one; inference runs through PolicyFile.bind()
-(preallocated IOBinding, one intra-op thread, no spinning). The recurrent
-state and the observation history are reset on every (re)arm.
+(preallocated IOBinding, one intra-op thread, no spinning) or, with the
+inference engine `auto` or `compiled`, through the policy compiled to C on
+this machine and checked against ONNX Runtime at load
+(deploy.runtime.compiled_policy); `inference_engine` says which runs. The
+recurrent state and the observation history are reset on every (re)arm.
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ import numpy as np
 
 from deploy.contract import Contract, ContractError
 from deploy.observations import ObservationBuilder
-from deploy.policy_file import PolicyFile, select_providers
+from deploy.policy_file import BoundPolicy, PolicyFile, select_providers
 from deploy.robot_state import RobotState
+from deploy.runtime.compiled_policy import CompiledInferenceError, CompiledPolicy
+from deploy.runtime.config import INFERENCE_ENGINES
 from deploy.runtime.fast_observation import BatchOneObservation
 from deploy.runtime.robot_profile import RobotProfile, check_profile
 
@@ -47,13 +52,20 @@ class PolicyRunner:
         expected_contract_sha256: str | None = None,
         model_bytes: bytes | None = None,
         fast_observation: bool = True,
+        inference: str | None = None,
     ) -> None:
         """`model_bytes`: the policy file's content, already verified (deploy.provenance); loaded
         instead of reading `path` again. `fast_observation`: build the observation on the float
-        fast path when the contract allows (False: always the shared builder)."""
+        fast path when the contract allows (False: always the shared builder). `inference`: the
+        engine, auto | onnxruntime | compiled (runtime.yaml, `inference:`); None leaves it to the
+        configuration of the Runtime built around this runner (ONNX Runtime until then)."""
         use, absent = select_providers(providers)
         if absent:
             log.warning("ONNX Runtime providers %s are not available here; running on %s", absent, use)
+        if model_bytes is None and Path(path).is_file():
+            # read once: ONNX Runtime and the compiled engine load the same bytes
+            model_bytes = Path(path).read_bytes()
+        self._model_bytes = model_bytes
         self.policy = PolicyFile(path, providers=use, model_bytes=model_bytes)
         self.providers = self.policy.session.get_providers()
         self.contract = self.policy.contract
@@ -73,10 +85,56 @@ class PolicyRunner:
             if fast_observation and BatchOneObservation.supports(self.contract)
             else ObservationBuilder(self.contract, 1)
         )
-        self.bound = self.policy.bind(1)
         self._action = np.zeros(self.contract.action_size)
+        self.inference_requested = inference
+        self.bound: BoundPolicy | CompiledPolicy = self.policy.bind(1)
+        self.inference_engine = "onnxruntime"
+        self._dry_run()
+        if inference is not None:
+            self.use_inference(inference)
+        self.reset()
+
+    def use_inference(self, engine: str) -> None:
+        """Run the policy on `engine` from now on (at start-up, before the loop):
+        - onnxruntime: ONNX Runtime (PolicyFile.bind);
+        - compiled: the policy compiled to C and checked against ONNX Runtime
+          (deploy.runtime.compiled_policy), or CompiledInferenceError naming why not;
+        - auto: compiled where that works, else ONNX Runtime with one warning saying why.
+        Records the engine in `inference_requested` and what runs in `inference_engine`."""
+        if engine not in INFERENCE_ENGINES:
+            raise ValueError(f"inference engine must be one of {list(INFERENCE_ENGINES)}, found {engine!r}")
+        self.inference_requested = engine
+        if engine == "onnxruntime":
+            if not isinstance(self.bound, BoundPolicy):
+                self.bound = self.policy.bind(1)
+            self.inference_engine = "onnxruntime"
+        elif not isinstance(self.bound, CompiledPolicy):
+            try:
+                self.bound = self._compile()
+                self.inference_engine = self.bound.description
+            except CompiledInferenceError as exc:
+                if engine == "compiled":
+                    raise CompiledInferenceError(
+                        f"inference.engine is 'compiled' but {self.policy.path} cannot run compiled here: "
+                        f"{exc}. Fix that, or set `inference: {{engine: auto}}` (ONNX Runtime where "
+                        "compiling fails) or `onnxruntime` in the runtime configuration"
+                    ) from exc
+                log.warning(
+                    "inference: running %s on ONNX Runtime, not compiled C (inference.engine auto): %s. "
+                    "Each call costs more when the caches are cold; to silence this, fix the above or set "
+                    "`inference: {engine: onnxruntime}` in the runtime configuration",
+                    self.policy.path, exc,
+                )  # fmt: skip
+                if not isinstance(self.bound, BoundPolicy):
+                    self.bound = self.policy.bind(1)
+                self.inference_engine = "onnxruntime"
         self._dry_run()
         self.reset()
+
+    def _compile(self) -> CompiledPolicy:
+        if self._model_bytes is None:  # PolicyFile refuses a missing file before this
+            raise CompiledInferenceError(f"{self.policy.path}: the policy's bytes are not at hand")
+        return CompiledPolicy(self.policy, self._model_bytes)
 
     def _dry_run(self) -> None:
         try:

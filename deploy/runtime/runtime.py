@@ -79,12 +79,15 @@ class Runtime:
         stamp_clock: StampClock | None = None,
     ) -> None:
         """`stamp_clock`: what message stamps are judged against (default: the configuration's
-        stamps.clock; a policy node feeds a sim clock from /clock)."""
+        stamps.clock; a policy node feeds a sim clock from /clock). A runner built without an
+        inference engine gets the configuration's inference.engine here."""
         self.runner = runner
         self.contract = runner.contract
         self._contract_sha256 = self.contract.sha256()  # for diagnostics: hashed once, not every 200 ms
         self.profile = profile = runner.profile
         self.config = config or RuntimeConfig.from_yaml()
+        if runner.inference_requested is None:  # the runner leaves the engine to the configuration
+            runner.use_inference(self.config.inference.engine)
         self.clock = clock
         self.required = required_inputs(self.contract)
         specs = [self.config.input_spec(n) for n in self.required]
@@ -446,6 +449,7 @@ class Runtime:
             "policy": str(self.runner.policy.path),
             "contract_sha256": self._contract_sha256,
             "providers": list(self.runner.providers),
+            "inference_engine": self.runner.inference_engine,
             "stamp_clock": self.stamp_clock.kind,
         }
 
