@@ -17,6 +17,7 @@ from deploy.transport.cdr import (
     OdometryEncoder,
     UInt8ArrayEncoder,
     decode_odometry,
+    encode_diagnostic_array,
 )
 from deploy.transport.command_auth import TOKEN_BYTES, canonical_bytes
 from tests.ros_helpers import FASTDDS_CHILD_ENV, needs_rclpy
@@ -137,6 +138,25 @@ def test_uint8_array_bytes_match_cyclonedds(size):
         assert enc.encode(data) == _written(messages.make("std_msgs/msg/UInt8MultiArray", data=list(data)))
     with pytest.raises(ValueError, match=f"expected {size} bytes"):
         enc.encode(bytes(size + 1))
+
+
+@pytest.mark.parametrize(
+    "statuses",
+    [
+        [],
+        [(0, "", "", "", {})],
+        [(2, "policy_node: runtime", "ESTOP: ü", "crazyflie", {"a": 1, "bb": 2.5, "c": None, "d": math.nan})],
+        [(1, "a", "m", "h", {"k": "v", "kk": True}), (3, "bcd", "", "g", {"x" * 7: "y" * 5})],
+    ],
+)
+def test_diagnostic_array_bytes_match_cyclonedds(statuses):
+    for t in (0.0, 12.5, 1_700_000_000.123456789):
+        stamp = convert.s_to_stamp(t)
+        text = [(lv, n, m, h, convert.diagnostic_text(v)) for lv, n, m, h, v in statuses]
+        got = encode_diagnostic_array(stamp["sec"], stamp["nanosec"], text)
+        assert got == _written(convert.diagnostic_array(messages.make, t, statuses))
+        msg = messages.deserialize(got, "diagnostic_msgs/msg/DiagnosticArray")
+        assert set(convert.diagnostics_to_dict(msg)) == {s[1] for s in statuses}
 
 
 def test_the_encoder_does_not_keep_a_previous_message_in_its_bytes():

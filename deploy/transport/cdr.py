@@ -14,7 +14,10 @@ on a little-endian machine (tests/test_cdr.py compares them for many values, edg
 - nav_msgs/Odometry (the driving input): `decode_odometry` reads the stamp, pose and twist;
   `OdometryEncoder` writes it (fixed frames, zero covariances: what the simulator bridge sends);
 - std_msgs/UInt8MultiArray of a fixed length without dimensions (a command's token on
-  `<topic>/auth`, deploy/transport/command_auth.py): `UInt8ArrayEncoder`.
+  `<topic>/auth`, deploy/transport/command_auth.py): `UInt8ArrayEncoder`;
+- diagnostic_msgs/DiagnosticArray (the policy node's diagnostics, several times a second from a
+  thread beside the loop; serializing it in Python held the interpreter ~1 ms):
+  `encode_diagnostic_array`.
 
 `JointStateEncoder.canonical` also gives the command's canonical encoding (command_auth's
 `canonical_bytes`, which the command's token signs), so a signed command needs no message object.
@@ -206,3 +209,28 @@ class UInt8ArrayEncoder:
         buf = self._buf
         buf[self._data_at : self._data_at + self.size] = data
         return bytes(buf)
+
+
+def encode_diagnostic_array(
+    sec: int, nanosec: int, statuses: Sequence[tuple[int, str, str, str, Sequence[tuple[str, str]]]]
+) -> bytes:
+    """diagnostic_msgs/DiagnosticArray stamped (sec, nanosec), empty frame_id, from (level, name,
+    message, hardware_id, [(key, value), ...]) with the values already text, as
+    deploy.transport.convert.diagnostic_array builds it."""
+    buf = bytearray(ENCAPSULATION_LE)
+    buf += _STAMP.pack(sec, nanosec)
+    _string(buf, "")
+    _align(buf, 4)
+    buf += _U32.pack(len(statuses))
+    for level, name, message, hardware_id, values in statuses:
+        buf.append(level)  # `byte`: one octet, no alignment
+        _string(buf, name)
+        _string(buf, message)
+        _string(buf, hardware_id)
+        _align(buf, 4)
+        buf += _U32.pack(len(values))
+        for key, value in values:
+            _string(buf, key)
+            _string(buf, value)
+    buf += b"\0" * ((-len(buf)) % 4)
+    return bytes(buf)

@@ -264,12 +264,17 @@ def diagnostic_array(
                 message=message,
                 hardware_id=hw,
                 values=[
-                    make("diagnostic_msgs/msg/KeyValue", key=k, value=_text(v)) for k, v in values.items()
+                    make("diagnostic_msgs/msg/KeyValue", key=k, value=v) for k, v in diagnostic_text(values)
                 ],
             )
             for level, name, message, hw, values in statuses
         ],
     )
+
+
+def diagnostic_text(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A status's key/values as the (key, text) pairs a diagnostic_msgs/KeyValue carries."""
+    return [(k, _text(v)) for k, v in values.items()]
 
 
 def diagnostics_to_dict(msg: Any) -> dict[str, dict[str, Any]]:
