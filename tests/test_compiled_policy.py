@@ -205,3 +205,14 @@ def test_a_compiled_policy_that_disagrees_with_onnx_runtime_is_refused(monkeypat
     data = WALK.read_bytes()
     with pytest.raises(CompiledInferenceError, match="disagrees with ONNX Runtime on the zero observation"):
         CompiledPolicy(PolicyFile(WALK, model_bytes=data), data)
+
+
+@needs_cc
+def test_the_policy_node_publishes_which_engine_runs(tmp_path):
+    from deploy.nodes.policy_node import PolicyNode
+    from tests.runtime_helpers import NullTransport, hover_policy
+
+    node = PolicyNode(NullTransport(), {"policy_file": str(hover_policy(tmp_path / "hover.onnx"))})
+    values = node.diagnostics_statuses()[0][4]
+    assert values["inference_engine"] == node.runtime.runner.inference_engine
+    assert values["inference_engine"].startswith("compiled C (")  # runtime.yaml's default, auto
