@@ -32,6 +32,7 @@ import argparse
 import gc
 import json
 import logging
+import os
 import subprocess
 import sys
 import tempfile
@@ -63,18 +64,66 @@ def rss_kib() -> int:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
+#: How often the sender thread reads the host's steal time (to find the late cycles it explains).
+STEAL_PERIOD_S = 0.1
+#: Late cycles whose start, compute and end times are kept for the report (the first ones).
+LATE_RECORDS = 1000
+
+
 class _LateCounter(CycleStats):
-    """The loop's statistics, plus the cycles that ended more than `late_ns` after their deadline."""
+    """The loop's statistics, plus the cycles that ended more than `late_ns` after their deadline
+    (the first LATE_RECORDS kept as (end on the monotonic clock, ns; jitter ns; compute ns))."""
 
     def __init__(self, window: int, trigger: str, late_ns: int) -> None:
         self.late_ns = late_ns
         self.late = 0
+        self.late_cycles: list[tuple[int, int, int]] = []
         super().__init__(window, trigger)
 
     def record(self, jitter_ns: int, compute_ns: int, missed: int, trigger: str = "timer") -> None:
         if jitter_ns + compute_ns > self.late_ns:
             self.late += 1
+            if len(self.late_cycles) < LATE_RECORDS:
+                self.late_cycles.append((time.monotonic_ns(), jitter_ns, compute_ns))
         super().record(jitter_ns, compute_ns, missed, trigger)
+
+
+def steal_s() -> float | None:
+    """Seconds the hypervisor ran something else while this machine's CPUs wanted to run, summed
+    over the CPUs since boot (/proc/stat `steal`); None where the kernel does not report it."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK") if fields[0] == "cpu" and len(fields) > 8 else None
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _late_with_steal(
+    late: list[tuple[int, int, int]], steal: list[tuple[float, float]], wall0_s: float
+) -> int:
+    """How many late cycles ended in an interval between two readings over which the host's steal
+    time grew."""
+    n = 0
+    for end, _j, _c in late:
+        t = end * 1e-9 - wall0_s
+        for (a, sa), (b, sb) in zip(steal, steal[1:], strict=False):
+            if a <= t < b:
+                n += sb > sa
+                break
+    return n
+
+
+def _attribute(
+    late: list[tuple[int, int, int]], spans: list[tuple[int, int]], margin_ns: int
+) -> int:
+    """How many late cycles overlapped (within `margin_ns`) one of the `spans` (start, end ns)."""
+    n = 0
+    for end, jitter, compute in late:
+        start = end - compute - jitter  # the cycle's deadline: from there it was waiting or running
+        if any(a - margin_ns <= end and start <= b + margin_ns for a, b in spans):
+            n += 1
+    return n
 
 
 def _hover_policy(directory: Path) -> Subject:
@@ -183,12 +232,27 @@ def _soak(
     stop = threading.Event()
     rss: dict[str, int] = {}
     samples: list[int] = []  # RSS each second after the warm-up
+    steal_samples: list[tuple[float, float]] = []  # (since the start, host steal), s; every STEAL_PERIOD_S
+    diagnostics: list[tuple[int, int]] = []  # (start, end) of each diagnostics publication, ns
+    publish = node.publish_diagnostics
+
+    def timed_diagnostics() -> None:
+        t = time.monotonic_ns()
+        try:
+            publish()
+        finally:
+            if len(diagnostics) < 100_000:
+                diagnostics.append((t, time.monotonic_ns()))
+
+    node.publish_diagnostics = timed_diagnostics  # type: ignore[method-assign]
+
+    steal0, wall0 = steal_s(), time.monotonic()
 
     def sender() -> None:
         """Odometry at the rate through the node's callback; RSS after the warm-up, then each second."""
         period = 1.0 / rate_hz
         t0 = time.monotonic()
-        t_next, k, next_sample = t0, 0, t0 + warmup_s
+        t_next, k, next_sample, next_steal = t0, 0, t0 + warmup_s, t0
         while not stop.is_set():
             feed.deliver(feed.messages(k))
             k += 1
@@ -200,6 +264,11 @@ def _soak(
                 rss["max"] = max(rss.get("max", 0), value)
                 samples.append(value)
                 next_sample = now + 1.0
+            if now >= next_steal and len(steal_samples) < 100_000:
+                stolen_now = steal_s()
+                if stolen_now is not None:
+                    steal_samples.append((now - wall0, stolen_now))
+                next_steal = now + STEAL_PERIOD_S
             t_next += period
             delay = t_next - time.monotonic()
             if delay > 0:
@@ -212,6 +281,8 @@ def _soak(
     finally:
         stop.set()
         thread.join(timeout=2.0)
+    steal1, wall = steal_s(), time.monotonic() - wall0
+    stolen = None if steal0 is None or steal1 is None else steal1 - steal0
     if not samples:  # a run shorter than its warm-up plus a second: read once now
         rss["start"] = rss["end"] = rss["max"] = rss_kib()
         samples.append(rss["end"])
@@ -231,7 +302,26 @@ def _soak(
             "threshold_ms": miss_ms,
             "deadline_misses": snap.deadline_misses,
             "max_miss_streak": snap.max_miss_streak,
+            # of the late cycles kept: how many overlapped a diagnostics publication (±0.5 ms)
+            "late_recorded": len(stats.late_cycles),
+            "late_during_diagnostics": _attribute(stats.late_cycles, diagnostics, 500_000),
+            "late_cycles_s": [
+                {"t_s": round((e - int(wall0 * 1e9)) * 1e-9, 4), "late_us": round((j + c) / 1e3, 1)}
+                for e, j, c in stats.late_cycles[:100]
+            ],
+            # of the late cycles kept: how many fell in a second when the hypervisor stole time
+            "late_in_a_window_with_steal": _late_with_steal(stats.late_cycles, steal_samples, wall0),
+            "windows_with_steal": sum(
+                b > a for (_, a), (_, b) in zip(steal_samples, steal_samples[1:], strict=False)
+            ),
+            "windows_observed": max(len(steal_samples) - 1, 0),
+            "window_s": STEAL_PERIOD_S,
         },
+        "diagnostics_publications": len(diagnostics),
+        "diagnostics_us_max": max(((b - a) / 1e3 for a, b in diagnostics), default=0.0),
+        # the hypervisor's steal time over the run, summed over the CPUs (None: not reported)
+        "host_steal_s": stolen,
+        "host_steal_percent": None if stolen is None else 100.0 * stolen / (wall * (os.cpu_count() or 1)),
         "jitter_us": {"p50": snap.jitter_us_p50, "p99": snap.jitter_us_p99, "max": snap.jitter_us_max},
         "compute_us": {"p50": snap.compute_us_p50, "p99": snap.compute_us_p99, "max": snap.compute_us_max},
         "response_us_max": snap.response_us_max,
@@ -257,6 +347,12 @@ def _soak(
     }
 
 
+def _steal(r: dict[str, Any]) -> str:
+    if r["host_steal_s"] is None:
+        return "n/a"
+    return f"{r['host_steal_s']:.2f} s ({r['host_steal_percent']:.2f} % of the CPUs' time)"
+
+
 def summary(r: dict[str, Any]) -> str:
     m, j, mem = r["misses"], r["jitter_us"], r["rss_kib"]
     rt = r["realtime"] or {"applied": {}, "skipped": {}}
@@ -264,8 +360,13 @@ def summary(r: dict[str, Any]) -> str:
         [
             f"soak: {r['minutes']:g} min at {r['rate_hz']:g} Hz, {r['trigger']}-triggered, policy "
             f"{r['policy']}, transport {r['transport']}, on {r['machine']}",
-            f"  {r['cycles']} cycles; {m['over_ms']} ended > {m['threshold_ms']:g} ms after their deadline; "
-            f"{m['deadline_misses']} deadline misses (longest streak {m['max_miss_streak']})",
+            f"  {r['cycles']} cycles; {m['over_ms']} ended > {m['threshold_ms']:g} ms after their deadline "
+            f"({m['late_during_diagnostics']} of the first {m['late_recorded']} during a diagnostics "
+            f"publication, {m['late_in_a_window_with_steal']} in a {m['window_s']:g} s window with host "
+            f"steal, as were {m['windows_with_steal']} of {m['windows_observed']} windows; "
+            f"{r['diagnostics_publications']} publications, the longest "
+            f"{r['diagnostics_us_max']:.0f} µs); {m['deadline_misses']} deadline misses (longest streak "
+            f"{m['max_miss_streak']}); host steal {_steal(r)}",
             f"  jitter p50 {j['p50']:.1f} µs, p99 {j['p99']:.1f} µs, max {j['max']:.1f} µs; compute p50 "
             f"{r['compute_us']['p50']:.1f} µs, p99 {r['compute_us']['p99']:.1f} µs; "
             f"CPU {r['cpu_percent']:.1f} %",

@@ -216,7 +216,9 @@ def test_soak_reports_misses_jitter_memory_and_what_took_effect(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = json.loads(out.read_text())
     assert r["rate_hz"] == 500.0 and r["cycles"] > 0 and r["final_state"] == "RUNNING"
-    assert set(r["misses"]) == {"over_ms", "threshold_ms", "deadline_misses", "max_miss_streak"}
+    assert set(r["misses"]) >= {"over_ms", "threshold_ms", "deadline_misses", "max_miss_streak"}
+    assert r["misses"]["late_recorded"] == min(r["misses"]["over_ms"], 1000)
+    assert r["diagnostics_publications"] >= 0 and "host_steal_s" in r
     assert r["misses"]["threshold_ms"] == 2.0
     assert set(r["jitter_us"]) == {"p50", "p99", "max"}
     assert r["jitter_us"]["p50"] <= r["jitter_us"]["p99"] <= r["jitter_us"]["max"]
@@ -245,3 +247,20 @@ def test_ten_minute_soak_at_500_hz_within_bounds(tmp_path):
     assert not r["realtime"]["skipped"], detail
     assert r["misses"]["over_ms"] == 0, detail
     assert r["rss_kib"]["growth"] < 1024, detail
+
+
+def test_soak_attributes_late_cycles_to_diagnostics_and_to_host_steal():
+    from bench.soak import _attribute, _late_with_steal
+
+    ms = 1_000_000
+    # late cycles as (end, jitter, compute), ns: one ending inside a publication, one starting
+    # 0.4 ms after one ended (within the margin), one far from any
+    late = [(10 * ms, 2 * ms, ms // 5), (20 * ms, 2 * ms, ms // 5), (90 * ms, 2 * ms, ms // 5)]
+    publications = [(9 * ms, 9 * ms + ms // 2), (17 * ms + ms // 3, 17 * ms + ms // 2)]
+    assert _attribute(late, publications, ms // 2) == 2
+    assert _attribute(late, publications, 0) == 1
+    # steal readings (s since the start, steal s): it grew between 0.1 and 0.2 s only
+    steal = [(0.0, 5.0), (0.1, 5.0), (0.2, 5.01), (0.3, 5.01)]
+    wall0 = 100.0
+    ends = [(int((wall0 + t) * 1e9), 0, 0) for t in (0.05, 0.15, 0.25, 0.5)]
+    assert _late_with_steal(ends, steal, wall0) == 1
