@@ -18,12 +18,17 @@ contract, training.evaluation.config_for_policy) against the PID baseline on
 the same episodes of that task, as `tether gate` does. A ctbr policy's HIL
 flight goes through the PX4 emulator (`tether hil --vehicle px4`): PX4's
 VehicleRatesSetpoint is the interface that takes rate setpoints.
+
+Exit status 1 (after the whole report is written, with the reasons on stderr) when the flown
+policy misses the gate on the demo's episodes or its HIL flight fails or disagrees with
+`tether eval`; metrics.json `passed` says the same.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -280,6 +285,8 @@ def run_demo(args: argparse.Namespace) -> int:
     else:
         print("[5/5] hardware-in-the-loop run skipped (--hil-seconds 0)")
     metrics["wall_time_s"] = time.perf_counter() - started
+    failures = demo_failures(metrics)
+    metrics["passed"] = not failures
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     for name in reports:
         (out / f"eval_{name}.json").write_text(json.dumps(reports[name], indent=2))
@@ -309,7 +316,26 @@ def run_demo(args: argparse.Namespace) -> int:
     else:
         verdict += "; hardware-in-the-loop flight skipped"
     print(verdict)
+    if failures:
+        print("demo FAILED: " + "; ".join(failures), file=sys.stderr)
+        return 1
     return 0
+
+
+def demo_failures(metrics: dict) -> list[str]:
+    """Why the demo did not end with a passing result (empty: it did): the flown policy misses the
+    gate on the demo's episodes, or its hardware-in-the-loop flight failed or disagreed with
+    `tether eval`."""
+    out = []
+    if not metrics["gate"]["passed"]:
+        out.append(f"the flown policy does not pass the gate ({metrics['gate']['thresholds']})")
+    hil = metrics.get("hil")
+    if hil is not None:
+        if not hil.get("success"):
+            out.append("its hardware-in-the-loop flight failed (see hil.json)")
+        elif hil.get("eval_agreement") is False:
+            out.append("its hardware-in-the-loop flight disagrees with `tether eval` (see hil.json)")
+    return out
 
 
 def _without_episodes(report: dict) -> dict:

@@ -414,6 +414,10 @@ class SimBridgeNode:
         if got is not None:
             cmd, key = got
             self.commands_rx += 1
+            if emu.counts["vehicle_rates_setpoint_applied"]:
+                # a rate-setpoint flight: its setpoints carry no timestamp_sample, so its latency is not
+                # measured; the motor commands that follow are the failsafe's (landing), not the policy's
+                key = None
             self._note_command_rx(cmd, key, now)
             rates = emu.setpoint_kind == "rates"  # cmd: [collective thrust, body rates]
             thrust_on = bool(cmd[0] > 0.0) if rates else bool(np.any(cmd > 0.0))
