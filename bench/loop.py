@@ -277,7 +277,7 @@ def measure_cpu(
 ) -> tuple[LoopStatsSnapshot, float, dict[str, int]]:
     """Phase 2: the node's loop (sensor-triggered or timer) with a sender thread at the rate;
     returns the loop statistics, the node's CPU share (%) and the outputs by source."""
-    node.loop = RealtimeLoop(rate_hz, node.runtime.config.loop, trigger=trigger)
+    node.use_loop(RealtimeLoop(rate_hz, node.runtime.config.loop, trigger=trigger))
     node._stop.clear()
     sender_cpu = [0.0]
     stop = threading.Event()
@@ -291,6 +291,7 @@ def measure_cpu(
             messages = feed.messages(k)
             sender_cpu[0] += time.thread_time() - c0
             feed.deliver(messages)  # the node's callbacks: its own CPU time
+            node.loop.run_pending()  # as the DDS receive thread does after its callbacks (inline cycles)
             k += 1
             t_next += period
             delay = t_next - time.monotonic()

@@ -224,7 +224,7 @@ def _soak(
     from deploy.runtime.rt_loop import RealtimeLoop
 
     opts = node.runtime.config.loop
-    node.loop = RealtimeLoop(rate_hz, opts, trigger=trigger)
+    node.use_loop(RealtimeLoop(rate_hz, opts, trigger=trigger))
     stats = _LateCounter(opts.stats_window_cycles, trigger, int(miss_ms * 1e6))
     node.loop.stats = stats
     node._stop.clear()
@@ -255,6 +255,7 @@ def _soak(
         t_next, k, next_sample, next_steal = t0, 0, t0 + warmup_s, t0
         while not stop.is_set():
             feed.deliver(feed.messages(k))
+            node.loop.run_pending()  # as the DDS receive thread does after its callbacks (inline cycles)
             k += 1
             now = time.monotonic()
             if now >= next_sample:

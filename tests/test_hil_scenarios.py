@@ -59,6 +59,9 @@ def test_fault_free_flight_records_mcap_and_agrees_with_eval(fixture_policy, tmp
     for key in ("latency_us_p50", "latency_us_p99", "jitter_us_p99"):
         assert r[key] is not None and r[key] > 0, key
     assert r["latency_us_p99"] >= r["latency_us_p50"] and r["latency_samples"] > 500
+    # each odometry's cycle ran in the DDS receive thread right after its callback (runtime.yaml)
+    assert r["cycle_trigger"] == {"mode": "sensor", "input": "odometry", "thread": "receive"}
+    assert r["cycles_by_trigger"]["sensor_cycles"] > 10 * r["cycles_by_trigger"]["watchdog_cycles"]
     # nothing injected: every dropped message was lost in transport (deadline misses depend on the
     # host's load: bench/hil_timing.py reports them)
     dropped = r["messages_dropped_detail"]

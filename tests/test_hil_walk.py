@@ -57,7 +57,7 @@ def test_walk_stands_up_walks_sits_down_and_agrees_with_eval(tmp_path):
     assert [t["to"] for t in r["transitions"]] == ["STARTING", "RUNNING", "FAILSAFE", "DISARMED"]
     assert r["policy_sources"]["starting"] >= 90  # 2 s of stand-up at 50 Hz (± a cycle at the edges)
     # cycles start on the IMU's arrival (the node's default), the timer only as the watchdog
-    assert r["cycle_trigger"] == {"mode": "sensor", "input": "imu"}
+    assert r["cycle_trigger"] == {"mode": "sensor", "input": "imu", "thread": "receive"}
     auth = r["command_auth"]["policy_node"]  # the operator's /cmd_vel and arm were signed and obeyed
     assert auth["mode"] == "signed" and auth["accepted"] > 100 and auth["bad_signature"] == 0, auth
     assert r["cycles_by_trigger"]["sensor_cycles"] > r["cycles_by_trigger"]["watchdog_cycles"]

@@ -179,6 +179,7 @@ def test_the_gc_is_frozen_and_off_during_the_loop_and_collected_between_cycles_w
         ({"cpu_affinity": [-1]}, "cpu_affinity must be a non-empty list"),
         ({"timer_slack_ns": 0}, "timer_slack_ns must be an integer"),
         ({"sched_priority": 50}, "unknown keys \\['sched_priority'\\]"),
+        ({"sensor_cycle_thread": "dds"}, "sensor_cycle_thread must be one of \\['receive', 'loop'\\]"),
     ],
 )
 def test_loop_settings_are_validated_by_name(loop, match):
@@ -195,9 +196,12 @@ def test_valid_loop_settings_load():
                 "lock_memory": False,
                 "gc_collect_period_s": 0.5,
                 "timer_slack_ns": None,
+                "sensor_cycle_thread": "loop",
             }
         }  # fmt: skip
     )
+    assert cfg.loop.sensor_cycle_thread == "loop"
+    assert RuntimeConfig.from_yaml().loop.sensor_cycle_thread == "receive"  # the documented default
     assert cfg.loop.sched_fifo_priority == 99 and cfg.loop.cpu_affinity == (1,)
     assert cfg.loop.gc_collect_period_s == 0.5 and cfg.loop.timer_slack_ns is None
     assert RuntimeConfig.from_dict({"loop": {"sched_fifo_priority": None}}).loop.sched_fifo_priority is None

@@ -5,6 +5,7 @@ scheduled arrivals: assertions are on counts and order, never on elapsed time.""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -59,16 +60,39 @@ class SensorClock:
         return (t_ns - self.t0) / MS
 
 
-def _loop(clock: SensorClock, rate_hz: float = 100.0, trigger: str = "sensor") -> RealtimeLoop:
-    return RealtimeLoop(rate_hz, LoopOptions(), clock_ns=clock.clock, wait_s=clock.wait, trigger=trigger)
+def _loop(
+    clock: SensorClock,
+    rate_hz: float = 100.0,
+    trigger: str = "sensor",
+    inline: bool = False,
+    notify: bool = True,
+) -> RealtimeLoop:
+    """A loop on the simulated clock; with `notify`, the clock's arrivals notify it (else the test
+    delivers them itself); `inline`: the delivering call then runs the cycle (run_pending), as the
+    DDS receive thread does after its callbacks."""
+    loop = RealtimeLoop(rate_hz, LoopOptions(), clock_ns=clock.clock, wait_s=clock.wait, trigger=trigger)
+    loop.inline = inline
+    if not notify:
+        return loop
+
+    def deliver(t: int) -> None:
+        loop.notify()
+        loop.run_pending()
+
+    clock.deliver = deliver
+    return loop
 
 
-def test_each_cycle_starts_on_its_arrival_and_the_watchdog_covers_a_late_sensor():
+#: Both places a sensor-triggered cycle can run: the loop's thread, woken; the delivering thread.
+INLINE = [pytest.param(False, id="loop-thread"), pytest.param(True, id="receive-thread")]
+
+
+@pytest.mark.parametrize("inline", INLINE)
+def test_each_cycle_starts_on_its_arrival_and_the_watchdog_covers_a_late_sensor(inline):
     # 100 Hz: arrivals every 10 ms, one 5 ms after the last (a faster sensor: no extra cycle), then
     # the sensor is silent for 38 ms and comes back
     clock = SensorClock([2, 12, 22, 27, 32, 70, 80])
-    loop = _loop(clock)
-    clock.deliver = lambda t: loop.notify()
+    loop = _loop(clock, inline=inline)
     infos: list[CycleInfo] = []
     stats = loop.run(infos.append, cycles=9, realtime=False)
     got = [(i.trigger, round(clock.ms(i.deadline_ns))) for i in infos]
@@ -88,20 +112,20 @@ def test_each_cycle_starts_on_its_arrival_and_the_watchdog_covers_a_late_sensor(
     assert "sensor-triggered: 6 cycles on arrival, 3 by the watchdog" in stats.summary()
 
 
-def test_a_sensor_faster_than_the_control_rate_does_not_speed_up_the_cycle():
+@pytest.mark.parametrize("inline", INLINE)
+def test_a_sensor_faster_than_the_control_rate_does_not_speed_up_the_cycle(inline):
     clock = SensorClock([float(a) for a in range(1, 100, 5)])  # 200 Hz sensor, 100 Hz contract
-    loop = _loop(clock)
-    clock.deliver = lambda t: loop.notify()
+    loop = _loop(clock, inline=inline)
     infos: list[CycleInfo] = []
     loop.run(infos.append, seconds=0.1, realtime=False)
     assert [i.trigger for i in infos] == ["sensor"] * 10  # every second sample starts a cycle
     assert all(b.deadline_ns - a.deadline_ns == 10 * MS for a, b in zip(infos, infos[1:], strict=False))
 
 
-def test_a_long_cycle_counts_its_missed_periods_in_sensor_mode_as_in_timer_mode():
+@pytest.mark.parametrize("inline", INLINE)
+def test_a_long_cycle_counts_its_missed_periods_in_sensor_mode_as_in_timer_mode(inline):
     clock = SensorClock([1, 11, 21, 31, 41, 51, 61, 71, 81])
-    loop = _loop(clock)
-    clock.deliver = lambda t: loop.notify()
+    loop = _loop(clock, inline=inline)
 
     def step(info: CycleInfo) -> None:
         if info.index == 2:
@@ -111,6 +135,41 @@ def test_a_long_cycle_counts_its_missed_periods_in_sensor_mode_as_in_timer_mode(
     stats = loop.run(lambda i: (infos.append(i), step(i))[0], cycles=5, realtime=False)
     assert stats.deadline_misses == 2 and stats.max_miss_streak == 2
     assert infos[3].miss_streak == 2
+
+
+def test_in_the_receive_thread_arrivals_run_their_cycles_there_and_a_raising_step_ends_the_loop():
+    clock = SensorClock([2, 12, 22, 32])
+    loop = _loop(clock, inline=True)
+    threads: list[str] = []
+    seen = threading.current_thread().name
+
+    def deliver(t: int) -> None:  # the arrivals come from another thread, as from DDS
+        def receive() -> None:
+            loop.notify()
+            loop.run_pending()
+
+        rx = threading.Thread(target=receive, name="rx")
+        rx.start()
+        rx.join()
+
+    clock.deliver = deliver
+
+    def step(info: CycleInfo) -> None:
+        threads.append(threading.current_thread().name if info.trigger == "sensor" else seen)
+        if info.index == 3:
+            raise RuntimeError("inference failed")
+
+    with pytest.raises(RuntimeError, match="inference failed"):  # raised in the loop's thread
+        loop.run(step, cycles=10, realtime=False)
+    assert threads == ["rx"] * 4
+    loop.run_pending()  # after the loop: nothing pending, nothing runs
+    assert len(threads) == 4
+    # without `inline`, run_pending does nothing and the loop's thread runs the cycle
+    clock2 = SensorClock([2, 12])
+    loop2 = _loop(clock2, inline=False)
+    names: list[str] = []
+    loop2.run(lambda i: names.append(threading.current_thread().name), cycles=2, realtime=False)
+    assert names == [seen, seen]
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +197,8 @@ def test_the_runtime_runs_its_cycles_on_odometry_and_fails_safe_on_watchdog_cycl
         sample = rt.inputs.get("odometry")
         ages.append((info.trigger, info.start_ns * 1e-9 - sample.stamp_s))
 
-    stats = rt.run(outs.append, before_step=before, loop=_loop(clock), realtime=False, cycles=20)
+    loop = _loop(clock, notify=False)  # the runtime's put() notifies it
+    stats = rt.run(outs.append, before_step=before, loop=loop, realtime=False, cycles=20)
     triggers = [t for t, _ in ages]
     assert triggers[:10] == ["sensor"] * 10 and set(triggers[10:]) == {"watchdog"}
     # each sensor-triggered cycle ran on the sample whose arrival started it (nothing newer existed)
@@ -221,7 +281,7 @@ def test_the_node_answers_each_odometry_with_one_cycle_and_reports_the_mode(tmp_
     )
     node.run(seconds=0.12)
     report = node.report()
-    assert report["cycle_trigger"] == {"mode": "sensor", "input": "odometry"}
+    assert report["cycle_trigger"] == {"mode": "sensor", "input": "odometry", "thread": "loop"}
     assert report["loop"]["sensor_cycles"] == len(arrivals) and report["loop"]["watchdog_cycles"] > 0
     # one command per odometry, carrying its stamp; received → cycle start → sent, in that order
     assert [k for k, *_ in report["latency"]] == [[s, 0] for s in range(1, len(arrivals) + 1)]

@@ -259,7 +259,7 @@ class PolicyNode:
             raise ValueError(
                 f"{NODE_NAME} parameter cycle_trigger must be one of {list(TRIGGERS)}, not {trigger!r}"
             )
-        self.loop = RealtimeLoop(self.contract.control_rate_hz, self.runtime.config.loop, trigger=trigger)
+        self.use_loop(RealtimeLoop(self.contract.control_rate_hz, self.runtime.config.loop, trigger=trigger))
         self._lock = threading.Lock()
         self._odom_stamp: Any = None  # builtin_interfaces/Time of the newest odometry
         self._odom_key: tuple[int, int] | None = None
@@ -420,6 +420,21 @@ class PolicyNode:
 
     # -- the control loop (main thread) ---------------------------------------------------------------
 
+    def use_loop(self, loop: RealtimeLoop) -> None:
+        """Run on `loop`. Sensor-triggered, with loop.sensor_cycle_thread `receive` and a transport
+        that calls a hook after its callbacks (DDS: `after_receive`), the cycle answering an
+        arrival runs in the receive thread right after the callbacks that delivered it, before the
+        samples of other topics (no wake-up of another thread); the loop's thread keeps the
+        watchdog."""
+        self.loop = loop
+        hook_here = hasattr(self.t, "after_receive")
+        inline = (
+            loop.trigger == "sensor" and loop.options.sensor_cycle_thread == "receive" and hook_here
+        )
+        loop.inline = inline
+        if hook_here:
+            self.t.after_receive = loop.run_pending if inline else None
+
     def _before(self, info: CycleInfo) -> None:
         self._cycle_start = self.clock()
         with self._lock:
@@ -562,7 +577,12 @@ class PolicyNode:
             "realtime": None if self.loop.realtime_status is None else self.loop.realtime_status.to_dict(),
             "sources": self.sources,
             "latency": [[list(k), rx, start, tx] for k, rx, start, tx in self.latency],
-            "cycle_trigger": {"mode": self.loop.trigger, "input": self.runtime.trigger_input},
+            "cycle_trigger": {
+                "mode": self.loop.trigger,
+                "input": self.runtime.trigger_input,
+                # sensor mode: the receive thread runs the cycle after its callbacks, or the loop's
+                "thread": "receive" if self.loop.inline else "loop",
+            },
             "odometry_rx": self.odometry_rx,
             "odometry_first": self.odometry_first,
             "odometry_last": self.odometry_last,

@@ -54,6 +54,12 @@ class StampOptions:
             raise ValueError(f"stamps.future_tolerance_s must be ≥ 0 s or null, found {t}")
 
 
+#: loop.sensor_cycle_thread: where a sensor-triggered cycle runs (receive: the transport's receive
+#: thread right after the callbacks that delivered the input, where the transport allows; loop: the
+#: loop's own thread, woken by the arrival).
+SENSOR_CYCLE_THREADS = ("receive", "loop")
+
+
 @dataclass(frozen=True)
 class LoopOptions:
     """Options of the fixed-rate loop; see runtime.yaml for what each does. The defaults here are
@@ -69,6 +75,7 @@ class LoopOptions:
     timer_slack_ns: int | None = 1000
     trigger_min_spacing_periods: float = 0.75
     watchdog_periods: float = 1.5
+    sensor_cycle_thread: str = "receive"
 
     def __post_init__(self) -> None:
         for key in ("lock_memory", "disable_gc"):
@@ -111,6 +118,11 @@ class LoopOptions:
         if not (math.isfinite(self.watchdog_periods) and 1.0 <= self.watchdog_periods <= 10.0):
             raise ValueError(
                 f"loop.watchdog_periods must be in [1, 10] periods, found {self.watchdog_periods}"
+            )
+        if self.sensor_cycle_thread not in SENSOR_CYCLE_THREADS:
+            raise ValueError(
+                f"loop.sensor_cycle_thread must be one of {list(SENSOR_CYCLE_THREADS)}, found "
+                f"{self.sensor_cycle_thread!r}"
             )
         if not 0.0 <= self.spin_margin_s < 0.1:
             raise ValueError(f"loop.spin_margin_s must be in [0, 0.1) s, found {self.spin_margin_s}")

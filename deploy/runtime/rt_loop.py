@@ -232,6 +232,24 @@ class CycleStats:
         )
 
 
+@dataclass
+class _Triggered:
+    """The bookkeeping of a running sensor-triggered loop, shared by the loop's thread (watchdog
+    cycles) and, with RealtimeLoop.inline, the thread that delivers the driving input."""
+
+    step: Callable[[CycleInfo], bool | None]
+    t0: int
+    end_ns: int | None
+    cycles: int | None
+    watchdog_after: int
+    last: int | None = None  # the last cycle's start
+    last_sensor: int | None = None  # ... if an arrival started it (the spacing applies only then)
+    last_end: int = 0
+    k: int = 0
+    streak: int = 0
+    done: bool = False
+
+
 class RealtimeLoop:
     """Calls step(CycleInfo) at rate_hz until told to stop: on absolute deadlines (trigger
     "timer"), or on each notify() of the driving input with the timer as watchdog ("sensor").
@@ -270,6 +288,14 @@ class RealtimeLoop:
         self.realtime_status: RealtimeStatus | None = None
         self._gc_period_ns = 0
         self._gc_next_ns = 0
+        #: Sensor trigger: the thread that delivered the driving input runs its cycle, through
+        #: run_pending() right after its callbacks (a transport's receive thread), instead of waking
+        #: the loop thread; the loop thread keeps the watchdog. Set only where run_pending() is
+        #: called after every delivery (deploy.transport.dds: `after_receive`).
+        self.inline = False
+        self._cycle_lock = threading.Lock()
+        self._state: _Triggered | None = None  # the running sensor-triggered loop's bookkeeping
+        self._error: BaseException | None = None  # a step that raised in the delivering thread
 
     def stop(self) -> None:
         """Ask the loop to end after the current cycle (any thread)."""
@@ -282,7 +308,26 @@ class RealtimeLoop:
         t = self._clock()
         with self._arrival_lock:
             self._arrival_ns = t
-        self._wake.set()
+        if not self.inline:
+            self._wake.set()
+
+    def run_pending(self) -> None:
+        """With `inline`: run the cycle for a pending arrival now, in the calling thread (the
+        transport's receive thread, right after its callbacks). No effect when nothing is pending,
+        the loop is not running sensor-triggered, or the arrival comes too soon after the last
+        cycle. A step that raises stops the loop; run() raises it in the loop's thread."""
+        st = self._state
+        if st is None or not self.inline:
+            return
+        with self._cycle_lock:
+            if self._state is not st or st.done or self._stop.is_set():
+                return
+            try:
+                self._next_cycle(st, arrivals_only=True)
+            except BaseException as exc:  # noqa: BLE001 - handed to the loop's thread, which raises it
+                self._error = exc
+                st.done = True
+                self._wake.set()
 
     def run(
         self,
@@ -353,62 +398,89 @@ class RealtimeLoop:
     def _run_triggered(
         self, step: Callable[[CycleInfo], bool | None], seconds: float | None, cycles: int | None
     ) -> None:
-        clock, period = self._clock, self.period_ns
-        min_spacing = int(self.options.trigger_min_spacing_periods * period)
-        first_watchdog = int(self.options.watchdog_periods * period)
         with self._arrival_lock:
             self._arrival_ns = None  # arrivals before the loop started start nothing
-        t0 = clock()
-        end_ns = None if seconds is None else t0 + int(seconds * 1e9)
-        last: int | None = None  # the last cycle's start
-        last_sensor: int | None = None  # ... if an arrival started it (the spacing applies only then)
-        last_end = t0
-        watchdog_after = period  # the first fallback comes one period after the start
-        k, streak = 0, 0
-        while not self._stop.is_set():
-            if cycles is not None and k >= cycles:
-                break
-            self._wake.clear()  # before looking: an arrival from here on wakes the wait below
-            with self._arrival_lock:
-                arrival = self._arrival_ns
-                if arrival is not None and last_sensor is not None and arrival < last_sensor + min_spacing:
-                    arrival = self._arrival_ns = None  # too soon after the last cycle: no cycle for it
-            watchdog = (t0 if last is None else last) + watchdog_after
-            now = clock()
-            if arrival is not None:
-                due, kind = arrival, "sensor"
-            elif now >= watchdog:
-                # overdue while the last cycle still ran: its missed periods are counted there already
-                due, kind = max(watchdog, last_end), "watchdog"
-            else:
-                if end_ns is not None and now >= end_ns:
-                    break
-                wait_until = watchdog if end_ns is None else min(watchdog, end_ns)
-                self._wait(max(wait_until - now, 0) * 1e-9)
-                continue
-            if end_ns is not None and due >= end_ns:
-                break
-            with self._arrival_lock:
-                if self._arrival_ns == arrival:
-                    self._arrival_ns = None  # consumed (a newer arrival stays for the next cycle)
-            start = clock()
-            keep_going = step(CycleInfo(k, due, start, streak, kind))
-            end = clock()
-            missed = 0
-            if end > due + period:
-                missed = 1 + (end - due - period) // period
-            streak = streak + missed if missed else 0
-            self.stats.record(start - due, end - start, int(missed), kind)
-            if self._gc_period_ns and end >= self._gc_next_ns:
-                self._collect_between_cycles(end)
-            last, last_end = start, end
-            last_sensor = start if kind == "sensor" else None
-            # After a cycle on an arrival the watchdog allows the sensor watchdog_periods; while the
-            # sensor stays silent the fallback runs at the contract's rate.
-            watchdog_after = first_watchdog if kind == "sensor" else period
-            k += 1
-            if keep_going is False:
-                break
+        t0 = self._clock()
+        st = _Triggered(
+            step=step,
+            t0=t0,
+            end_ns=None if seconds is None else t0 + int(seconds * 1e9),
+            cycles=cycles,
+            watchdog_after=self.period_ns,  # the first fallback comes one period after the start
+            last_end=t0,
+        )
+        self._error = None
+        self._state = st
+        try:
+            while not self._stop.is_set() and not st.done:
+                self._wake.clear()  # before looking: an arrival from here on wakes the wait below
+                with self._cycle_lock:
+                    wait_s = None if st.done else self._next_cycle(st, arrivals_only=False)
+                if wait_s is not None:
+                    self._wait(wait_s)
+        finally:
+            with self._cycle_lock:
+                st.done = True
+                self._state = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _next_cycle(self, st: _Triggered, arrivals_only: bool) -> float | None:
+        """One decision of the sensor-triggered loop (under _cycle_lock): run the cycle that is due
+        (the newest arrival; else, unless `arrivals_only`, the watchdog's) and return None, or return
+        how long to wait for one (s). Sets st.done when the loop is to end."""
+        clock, period = self._clock, self.period_ns
+        if st.cycles is not None and st.k >= st.cycles:
+            st.done = True
+            return None
+        min_spacing = int(self.options.trigger_min_spacing_periods * period)
+        with self._arrival_lock:
+            arrival = self._arrival_ns
+            if arrival is not None and st.last_sensor is not None and arrival < st.last_sensor + min_spacing:
+                arrival = self._arrival_ns = None  # too soon after the last cycle: no cycle for it
+        watchdog = (st.t0 if st.last is None else st.last) + st.watchdog_after
+        now = clock()
+        if arrival is not None:
+            due, kind = arrival, "sensor"
+        elif arrivals_only:
+            return None
+        elif now >= watchdog:
+            # overdue while the last cycle still ran: its missed periods are counted there already
+            due, kind = max(watchdog, st.last_end), "watchdog"
+        else:
+            if st.end_ns is not None and now >= st.end_ns:
+                st.done = True
+                return None
+            wait_until = watchdog if st.end_ns is None else min(watchdog, st.end_ns)
+            return max(wait_until - now, 0) * 1e-9
+        if st.end_ns is not None and due >= st.end_ns:
+            st.done = True
+            return None
+        with self._arrival_lock:
+            if self._arrival_ns == arrival:
+                self._arrival_ns = None  # consumed (a newer arrival stays for the next cycle)
+        start = clock()
+        keep_going = st.step(CycleInfo(st.k, due, start, st.streak, kind))
+        end = clock()
+        missed = 0
+        if end > due + period:
+            missed = 1 + (end - due - period) // period
+        st.streak = st.streak + missed if missed else 0
+        self.stats.record(start - due, end - start, int(missed), kind)
+        if self._gc_period_ns and end >= self._gc_next_ns:
+            self._collect_between_cycles(end)
+        st.last, st.last_end = start, end
+        st.last_sensor = start if kind == "sensor" else None
+        # After a cycle on an arrival the watchdog allows the sensor watchdog_periods; while the
+        # sensor stays silent the fallback runs at the contract's rate.
+        st.watchdog_after = int(self.options.watchdog_periods * period) if kind == "sensor" else period
+        st.k += 1
+        if keep_going is False:
+            st.done = True
+        if st.done and self.inline:
+            self._wake.set()  # the loop's thread ends too
+        return None
 
     def _collect_between_cycles(self, end_ns: int) -> None:
         """The youngest generation, right after a cycle (the start-up heap is frozen)."""

@@ -583,7 +583,7 @@ def cycle_trigger_line(report: dict[str, Any]) -> str | None:
     n = report.get("cycles_by_trigger") or {}
     return f"  cycles: {trig['mode']}-triggered" + (
         f" on {trig['input']} ({n.get('sensor_cycles')} on arrival, "
-        f"{n.get('watchdog_cycles')} by the watchdog)"
+        f"{n.get('watchdog_cycles')} by the watchdog; run in the {trig.get('thread', 'loop')} thread)"
         if trig["mode"] == "sensor"
         else " at the contract rate"
     )

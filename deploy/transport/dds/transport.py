@@ -108,6 +108,10 @@ class DdsTransport:
         self._topics: dict[str, Any] = {}
         #: (reader, callback, topic, raw: the callback takes the sample's bytes)
         self._readers: list[tuple[Any, Callable[[Any], None], str, bool]] = []
+        #: Called in the receive thread after the callbacks of each topic's samples taken at a
+        #: wake-up (a sensor-triggered loop runs its cycle there, before other topics' samples are
+        #: handled: deploy.runtime.rt_loop.RealtimeLoop.run_pending).
+        self.after_receive: Callable[[], None] | None = None
         self._writers: list[Any] = []
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -346,6 +350,13 @@ class DdsTransport:
                     except Exception:  # a bad message must not end reception
                         self.receive_errors += 1
                         log.exception("callback for %s failed", topic)
+                after = self.after_receive
+                if samples and after is not None:  # before the next topic's samples are handled
+                    try:
+                        after()
+                    except Exception:  # must not end reception either
+                        self.receive_errors += 1
+                        log.exception("after-receive hook failed")
 
     def close(self) -> None:
         self._stop.set()
