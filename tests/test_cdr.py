@@ -107,24 +107,40 @@ def test_the_commands_canonical_encoding_is_command_auths(frame_id, names):
         assert enc.canonical(sec, nanosec, effort) == canonical_bytes(msg, "sensor_msgs/msg/JointState")
 
 
-@pytest.mark.parametrize("frames", [("odom", "base_link"), ("", ""), ("o", "ab"), ("world_frame", "abc")])
-def test_odometry_bytes_match_cyclonedds(frames):
-    enc = OdometryEncoder(*frames)
-    rng = np.random.default_rng(11)
-    for k in range(30):
+ODOMETRY_FRAMES = [("odom", "base_link"), ("", ""), ("o", "ab"), ("world_frame", "abc")]
+
+
+def _odometry_cases(frames, count: int, seed: int, covariance: bool):
+    """(sec, nanosec, values (pose 7, twist 6), message) for `count` odometry messages: edge values
+    first, then random ones of every magnitude; with `covariance`, random covariances (else zero,
+    as OdometryEncoder writes them)."""
+    rng = np.random.default_rng(seed)
+    for k in range(count):
         v = rng.standard_normal(13) * (10.0 ** rng.integers(-300, 300))
         if k < len(EDGE):
             v[:] = EDGE[k]
         sec, nanosec = STAMPS[k % len(STAMPS)]
+        pose = {"pose": {"position": dict(zip("xyz", v[:3].tolist(), strict=True)),
+                         "orientation": dict(zip("xyzw", v[3:7].tolist(), strict=True))}}  # fmt: skip
+        twist = {"twist": {"linear": dict(zip("xyz", v[7:10].tolist(), strict=True)),
+                           "angular": dict(zip("xyz", v[10:13].tolist(), strict=True))}}  # fmt: skip
+        if covariance:
+            pose["covariance"] = rng.standard_normal(36).tolist()
+            twist["covariance"] = rng.standard_normal(36).tolist()
         msg = messages.make(
             "nav_msgs/msg/Odometry",
             header={"stamp": {"sec": sec, "nanosec": nanosec}, "frame_id": frames[0]},
             child_frame_id=frames[1],
-            pose={"pose": {"position": dict(zip("xyz", v[:3].tolist(), strict=True)),
-                           "orientation": dict(zip("xyzw", v[3:7].tolist(), strict=True))}},
-            twist={"twist": {"linear": dict(zip("xyz", v[7:10].tolist(), strict=True)),
-                             "angular": dict(zip("xyz", v[10:13].tolist(), strict=True))}},
-        )  # fmt: skip
+            pose=pose,
+            twist=twist,
+        )
+        yield sec, nanosec, v, msg
+
+
+@pytest.mark.parametrize("frames", ODOMETRY_FRAMES)
+def test_odometry_bytes_match_cyclonedds(frames):
+    enc = OdometryEncoder(*frames)
+    for sec, nanosec, v, msg in _odometry_cases(frames, 30, seed=11, covariance=False):
         data = enc.encode(sec, nanosec, v[:7].tolist(), v[7:].tolist())
         assert data == _written(msg)
         assert decode_odometry(data) == (sec, nanosec, tuple(v[:7].tolist()), tuple(v[7:].tolist()))
@@ -184,33 +200,9 @@ def test_out_of_range_values_are_refused_as_by_the_serializer():
         enc.encode(0, 0, [0.0, 1.0])  # more efforts than names
 
 
-@pytest.mark.parametrize("frames", [("odom", "base_link"), ("", ""), ("o", "ab"), ("world_frame", "abc")])
+@pytest.mark.parametrize("frames", ODOMETRY_FRAMES)
 def test_odometry_decodes_what_cyclonedds_serialized(frames):
-    rng = np.random.default_rng(7)
-    for k in range(50):
-        v = rng.standard_normal(13) * (10.0 ** rng.integers(-300, 300))
-        if k < len(EDGE):
-            v[:] = EDGE[k]
-        sec, nanosec = STAMPS[k % len(STAMPS)]
-        msg = messages.make(
-            "nav_msgs/msg/Odometry",
-            header={"stamp": {"sec": sec, "nanosec": nanosec}, "frame_id": frames[0]},
-            child_frame_id=frames[1],
-            pose={
-                "pose": {
-                    "position": dict(zip("xyz", v[:3].tolist(), strict=True)),
-                    "orientation": dict(zip("xyzw", v[3:7].tolist(), strict=True)),
-                },
-                "covariance": rng.standard_normal(36).tolist(),
-            },
-            twist={
-                "twist": {
-                    "linear": dict(zip("xyz", v[7:10].tolist(), strict=True)),
-                    "angular": dict(zip("xyz", v[10:13].tolist(), strict=True)),
-                },
-                "covariance": rng.standard_normal(36).tolist(),
-            },
-        )
+    for sec, nanosec, v, msg in _odometry_cases(frames, 50, seed=7, covariance=True):
         got = decode_odometry(_written(msg))
         assert got == (sec, nanosec, tuple(v[:7].tolist()), tuple(v[7:].tolist()))
 
