@@ -70,6 +70,27 @@ STEAL_PERIOD_S = 0.1
 LATE_RECORDS = 1000
 
 
+class _Records:
+    """Up to `capacity` rows of `width` numbers in an array allocated and touched once, so that
+    what the soak records for its report does not count as the node's memory growth."""
+
+    def __init__(self, capacity: int, width: int, dtype: type = np.int64) -> None:
+        self._a = np.zeros((capacity, width), dtype=dtype)
+        self._a.fill(0)  # touch every page now
+        self.n = 0
+
+    def append(self, *values: float) -> None:
+        if self.n < len(self._a):
+            self._a[self.n] = values
+            self.n += 1
+
+    def rows(self) -> list[tuple]:
+        return [tuple(r) for r in self._a[: self.n].tolist()]
+
+    def __len__(self) -> int:
+        return self.n
+
+
 class _LateCounter(CycleStats):
     """The loop's statistics, plus the cycles that ended more than `late_ns` after their deadline
     (the first LATE_RECORDS kept as (end on the monotonic clock, ns; jitter ns; compute ns))."""
@@ -77,14 +98,13 @@ class _LateCounter(CycleStats):
     def __init__(self, window: int, trigger: str, late_ns: int) -> None:
         self.late_ns = late_ns
         self.late = 0
-        self.late_cycles: list[tuple[int, int, int]] = []
+        self.late_records = _Records(LATE_RECORDS, 3)
         super().__init__(window, trigger)
 
     def record(self, jitter_ns: int, compute_ns: int, missed: int, trigger: str = "timer") -> None:
         if jitter_ns + compute_ns > self.late_ns:
             self.late += 1
-            if len(self.late_cycles) < LATE_RECORDS:
-                self.late_cycles.append((time.monotonic_ns(), jitter_ns, compute_ns))
+            self.late_records.append(time.monotonic_ns(), jitter_ns, compute_ns)
         super().record(jitter_ns, compute_ns, missed, trigger)
 
 
@@ -232,8 +252,11 @@ def _soak(
     stop = threading.Event()
     rss: dict[str, int] = {}
     samples: list[int] = []  # RSS each second after the warm-up
-    steal_samples: list[tuple[float, float]] = []  # (since the start, host steal), s; every STEAL_PERIOD_S
-    diagnostics: list[tuple[int, int]] = []  # (start, end) of each diagnostics publication, ns
+    # (since the start, host steal), s, every STEAL_PERIOD_S; (start, end) of each diagnostics
+    # publication, ns: both in arrays made before the RSS readings start
+    steal_records = _Records(int(seconds / STEAL_PERIOD_S) + 100, 2, np.float64)
+    diagnostics_rate_hz = float(node.params["diagnostics_rate_hz"])
+    diagnostic_records = _Records(int(seconds * diagnostics_rate_hz * 1.5) + 100, 2)
     publish = node.publish_diagnostics
 
     def timed_diagnostics() -> None:
@@ -241,8 +264,7 @@ def _soak(
         try:
             publish()
         finally:
-            if len(diagnostics) < 100_000:
-                diagnostics.append((t, time.monotonic_ns()))
+            diagnostic_records.append(t, time.monotonic_ns())
 
     node.publish_diagnostics = timed_diagnostics  # type: ignore[method-assign]
 
@@ -265,10 +287,10 @@ def _soak(
                 rss["max"] = max(rss.get("max", 0), value)
                 samples.append(value)
                 next_sample = now + 1.0
-            if now >= next_steal and len(steal_samples) < 100_000:
+            if now >= next_steal:
                 stolen_now = steal_s()
                 if stolen_now is not None:
-                    steal_samples.append((now - wall0, stolen_now))
+                    steal_records.append(now - wall0, stolen_now)
                 next_steal = now + STEAL_PERIOD_S
             t_next += period
             delay = t_next - time.monotonic()
@@ -283,6 +305,9 @@ def _soak(
         stop.set()
         thread.join(timeout=2.0)
     steal1, wall = steal_s(), time.monotonic() - wall0
+    late_cycles = stats.late_records.rows()
+    steal_samples = steal_records.rows()
+    diagnostics = diagnostic_records.rows()
     stolen = None if steal0 is None or steal1 is None else steal1 - steal0
     if not samples:  # a run shorter than its warm-up plus a second: read once now
         rss["start"] = rss["end"] = rss["max"] = rss_kib()
@@ -304,14 +329,14 @@ def _soak(
             "deadline_misses": snap.deadline_misses,
             "max_miss_streak": snap.max_miss_streak,
             # of the late cycles kept: how many overlapped a diagnostics publication (±0.5 ms)
-            "late_recorded": len(stats.late_cycles),
-            "late_during_diagnostics": _attribute(stats.late_cycles, diagnostics, 500_000),
+            "late_recorded": len(late_cycles),
+            "late_during_diagnostics": _attribute(late_cycles, diagnostics, 500_000),
             "late_cycles_s": [
                 {"t_s": round((e - int(wall0 * 1e9)) * 1e-9, 4), "late_us": round((j + c) / 1e3, 1)}
-                for e, j, c in stats.late_cycles[:100]
+                for e, j, c in late_cycles[:100]
             ],
             # of the late cycles kept: how many fell in a second when the hypervisor stole time
-            "late_in_a_window_with_steal": _late_with_steal(stats.late_cycles, steal_samples, wall0),
+            "late_in_a_window_with_steal": _late_with_steal(late_cycles, steal_samples, wall0),
             "windows_with_steal": sum(
                 b > a for (_, a), (_, b) in zip(steal_samples, steal_samples[1:], strict=False)
             ),
