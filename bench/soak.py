@@ -134,9 +134,7 @@ def _late_with_steal(
     return n
 
 
-def _attribute(
-    late: list[tuple[int, int, int]], spans: list[tuple[int, int]], margin_ns: int
-) -> int:
+def _attribute(late: list[tuple[int, int, int]], spans: list[tuple[int, int]], margin_ns: int) -> int:
     """How many late cycles overlapped (within `margin_ns`) one of the `spans` (start, end ns)."""
     n = 0
     for end, jitter, compute in late:

@@ -428,9 +428,7 @@ class PolicyNode:
         watchdog."""
         self.loop = loop
         hook_here = hasattr(self.t, "after_receive")
-        inline = (
-            loop.trigger == "sensor" and loop.options.sensor_cycle_thread == "receive" and hook_here
-        )
+        inline = loop.trigger == "sensor" and loop.options.sensor_cycle_thread == "receive" and hook_here
         loop.inline = inline
         if hook_here:
             self.t.after_receive = loop.run_pending if inline else None

@@ -176,9 +176,7 @@ class OdometryEncoder:
         buf += b"\0" * ((-len(buf)) % 4)
         self._buf = buf
 
-    def encode(
-        self, sec: int, nanosec: int, pose: Sequence[float], twist: Sequence[float]
-    ) -> bytes:
+    def encode(self, sec: int, nanosec: int, pose: Sequence[float], twist: Sequence[float]) -> bytes:
         """The message's bytes: `pose` (px, py, pz, qx, qy, qz, qw), `twist` (vx, vy, vz, wx, wy, wz)
         in the message's frames (the twist in the child frame), as decode_odometry returns them."""
         buf = self._buf

@@ -217,9 +217,7 @@ class CommandSigner:
     def token(self, topic: str, ros_type: str, msg: Any, counter: int | None = None) -> bytes:
         return self.token_for_digest(topic, ros_type, message_digest(msg, ros_type), counter)
 
-    def token_for_digest(
-        self, topic: str, ros_type: str, digest: bytes, counter: int | None = None
-    ) -> bytes:
+    def token_for_digest(self, topic: str, ros_type: str, digest: bytes, counter: int | None = None) -> bytes:
         """The token of a message given by the SHA-256 of its canonical encoding."""
         head = _HEAD.pack(VERSION, self.key_id, self.next_counter() if counter is None else counter, digest)
         return head + self._key.sign(_signed_bytes(topic, ros_type, head))
