@@ -188,10 +188,13 @@ class Feed:
             return [(self.node._on_odometry_cdr, odo.serialize())]
         return [(self.node._on_odometry, odo)]
 
-    @staticmethod
-    def deliver(messages: list[tuple[Callable[[Any], None], Any]]) -> None:
+    def deliver(self, messages: list[tuple[Callable[[Any], None], Any]]) -> None:
+        """Each message through its callback, then, as the DDS receive thread does after each topic's
+        callbacks, the cycle it starts where cycles run in that thread (RealtimeLoop.run_pending;
+        nothing while the node's loop is not running sensor-triggered there)."""
         for callback, msg in messages:
             callback(msg)
+            self.node.loop.run_pending()
 
 
 def _node(subject: Subject, transport: Any, config_path: Path, loop_overrides: dict[str, Any]) -> PolicyNode:
@@ -290,8 +293,7 @@ def measure_cpu(
             c0 = time.thread_time()
             messages = feed.messages(k)
             sender_cpu[0] += time.thread_time() - c0
-            feed.deliver(messages)  # the node's callbacks: its own CPU time
-            node.loop.run_pending()  # as the DDS receive thread does after its callbacks (inline cycles)
+            feed.deliver(messages)  # the node's callbacks (and inline cycles): its own CPU time
             k += 1
             t_next += period
             delay = t_next - time.monotonic()

@@ -275,7 +275,6 @@ def _soak(
         t_next, k, next_sample, next_steal = t0, 0, t0 + warmup_s, t0
         while not stop.is_set():
             feed.deliver(feed.messages(k))
-            node.loop.run_pending()  # as the DDS receive thread does after its callbacks (inline cycles)
             k += 1
             now = time.monotonic()
             if now >= next_sample:

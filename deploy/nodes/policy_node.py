@@ -456,11 +456,11 @@ class PolicyNode:
                 encoder = self._cmd_encoder = JointStateEncoder(BASE_FRAME, out.actuator_names)
             stamp = self._cycle_stamp
             sec, nanosec = (stamp.sec, stamp.nanosec) if stamp is not None else (0, 0)
+            data = encoder.encode(sec, nanosec, values)
             if self._cmd_cdr_signed is not None:
-                data = encoder.encode(sec, nanosec, values)
                 self._cmd_cdr_signed(data, encoder.canonical(sec, nanosec, values))
             else:
-                self._cmd_cdr(encoder.encode(sec, nanosec, values))
+                self._cmd_cdr(data)
         else:
             stamp = (
                 self._cycle_stamp

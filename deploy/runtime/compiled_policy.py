@@ -166,18 +166,18 @@ class CompiledPolicy:
         shapes = [tuple(d if isinstance(d, int) else 1 for d in i.shape) for i in p.state_inputs]
         sizes = [int(np.prod(s)) for s in shapes]
         ort_state = [np.zeros(s, dtype=np.float32) for s in shapes]
+        offsets = np.cumsum([0, *sizes])  # each state output's place in the C state buffer
+        names = [ACTION_OUTPUT, *p.state_outputs]
         self.reset()
         try:
             for k, o in enumerate(observations):
                 feed = {OBS_INPUT: o[None]} | {
                     i.name: s for i, s in zip(p.state_inputs, ort_state, strict=True)
                 }
-                ort_out = p.session.run([ACTION_OUTPUT, *p.state_outputs], feed)
+                ort_out = p.session.run(names, feed)
                 self.obs[0] = o
                 got = [self.run()[0].copy()]
-                offsets = np.cumsum([0, *sizes])
                 got += [self._state[a:b].copy() for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
-                names = [ACTION_OUTPUT, *p.state_outputs]
                 for name, c_val, o_val in zip(names, got, ort_out, strict=True):
                     _check_close(p.path, name, k, c_val, np.asarray(o_val, np.float32).ravel())
                 ort_state = [np.asarray(s, np.float32) for s in ort_out[1:]]

@@ -104,14 +104,9 @@ class PolicyRunner:
         if engine not in INFERENCE_ENGINES:
             raise ValueError(f"inference engine must be one of {list(INFERENCE_ENGINES)}, found {engine!r}")
         self.inference_requested = engine
-        if engine == "onnxruntime":
-            if not isinstance(self.bound, BoundPolicy):
-                self.bound = self.policy.bind(1)
-            self.inference_engine = "onnxruntime"
-        elif not isinstance(self.bound, CompiledPolicy):
+        if engine != "onnxruntime" and not isinstance(self.bound, CompiledPolicy):
             try:
                 self.bound = self._compile()
-                self.inference_engine = self.bound.description
             except CompiledInferenceError as exc:
                 if engine == "compiled":
                     raise CompiledInferenceError(
@@ -125,9 +120,12 @@ class PolicyRunner:
                     "`inference: {engine: onnxruntime}` in the runtime configuration",
                     self.policy.path, exc,
                 )  # fmt: skip
-                if not isinstance(self.bound, BoundPolicy):
-                    self.bound = self.policy.bind(1)
-                self.inference_engine = "onnxruntime"
+        if engine == "onnxruntime" or not isinstance(self.bound, CompiledPolicy):
+            if not isinstance(self.bound, BoundPolicy):
+                self.bound = self.policy.bind(1)
+            self.inference_engine = "onnxruntime"
+        else:
+            self.inference_engine = self.bound.description
         self._dry_run()
         self.reset()
 

@@ -249,9 +249,7 @@ class SignedPublisher:
         """Where a message given as its serialized bytes (deploy.transport.cdr) and its canonical
         encoding is written, its token (as CDR too) right after it, when the transport writes such
         bytes (DDS) and there is a signer; None otherwise."""
-        if self.signer is None or self._auth is None or not hasattr(self._pub, "publish_cdr"):
-            return None
-        if not hasattr(self._auth, "publish_cdr"):
+        if self.signer is None or not all(hasattr(w, "publish_cdr") for w in (self._pub, self._auth)):
             return None
         from deploy.transport.cdr import UInt8ArrayEncoder
 

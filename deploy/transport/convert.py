@@ -118,14 +118,29 @@ def odometry_msg(
     frame_id: str = WORLD_FRAME,
     child_frame_id: str = BASE_FRAME,
 ) -> Any:
-    v_body = rotate_world_to_body(np.asarray(quat_wxyz)[None], np.asarray(lin_vel_world_m_s)[None])[0]
+    pose, twist = odometry_fields(pos_m, quat_wxyz, lin_vel_world_m_s, ang_vel_body_rad_s)
     return make(
         "nav_msgs/msg/Odometry",
         header={"stamp": s_to_stamp(stamp_s), "frame_id": frame_id},
         child_frame_id=child_frame_id,
-        pose={"pose": {"position": _vec(pos_m), "orientation": _quat(quat_wxyz)}},
-        twist={"twist": {"linear": _vec(v_body), "angular": _vec(ang_vel_body_rad_s)}},
+        pose={"pose": {"position": _vec(pose[:3]), "orientation": dict(zip("xyzw", pose[3:], strict=True))}},
+        twist={"twist": {"linear": _vec(twist[:3]), "angular": _vec(twist[3:])}},
     )
+
+
+def odometry_fields(
+    pos_m: np.ndarray,
+    quat_wxyz: np.ndarray,
+    lin_vel_world_m_s: np.ndarray,
+    ang_vel_body_rad_s: np.ndarray,
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """nav_msgs/Odometry's pose (px, py, pz, qx, qy, qz, qw) and twist (vx, vy, vz, wx, wy, wz),
+    the twist in the child (body) frame as ROS has it, from Tether's frames (as odometry_msg
+    builds it; deploy/transport/cdr.py OdometryEncoder takes these)."""
+    v_body = rotate_world_to_body(np.asarray(quat_wxyz)[None], np.asarray(lin_vel_world_m_s)[None])[0]
+    w, x, y, z = np.asarray(quat_wxyz, dtype=np.float64).tolist()
+    pose = (*np.asarray(pos_m, dtype=np.float64).tolist(), x, y, z, w)
+    return pose, (*v_body.tolist(), *np.asarray(ang_vel_body_rad_s, dtype=np.float64).tolist())
 
 
 def imu_from_msg(msg: Any) -> Imu:
