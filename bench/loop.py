@@ -33,12 +33,14 @@ pause between the phases or a busy machine cannot end a run in FAILSAFE. --stage
 times the stages on the thread's CPU clock instead of the wall clock: without the time the
 thread was preempted, for comparing figures taken on a busy machine (each reading costs a
 system call, ≈ 0.5 µs). --unpaced runs phase 1's cycles back to back instead of at the rate (the
-code's own cost with warm caches; a busy machine disturbs it less); --observation shared builds
-the observation with the shared deploy.observations.ObservationBuilder instead of the robot's
-batch-of-one fast path (deploy/runtime/fast_observation.py), a same-run baseline for it.
+code's own cost with warm caches; a busy machine disturbs it less); --observation picks what
+builds the observation: `node` what the node runs (compiled C beside a compiled policy,
+deploy/runtime/compiled_observation.py), `floats` the batch-of-one float path in Python
+(deploy/runtime/fast_observation.py), `shared` the shared deploy.observations.ObservationBuilder:
+same-run baselines.
 
 Run: `tether bench loop [--rate-hz 500] [--seconds 10] [--policy hover --policy walk]
-[--trigger sensor|timer] [--unpaced] [--observation fast|shared] [--json FILE]`.
+[--trigger sensor|timer] [--unpaced] [--observation node|floats|shared] [--json FILE]`.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ from deploy.nodes.policy_node import PolicyNode
 from deploy.observations import ObservationBuilder
 from deploy.policy_file import PolicyFile
 from deploy.runtime.config import DEFAULT_CONFIG, RuntimeConfig
+from deploy.runtime.fast_observation import BatchOneObservation
 from deploy.runtime.robot_profile import PROFILE_DIR
 from deploy.runtime.rt_loop import TRIGGERS, CycleInfo, LoopStatsSnapshot, RealtimeLoop
 from deploy.runtime.safety import State
@@ -328,7 +331,7 @@ def run(
     compare_sleep: bool = False,
     stage_clock: str = "wall",
     paced: bool = True,
-    observation: str = "fast",
+    observation: str = "node",
 ) -> dict[str, Any]:
     config_src = Path(config_path) if config_path else DEFAULT_CONFIG
     overrides: dict[str, Any] = {}
@@ -441,12 +444,14 @@ def _measure(
     compare_sleep: bool,
     stage_clock: str = "wall",
     paced: bool = True,
-    observation: str = "fast",
+    observation: str = "node",
 ) -> dict[str, Any]:
     node = _node(subject, transport, config, overrides)
-    if observation == "shared":  # the shared builder instead of the batch-of-one fast path
-        runner = node.runtime.runner
+    runner = node.runtime.runner
+    if observation == "shared":  # the shared builder instead of the node's
         runner.builder = ObservationBuilder(runner.contract, 1)
+    elif observation == "floats" and BatchOneObservation.supports(runner.contract):
+        runner.builder = BatchOneObservation(runner.contract)
     feed = Feed(node, transport.make)
     _arm(node, feed, rate_hz)
     clock_ns = time.thread_time_ns if stage_clock == "cpu" else time.perf_counter_ns
@@ -554,9 +559,9 @@ def main(argv: list[str] | None = None) -> None:
         "--unpaced", action="store_true", help="phase 1 (stages): cycles back to back, not at the rate"
     )
     ap.add_argument(
-        "--observation", choices=["fast", "shared"], default="fast",
-        help="fast: the robot's batch-of-one path; shared: deploy.observations.ObservationBuilder "
-        "(default: %(default)s)",
+        "--observation", choices=["node", "floats", "shared"], default="node",
+        help="node: what the node runs (compiled C beside a compiled policy); floats: the batch-of-one "
+        "float path in Python; shared: deploy.observations.ObservationBuilder (default: %(default)s)",
     )  # fmt: skip
     ap.add_argument("--json", help="write the figures to this JSON file")
     ap.add_argument("--config", help="runtime YAML (default: deploy/runtime/runtime.yaml)")

@@ -523,6 +523,7 @@ class PolicyNode:
             "policy": d["policy"],
             "contract_sha256": d["contract_sha256"],
             "inference_engine": d["inference_engine"],
+            "observation_engine": d["observation_engine"],
             "stamp_clock": d["stamp_clock"],
             "last_arm_refusal": self.arm_refusals[-1] if self.arm_refusals else "",
             "estop_false_ignored": self.estop_false_ignored,

@@ -18,7 +18,9 @@ contract's terms all have one; inference runs through PolicyFile.bind()
 (preallocated IOBinding, one intra-op thread, no spinning) or, with the
 inference engine `auto` or `compiled`, through the policy compiled to C on
 this machine and checked against ONNX Runtime at load
-(deploy.runtime.compiled_policy); `inference_engine` says which runs. The
+(deploy.runtime.compiled_policy), the observation then compiled too
+(deploy.runtime.compiled_observation, equal to the float path bit for bit);
+`inference_engine` and `observation_engine` say which run. The
 recurrent state and the observation history are reset on every (re)arm.
 """
 
@@ -34,6 +36,7 @@ from deploy.contract import Contract, ContractError
 from deploy.observations import ObservationBuilder
 from deploy.policy_file import BoundPolicy, PolicyFile, select_providers
 from deploy.robot_state import RobotState
+from deploy.runtime.compiled_observation import CompiledObservation
 from deploy.runtime.compiled_policy import CompiledInferenceError, CompiledPolicy
 from deploy.runtime.config import INFERENCE_ENGINES
 from deploy.runtime.fast_observation import BatchOneObservation
@@ -80,11 +83,14 @@ class PolicyRunner:
                 "expected_contract_sha256 after checking the new contract (`tether export` prints it)"
             )
         check_profile(self.contract, profile, policy=str(self.policy.path))
-        self.builder: ObservationBuilder | BatchOneObservation = (
-            BatchOneObservation(self.contract)
-            if fast_observation and BatchOneObservation.supports(self.contract)
-            else ObservationBuilder(self.contract, 1)
-        )
+        self._fast_observation = fast_observation and BatchOneObservation.supports(self.contract)
+        self.builder: ObservationBuilder | BatchOneObservation | CompiledObservation
+        if self._fast_observation:
+            self.builder = BatchOneObservation(self.contract)
+        else:
+            self.builder = ObservationBuilder(self.contract, 1)
+        #: What builds the observation: "compiled C (...)", "python floats" or "shared builder".
+        self.observation_engine = "python floats" if self._fast_observation else "shared builder"
         self._action = np.zeros(self.contract.action_size)
         self.inference_requested = inference
         self.bound: BoundPolicy | CompiledPolicy = self.policy.bind(1)
@@ -100,7 +106,11 @@ class PolicyRunner:
         - compiled: the policy compiled to C and checked against ONNX Runtime
           (deploy.runtime.compiled_policy), or CompiledInferenceError naming why not;
         - auto: compiled where that works, else ONNX Runtime with one warning saying why.
-        Records the engine in `inference_requested` and what runs in `inference_engine`."""
+        With a compiled engine the observation, where it has the float fast path, is compiled too
+        (deploy.runtime.compiled_observation, checked bit for bit against that path at load);
+        with onnxruntime it is built in Python.
+        Records the engine in `inference_requested` and what runs in `inference_engine` and
+        `observation_engine`."""
         if engine not in INFERENCE_ENGINES:
             raise ValueError(f"inference engine must be one of {list(INFERENCE_ENGINES)}, found {engine!r}")
         self.inference_requested = engine
@@ -108,26 +118,57 @@ class PolicyRunner:
             try:
                 self.bound = self._compile()
             except CompiledInferenceError as exc:
-                if engine == "compiled":
-                    raise CompiledInferenceError(
-                        f"inference.engine is 'compiled' but {self.policy.path} cannot run compiled here: "
-                        f"{exc}. Fix that, or set `inference: {{engine: auto}}` (ONNX Runtime where "
-                        "compiling fails) or `onnxruntime` in the runtime configuration"
-                    ) from exc
-                log.warning(
-                    "inference: running %s on ONNX Runtime, not compiled C (inference.engine auto): %s. "
-                    "Each call costs more when the caches are cold; to silence this, fix the above or set "
-                    "`inference: {engine: onnxruntime}` in the runtime configuration",
-                    self.policy.path, exc,
-                )  # fmt: skip
+                self._compile_failed(engine, exc)
         if engine == "onnxruntime" or not isinstance(self.bound, CompiledPolicy):
             if not isinstance(self.bound, BoundPolicy):
                 self.bound = self.policy.bind(1)
             self.inference_engine = "onnxruntime"
         else:
             self.inference_engine = self.bound.description
+        self._use_observation(compiled=isinstance(self.bound, CompiledPolicy))
         self._dry_run()
         self.reset()
+
+    def _compile_failed(self, engine: str, exc: CompiledInferenceError) -> None:
+        """Engine `compiled`: refuse, naming why; `auto`: one warning, and ONNX Runtime / Python."""
+        if engine == "compiled":
+            raise CompiledInferenceError(
+                f"inference.engine is 'compiled' but {self.policy.path} cannot run compiled here: "
+                f"{exc}. Fix that, or set `inference: {{engine: auto}}` (ONNX Runtime where "
+                "compiling fails) or `onnxruntime` in the runtime configuration"
+            ) from exc
+        log.warning(
+            "inference: running %s on ONNX Runtime, not compiled C (inference.engine auto): %s. "
+            "Each call costs more when the caches are cold; to silence this, fix the above or set "
+            "`inference: {engine: onnxruntime}` in the runtime configuration",
+            self.policy.path, exc,
+        )  # fmt: skip
+
+    def _use_observation(self, compiled: bool) -> None:
+        """The observation's builder for the engine: compiled C beside a compiled policy (where the
+        contract has the float fast path), else the float path (or the shared builder)."""
+        if not self._fast_observation:
+            return
+        if not compiled:
+            if not isinstance(self.builder, BatchOneObservation):
+                self.builder = BatchOneObservation(self.contract)
+                self.observation_engine = "python floats"
+            return
+        if isinstance(self.builder, CompiledObservation):
+            return
+        try:
+            self.builder = CompiledObservation(self.contract)
+            self.observation_engine = self.builder.description
+        except CompiledInferenceError as exc:
+            if self.inference_requested == "compiled":
+                raise CompiledInferenceError(
+                    f"inference.engine is 'compiled' but the observation of {self.contract.task} cannot "
+                    f"run compiled here: {exc}. Set `inference: {{engine: auto}}` to build it in Python"
+                ) from exc
+            log.warning(
+                "inference: building the observation of %s in Python, not compiled C (inference.engine "
+                "auto): %s", self.contract.task, exc,
+            )  # fmt: skip
 
     def _compile(self) -> CompiledPolicy:
         if self._model_bytes is None:  # PolicyFile refuses a missing file before this

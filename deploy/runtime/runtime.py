@@ -450,6 +450,7 @@ class Runtime:
             "contract_sha256": self._contract_sha256,
             "providers": list(self.runner.providers),
             "inference_engine": self.runner.inference_engine,
+            "observation_engine": self.runner.observation_engine,
             "stamp_clock": self.stamp_clock.kind,
         }
 
