@@ -201,7 +201,6 @@ class PolicyNode:
             t = TOPICS["odometry"]
             subscribe_cdr = getattr(transport, "subscribe_cdr", None)
             if subscribe_cdr is not None:
-                self._time_cls = messages.idl_class("builtin_interfaces/msg/Time")
                 subscribe_cdr(topics["odometry"], t.type, t.qos, self._on_odometry_cdr)
                 self.odometry_as_cdr = True
             else:
@@ -261,7 +260,7 @@ class PolicyNode:
             )
         self.use_loop(RealtimeLoop(self.contract.control_rate_hz, self.runtime.config.loop, trigger=trigger))
         self._lock = threading.Lock()
-        self._odom_stamp: Any = None  # builtin_interfaces/Time of the newest odometry
+        self._odom_stamp: Any = None  # the newest odometry stamp (a Time message, or convert.Stamp)
         self._odom_key: tuple[int, int] | None = None
         self._odom_rx: dict[tuple[int, int], float] = {}
         self._cycle_stamp: Any = None
@@ -301,8 +300,7 @@ class PolicyNode:
         except (ValueError, struct.error):  # e.g. big-endian CDR: Cyclone's deserializer reads it
             self._odometry_arrived(now, *self._odometry_message(data))
             return
-        stamp = self._time_cls(sec=sec, nanosec=nanosec)
-        self._odometry_arrived(now, stamp, convert.odometry_from_values(pose, twist))
+        self._odometry_arrived(now, convert.Stamp(sec, nanosec), convert.odometry_from_values(pose, twist))
 
     @staticmethod
     def _odometry_message(data: bytes) -> tuple[Any, Odometry]:
@@ -462,11 +460,11 @@ class PolicyNode:
             else:
                 self._cmd_cdr(data)
         else:
-            stamp = (
-                self._cycle_stamp
-                if self._cycle_stamp is not None
-                else self.t.make("builtin_interfaces/msg/Time")
-            )
+            stamp = self._cycle_stamp
+            if stamp is None:
+                stamp = self.t.make("builtin_interfaces/msg/Time")
+            elif isinstance(stamp, convert.Stamp):  # read from CDR bytes: as the message's field
+                stamp = {"sec": stamp.sec, "nanosec": stamp.nanosec}
             self._cmd_pub.publish(convert.actuator_command_msg(self.t.make, stamp, out.actuator_names, cmd))
         tx = self.clock()
         key = self._cycle_key

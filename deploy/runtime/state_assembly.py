@@ -54,7 +54,8 @@ class StateAssembler:
             drives = {j.name: j.default_pos_rad for j in contract.joints}
             self._joint_default = np.array([[drives[n] for n in self.joints]], dtype=np.float64)
         self.reuse = reuse
-        j, c, a = len(self.joints), contract.command_size, contract.action_size
+        self._command_size = contract.command_size  # a property that sums the terms: read once
+        j, c, a = len(self.joints), self._command_size, contract.action_size
         self._state = RobotState(
             base_pos_m=np.zeros((1, 3)),
             base_quat_wxyz=np.zeros((1, 4)),
@@ -108,7 +109,7 @@ class StateAssembler:
             st.base_ang_vel_rad_s[0] = i.ang_vel_rad_s
             age = max(age, now_s - imu.stamp_s)
         problem = None
-        size = self.contract.command_size
+        size = self._command_size
         command = st.command
         cmd = samples.get("command")
         if cmd is not None and size:
@@ -172,7 +173,7 @@ class StateAssembler:
             omega = i.ang_vel_rad_s.reshape(1, 3).copy()
             age = max(age, now_s - imu.stamp_s)
         problem = None
-        size = self.contract.command_size
+        size = self._command_size
         command = np.zeros((1, size))
         cmd = samples.get("command")
         if cmd is not None and size:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -31,6 +31,14 @@ OK, WARN, ERROR, STALE = 0, 1, 2, 3
 
 def stamp_to_s(stamp: Any) -> float:
     return float(stamp.sec) + float(stamp.nanosec) * 1e-9
+
+
+class Stamp(NamedTuple):
+    """A builtin_interfaces/Time's two fields, where a stamp read from CDR bytes needs no message
+    object (reads like one: .sec, .nanosec)."""
+
+    sec: int
+    nanosec: int
 
 
 def header_stamp_s(stamp: Any) -> float | None:

@@ -53,7 +53,11 @@ DISCOVERY_TYPE = "rmw_dds_common/msg/ParticipantEntitiesInfo"
 
 class DdsPublisher:
     def __init__(self, writer: Any) -> None:
+        from cyclonedds._clayer import ddspy_write
+
         self.writer = writer
+        self._write_cdr = ddspy_write  # bound once: an import statement per write costs a lookup chain
+        self._ref = writer._ref
 
     def publish(self, msg: Any) -> None:
         self.writer.write(msg)
@@ -61,11 +65,10 @@ class DdsPublisher:
     def publish_cdr(self, data: bytes) -> None:
         """Write a sample already serialized (plain CDR with its encapsulation header, padded to a
         multiple of 4: deploy.transport.cdr), as DataWriter.write hands its own serialization on."""
-        from cyclonedds._clayer import ddspy_write
-        from cyclonedds.core import DDSException
-
-        ret = ddspy_write(self.writer._ref, data)
+        ret = self._write_cdr(self._ref, data)
         if ret < 0:
+            from cyclonedds.core import DDSException
+
             raise DDSException(ret, f"Occurred while writing sample in {self.writer!r}")
 
 
