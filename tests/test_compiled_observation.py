@@ -151,3 +151,25 @@ def test_auto_builds_the_observation_in_python_when_it_cannot_compile_it_and_com
     assert len(warnings) == 1 and "building the observation of quadruped-walk in Python" in warnings[0]
     with pytest.raises(CompiledInferenceError, match="the observation of quadruped-walk cannot run compiled"):
         PolicyRunner(WALK, profile, inference="compiled")
+
+
+def test_fields_the_observation_does_not_read_may_be_anything():
+    """A legged contract without joint terms or drives: the state's joint arrays (from the robot
+    profile) and its empty default pose are not the observation's business."""
+    from deploy.contract import ActionTerm, Contract, ObservationTerm
+
+    joints = tuple(f"j{k}" for k in range(12))
+    contract = Contract(
+        task="stand", robot="quadruped-test", control_rate_hz=50.0,
+        observations=(ObservationTerm("angular_velocity_rad_s", 3), ObservationTerm("previous_action", 12)),
+        actions=(ActionTerm("joint_position", joints, scale=1.0, offset=0.0, unit="rad"),),
+        sensors=("imu", "joint_states"),
+    )  # fmt: skip
+    compiled, floats = CompiledObservation(contract), BatchOneObservation(contract)
+    rng = np.random.default_rng(5)
+    state = random_state(rng, contract, 1.0)
+    state = dataclasses.replace(
+        state, joint_pos_rad=np.ones((1, 12)), joint_vel_rad_s=np.ones((1, 12), np.float32),
+        joint_default_pos_rad=np.zeros((1, 0)),
+    )  # fmt: skip
+    assert np.array_equal(_bits(compiled.build(state)), _bits(floats.build(state)))

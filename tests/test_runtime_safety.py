@@ -119,6 +119,37 @@ def test_input_store_ages_rejects_bad_values_and_keeps_the_last_good_one():
         store.put("imu", _odo())
 
 
+
+@pytest.mark.parametrize(
+    "bad, reason",
+    [
+        ({"pos": (np.nan, 0.0, 1.0)}, "pos_m is not finite"),
+        ({"lin": (0.0, np.inf, 0.0)}, "lin_vel_m_s is not finite"),
+        ({"ang": (0.0, 0.0, -np.inf)}, "ang_vel_rad_s is not finite"),
+        ({"quat": (np.nan, 0.0, 0.0, 0.0)}, "quat_wxyz is not finite"),
+        ({"quat": (0.5, 0.0, 0.0, 0.0)}, "unit quaternion"),
+        ({"quat": (1e300, 1e300, 0.0, 0.0)}, "unit quaternion"),
+    ],
+)
+def test_odometry_of_a_decoders_floats_is_stored_as_checked_or_refused_with_the_same_reason(bad, reason):
+    """Odometry.of_floats (the CDR decoder's path) checks on the floats what checked() checks."""
+    good = {
+        "pos": (0.1, 0.2, 1.0), "quat": (1.0, 0.0, 0.0, 0.0), "lin": (0.0, 0.1, 0.0), "ang": (0.0, 0.0, 0.3)
+    }  # fmt: skip
+    store = InputStore([InputSpec("odometry", 0.05)], clock=lambda: 10.0)
+    ok = Odometry.of_floats(good["pos"], good["quat"], good["lin"], good["ang"])
+    assert ok.checked() is ok  # checked on the floats: the store keeps it as it is
+    assert store.put("odometry", ok, stamp_s=9.99)
+    stored = store.get("odometry").value
+    assert all(not a.flags.writeable and a.dtype == np.float64 for a in vars(stored).values())
+    assert stored.pos_m.tolist() == [0.1, 0.2, 1.0] and stored.quat_wxyz.tolist() == [1.0, 0.0, 0.0, 0.0]
+    values = good | bad
+    refused = Odometry.of_floats(values["pos"], values["quat"], values["lin"], values["ang"])
+    assert not store.put("odometry", refused, stamp_s=10.0)
+    assert reason in store.status("odometry").invalid
+    assert store.get("odometry").value is stored  # the last good value stays
+
+
 def test_config_needs_a_staleness_limit_for_every_required_input():
     cfg = RuntimeConfig.from_yaml()
     assert cfg.inputs["odometry"].max_age_s == 0.05 and cfg.inputs["command"].max_age_s is None

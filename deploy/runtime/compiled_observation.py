@@ -227,6 +227,29 @@ def generate_observation_c(contract: Contract) -> str:
     return "\n".join(lines) + "\n"
 
 
+def fields_read(contract: Contract) -> dict[str, int]:
+    """The RobotState fields the contract's observation reads, with the values each must have."""
+    reads: dict[str, int] = {}
+    for t in contract.observations:
+        if t.name in ("position_error_m", "position_error_integral_m_s"):
+            reads["base_pos_m"] = 3
+        elif t.name in ("rotation_matrix", "projected_gravity"):
+            reads["base_quat_wxyz"] = 4
+        elif t.name == "linear_velocity_error_m_s":
+            reads["base_lin_vel_m_s"] = 3
+        elif t.name == "angular_velocity_rad_s":
+            reads["base_ang_vel_rad_s"] = 3
+        elif t.name == "previous_action":
+            reads["last_action"] = t.size
+        elif t.name == "joint_pos_rel_default_rad":
+            reads["joint_pos_rad"] = reads["joint_default_pos_rad"] = t.size
+        elif t.name == "joint_vel_rad_s":
+            reads["joint_vel_rad_s"] = t.size
+    if contract.command_size:  # position, velocity and command terms read their slices of it
+        reads["command"] = contract.command_size
+    return reads
+
+
 class CompiledObservation:
     """BatchOneObservation(contract) compiled to C (same numbers, bit for bit; checked at load).
     Construct only when BatchOneObservation.supports(contract); raises CompiledInferenceError
@@ -257,23 +280,8 @@ class CompiledObservation:
         self._reset = self._lib[f"{C_PREFIX}_reset"]
         self._reset.argtypes, self._reset.restype = [], None
         self._bound: tuple[np.ndarray, ...] = ()  # the state arrays and output the C is bound to
-        self._sizes = self._expected_sizes(contract)
+        self._reads = fields_read(contract)
         self.verify()
-
-    @staticmethod
-    def _expected_sizes(contract: Contract) -> dict[str, int | None]:
-        """Per state field, the values the C reads (None: the joint count, whatever it is)."""
-        return {
-            "base_pos_m": 3,
-            "base_quat_wxyz": 4,
-            "base_lin_vel_m_s": 3,
-            "base_ang_vel_rad_s": 3,
-            "last_action": contract.action_size,
-            "command": contract.command_size,
-            "joint_pos_rad": None,
-            "joint_default_pos_rad": None,
-            "joint_vel_rad_s": None,
-        }
 
     def reset(self) -> None:
         """Forget history and integrals (the next build fills every history slot)."""
@@ -310,13 +318,15 @@ class CompiledObservation:
             self._reference.build(state)  # raises the float path's own error for a bad state ...
             raise ContractError(f"the compiled observation cannot read this state: {problem}")  # ... or this
         self._bound = (*arrays, out)  # kept: the C holds their addresses
-        self._bind_c(*(a.ctypes.data for a in self._bound))
+        reads = self._reads  # a field the C does not read is bound as NULL
+        pointers = [a.ctypes.data if f in reads else None for f, a in zip(STATE_FIELDS, arrays, strict=True)]
+        self._bind_c(*pointers, out.ctypes.data)
 
     def _problem(self, arrays: list[np.ndarray], out: np.ndarray) -> str | None:
-        joints = arrays[STATE_FIELDS.index("joint_pos_rad")].size
         for name, a in zip(STATE_FIELDS, arrays, strict=True):
-            n = self._sizes[name]
-            n = joints if n is None else n
+            n = self._reads.get(name)
+            if n is None:
+                continue
             if not isinstance(a, np.ndarray) or a.dtype != np.float64 or not a.flags.c_contiguous:
                 return f"{name} must be a C-contiguous float64 array, found {type(a).__name__}"
             if a.shape != (1, n):
@@ -337,7 +347,7 @@ class CompiledObservation:
         reset."""
         c = self.contract
         rng = np.random.default_rng(seed)
-        joints = len(c.joints)
+        joints = self._reads.get("joint_pos_rad", self._reads.get("joint_vel_rad_s", len(c.joints)))
         state = RobotState(
             base_pos_m=np.zeros((1, 3)),
             base_quat_wxyz=np.zeros((1, 4)),
@@ -348,9 +358,7 @@ class CompiledObservation:
             joint_names=tuple(j.name for j in c.joints),
             joint_pos_rad=np.zeros((1, joints)),
             joint_vel_rad_s=np.zeros((1, joints)),
-            joint_default_pos_rad=np.array([[j.default_pos_rad for j in c.joints]], dtype=np.float64).reshape(
-                1, joints
-            ),
+            joint_default_pos_rad=np.zeros((1, joints)),
             time_s=np.zeros(1),
         )
         got = np.zeros((1, self.size), dtype=np.float32)
@@ -361,7 +369,7 @@ class CompiledObservation:
                     self.reset()
                 # mostly small values, now and then large ones (clips, the integration gate)
                 spread = 10.0 ** rng.integers(-2, 3)
-                for name in STATE_FIELDS[:6] + ("joint_pos_rad", "joint_vel_rad_s"):
+                for name in STATE_FIELDS:
                     a = getattr(state, name)
                     a[0] = rng.standard_normal(a.shape[1]) * spread
                 if k % 7 == 3:

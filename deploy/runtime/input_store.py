@@ -51,12 +51,45 @@ class Odometry:
     ang_vel_rad_s: np.ndarray
 
     def checked(self) -> Odometry:
-        return Odometry(
+        return _CheckedOdometry(
             _vector("pos_m", self.pos_m, 3),
             _unit_quaternion(_vector("quat_wxyz", self.quat_wxyz, 4)),
             _vector("lin_vel_m_s", self.lin_vel_m_s, 3),
             _vector("ang_vel_rad_s", self.ang_vel_rad_s, 3),
         )
+
+    @staticmethod
+    def of_floats(
+        pos_m: tuple[float, float, float],
+        quat_wxyz: tuple[float, float, float, float],
+        lin_vel_m_s: tuple[float, float, float],
+        ang_vel_rad_s: tuple[float, float, float],
+    ) -> Odometry:
+        """An Odometry of a message's plain floats (a transport's decoder), checked on the floats
+        at once when checked() would accept it, so the store does not copy and check it again;
+        otherwise unchecked, and the store refuses it with checked()'s reason."""
+        w, x, y, z = quat_wxyz
+        if all(map(math.isfinite, (*pos_m, w, x, y, z, *lin_vel_m_s, *ang_vel_rad_s))):
+            n = math.sqrt(w * w + x * x + y * y + z * z)  # as _unit_quaternion
+            if 0.9 < n < 1.1:
+                return _CheckedOdometry(
+                    _frozen(pos_m), _frozen(quat_wxyz), _frozen(lin_vel_m_s), _frozen(ang_vel_rad_s)
+                )
+        return Odometry(np.array(pos_m), np.array(quat_wxyz), np.array(lin_vel_m_s), np.array(ang_vel_rad_s))
+
+
+@dataclass(frozen=True)
+class _CheckedOdometry(Odometry):
+    """An Odometry that passed checked(): finite read-only float64 vectors, a unit quaternion."""
+
+    def checked(self) -> Odometry:
+        return self
+
+
+def _frozen(values: tuple[float, ...]) -> np.ndarray:
+    a = np.array(values, dtype=np.float64)
+    a.flags.writeable = False
+    return a
 
 
 @dataclass(frozen=True)

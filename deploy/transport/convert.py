@@ -92,12 +92,8 @@ def odometry_from_values(pose: Sequence[float], twist: Sequence[float]) -> Odome
     child frame (vx, vy, vz, wx, wy, wz), as deploy.transport.cdr.decode_odometry reads them."""
     px, py, pz, qx, qy, qz, qw = map(float, pose)
     vx, vy, vz, wx, wy, wz = map(float, twist)
-    return Odometry(
-        pos_m=np.array((px, py, pz)),
-        quat_wxyz=np.array((qw, qx, qy, qz)),
-        lin_vel_m_s=np.array(_body_to_world(qw, qx, qy, qz, vx, vy, vz)),
-        ang_vel_rad_s=np.array((wx, wy, wz)),
-    )
+    lin_vel_world = _body_to_world(qw, qx, qy, qz, vx, vy, vz)
+    return Odometry.of_floats((px, py, pz), (qw, qx, qy, qz), lin_vel_world, (wx, wy, wz))
 
 
 def _body_to_world(
