@@ -98,8 +98,19 @@ def _array(name: str, values: np.ndarray) -> str:
     return f"static const float {name}[{flat.size}] = {{\n    {body}\n}};\n"
 
 
+#: How a dense layer's loops run: "output" (one dot product per output, weights (out, in): the
+#: least RAM traffic, for microcontrollers) or "input" (each input scaled into every output,
+#: weights stored transposed (in, out): the inner loop runs across outputs, which a compiler
+#: vectorizes without reordering any sum). Each output's sum has the same terms in the same
+#: order either way, so both give the same floats.
+DENSE_LOOPS = ("output", "input")
+
+
 class _Generator:
-    def __init__(self, model: onnx.ModelProto, prefix: str, where: str) -> None:
+    def __init__(self, model: onnx.ModelProto, prefix: str, where: str, dense_loop: str = "output") -> None:
+        if dense_loop not in DENSE_LOOPS:
+            raise ValueError(f"dense_loop must be one of {list(DENSE_LOOPS)}, found {dense_loop!r}")
+        self.dense_loop = dense_loop
         self.model = model
         self.prefix = prefix
         self.where = where
@@ -208,7 +219,8 @@ class _Generator:
         n_out = w.shape[0]
         if w.shape[1] != n_in:
             self.fail(node, f"weight of shape {w.shape} does not take an input of {n_in}")
-        wname = self.constant(w, f"{node.name}_W")
+        input_major = self.dense_loop == "input"
+        wname = self.constant(w.T if input_major else w, f"{node.name}_W{'T' if input_major else ''}")
         y = self.new_value(node.output[0], n_out)
         xs = self.ref(x)
         if bias is None:
@@ -219,14 +231,29 @@ class _Generator:
             init = f"{self.constant(bias, f'{node.name}_b')}[o]"
         acc = "acc" if alpha == 1.0 else f"{c_float(alpha)} * acc"
         add = "" if bias is None else (f" + {init}" if beta == 1.0 else f" + {c_float(beta)} * {init}")
-        self.emit(node, [
-            f"for (o = 0; o < {n_out}; ++o) {{",
-            f"    const float *w = &{wname}[o * {n_in}];",
-            "    float acc = 0.0f;",
-            f"    for (i = 0; i < {n_in}; ++i) acc += w[i] * {xs}[i];",
-            f"    {y}[o] = {acc}{add};",
-            "}",
-        ])  # fmt: skip
+        if input_major:  # y[o] accumulates as `acc` does below: 0, then + w[o][i] · x[i] for i = 0, 1, …
+            acc = "y[o]" if alpha == 1.0 else f"{c_float(alpha)} * y[o]"
+            self.emit(node, [
+                "{",
+                f"    float *y = {y};",
+                f"    for (o = 0; o < {n_out}; ++o) y[o] = 0.0f;",
+                f"    for (i = 0; i < {n_in}; ++i) {{",
+                f"        const float *w = &{wname}[i * {n_out}];",
+                f"        const float xi = {xs}[i];",
+                f"        for (o = 0; o < {n_out}; ++o) y[o] += w[o] * xi;",
+                "    }",
+                f"    for (o = 0; o < {n_out}; ++o) y[o] = {acc}{add};",
+                "}",
+            ])  # fmt: skip
+        else:
+            self.emit(node, [
+                f"for (o = 0; o < {n_out}; ++o) {{",
+                f"    const float *w = &{wname}[o * {n_in}];",
+                "    float acc = 0.0f;",
+                f"    for (i = 0; i < {n_in}; ++i) acc += w[i] * {xs}[i];",
+                f"    {y}[o] = {acc}{add};",
+                "}",
+            ])  # fmt: skip
         self.macs += n_in * n_out
 
     def op_gemm(self, node: onnx.NodeProto) -> None:
@@ -370,15 +397,18 @@ def generate(path: str | Path, prefix: str = DEFAULT_PREFIX) -> CPolicy:
 
 
 def generate_from_model(
-    model: onnx.ModelProto | bytes, prefix: str = DEFAULT_PREFIX, name: str = "policy.onnx"
+    model: onnx.ModelProto | bytes,
+    prefix: str = DEFAULT_PREFIX,
+    name: str = "policy.onnx",
+    dense_loop: str = "output",
 ) -> CPolicy:
     """As generate(), from a model already in memory (a ModelProto, or the file's bytes as read and
     verified by the caller, e.g. deploy.provenance): the file is not read again. `name` names the
-    model in messages and in the generated files' comments."""
+    model in messages and in the generated files' comments; `dense_loop` is one of DENSE_LOOPS."""
     _check_prefix(prefix)
     if isinstance(model, (bytes, bytearray, memoryview)):
         model = onnx.load_from_string(bytes(model))
-    return _generate(model, prefix, name, Path(name).name)
+    return _generate(model, prefix, name, Path(name).name, dense_loop)
 
 
 def _check_prefix(prefix: str) -> None:
@@ -386,7 +416,9 @@ def _check_prefix(prefix: str) -> None:
         raise ValueError(f"prefix '{prefix}' is not a C identifier")
 
 
-def _generate(model: onnx.ModelProto, prefix: str, path: str, file_name: str) -> CPolicy:
+def _generate(
+    model: onnx.ModelProto, prefix: str, path: str, file_name: str, dense_loop: str = "output"
+) -> CPolicy:
     """The generator proper; `path` names the model in errors, `file_name` in the generated comments."""
     metadata = {p.key: p.value for p in model.metadata_props}
     contract = read_contract(metadata, path)
@@ -410,7 +442,7 @@ def _generate(model: onnx.ModelProto, prefix: str, path: str, file_name: str) ->
             raise UnsupportedGraphError(f"{path}: state '{i.name}' and '{o.name}' differ in size")
     n_obs, n_act = contract.observation_size, contract.action_size
 
-    gen = _Generator(model, prefix, path)
+    gen = _Generator(model, prefix, path, dense_loop)
     gen.aliases = {}
     gen.width[OBS_INPUT] = n_obs
     gen.location[OBS_INPUT] = "obs"

@@ -13,7 +13,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from deploy.c_export import UnsupportedGraphError, generate
+from deploy.c_export import UnsupportedGraphError, generate, generate_from_model
 from deploy.c_export import main as c_export_main
 from deploy.policy_file import PolicyFile
 
@@ -60,9 +60,15 @@ int main(int argc, char **argv)
 """
 
 
-def run_c(policy: Path, observations: np.ndarray, workdir: Path, prefix: str = "pol") -> np.ndarray:
-    """Generate C for `policy`, compile it with a harness, run it over `observations` row by row."""
-    c_policy = generate(policy, prefix)
+def run_c(
+    policy: Path, observations: np.ndarray, workdir: Path, prefix: str = "pol", dense_loop: str | None = None
+) -> np.ndarray:
+    """Generate C for `policy`, compile it with a harness, run it over `observations` row by row
+    (`dense_loop`: generated through generate_from_model with that loop order)."""
+    if dense_loop is None:
+        c_policy = generate(policy, prefix)
+    else:
+        c_policy = generate_from_model(policy.read_bytes(), prefix, policy.name, dense_loop=dense_loop)
     c_policy.write(workdir)
     (workdir / "harness.c").write_text(HARNESS.format(p=prefix, P=prefix.upper()))
     exe = workdir / "harness"
@@ -138,6 +144,20 @@ def test_shipped_walk_policy_in_c_matches_onnx_runtime(tmp_path):
     assert c_policy.macs == 45 * 128 + 128 * 64 + 64 * 32 + 32 * 12
     assert c_policy.parameters == c_policy.macs + 128 + 64 + 32 + 12 + 2 * 45
     assert c_policy.scratch_floats == 2 * 128 and c_policy.state_size == 0
+
+
+def test_both_dense_loop_orders_compute_the_same_floats(tmp_path):
+    """The input-major loop (the robot's compiled engine: vectorizable) sums each output's terms in
+    the output-major loop's order (the microcontroller default), so the floats are identical."""
+    observations = normalizer_draws(WALK, 256, seed=1)
+    by_output = run_c(WALK, observations, tmp_path / "output", prefix="walk", dense_loop="output")
+    by_input = run_c(WALK, observations, tmp_path / "input", prefix="walk", dense_loop="input")
+    assert np.array_equal(by_output.view(np.uint32), by_input.view(np.uint32))
+    assert np.abs(by_input - onnx_actions(WALK, observations)).max() <= ATOL
+    source = generate_from_model(WALK.read_bytes(), "walk", dense_loop="input").source
+    assert "y[o] += w[o] * xi;" in source and "acc += w[i]" not in source
+    with pytest.raises(ValueError, match="dense_loop must be one of"):
+        generate_from_model(WALK.read_bytes(), "walk", dense_loop="diagonal")
 
 
 def _graph_with_contract(nodes, inputs, outputs, initializers, name: str) -> onnx.ModelProto:

@@ -4,7 +4,11 @@ load time and called through ctypes. A drop-in for deploy.policy_file.BoundPolic
 Why: the control cycle calls inference once per period and sleeps in between, so ONNX Runtime's
 large C++ call path is cold in the caches at every call (85→64→64→4 hover MLP at 500 Hz on the
 2-core x86_64 build machine: p50 ≈ 32 µs, p99 ≈ 76 µs per call; ≈ 5 µs in a tight loop). The same
-graph as a few straight C loops: p50 ≈ 12 µs, p99 ≈ 26 µs paced.
+graph as a few straight C loops: p50 ≈ 12 µs, p99 ≈ 26 µs paced. The dense layers are generated
+input-major (deploy.c_export DENSE_LOOPS: the inner loop runs across a layer's outputs, which the
+compiler vectorizes without reordering any output's sum; the same floats as the output-major
+loops, walk policy 7.8 → 1.3 µs back to back), and the buffers are bound once so the call passes
+no arguments.
 
 How, and why it is safe to do at start-up:
 - The C is generated from the model bytes the PolicyFile loaded (in the policy node: the bytes
@@ -119,7 +123,7 @@ class CompiledPolicy:
         self.policy = policy
         cc = compiler_command()
         try:
-            c_policy = generate_from_model(model_bytes, C_PREFIX, str(policy.path))
+            c_policy = generate_from_model(model_bytes, C_PREFIX, str(policy.path), dense_loop="input")
         except UnsupportedGraphError as exc:
             raise CompiledInferenceError(str(exc)) from exc
         c = policy.contract
