@@ -28,6 +28,7 @@ from deploy.observations import ObservationBuilder
 from deploy.policy_file import PolicyFile
 from deploy.robot_state import RobotState
 from deploy.runtime.command_limiter import CommandLimiter
+from deploy.runtime.compiled_observation import CompiledObservation
 from deploy.runtime.compiled_policy import CompiledInferenceError, CompiledPolicy
 from deploy.runtime.fast_observation import BatchOneObservation
 from deploy.runtime.input_store import Command, Imu, JointStates, Odometry, Sample
@@ -104,6 +105,67 @@ def _samples(contract: Contract, joints: tuple[str, ...], profile: RobotProfile)
     return out
 
 
+def _compiled_observation(contract: Contract) -> CompiledObservation | None:
+    try:
+        return CompiledObservation(contract)
+    except CompiledInferenceError as exc:
+        print(f"(no compiled observation rows: {exc})")
+        return None
+
+
+def _input_rows(repeats: int) -> list[tuple[str, str, float, str, float]]:
+    """A legged robot's inputs from DDS bytes to the checked payload the store keeps: cyclonedds'
+    deserializer, the message conversion and checked() (what the node did) against the hand
+    decoders and the check on floats (deploy/transport/cdr.py, Odometry/Imu/JointStates.of_floats)."""
+    from deploy.transport import convert, messages
+    from deploy.transport.cdr import JointStateDecoder, decode_imu, decode_odometry
+
+    t = time.time()
+    joints = [f"{leg}_{j}_joint" for leg in ("FL", "FR", "RL", "RR") for j in ("hip", "thigh", "calf")]
+    js = convert.joint_states_msg(messages.make, t, joints, np.linspace(-1, 1, 12), np.zeros(12)).serialize()
+    imu = convert.imu_msg(messages.make, t, np.array([1.0, 0, 0, 0]), np.zeros(3), np.array([0, 0, 9.8]))
+    imu_b = imu.serialize()
+    odo = convert.odometry_msg(
+        messages.make, t, np.array([0, 0, 2.0]), np.array([1.0, 0, 0, 0]), np.zeros(3), np.zeros(3)
+    ).serialize()
+    decoder = JointStateDecoder()
+
+    def js_old() -> object:
+        return convert.joint_states_from_msg(messages.deserialize(js, "sensor_msgs/msg/JointState")).checked()
+
+    def js_new() -> object:
+        _, _, names, pos, vel = decoder.decode(js)
+        return convert.joint_states_from_values(names, pos, vel).checked()
+
+    def imu_old() -> object:
+        return convert.imu_from_msg(messages.deserialize(imu_b, "sensor_msgs/msg/Imu")).checked()
+
+    def imu_new() -> object:
+        _, _, q, w, a = decode_imu(imu_b)
+        return convert.imu_from_values(q, w, a).checked()
+
+    def odo_old() -> object:  # the odometry path before its payload was checked on the floats
+        _, _, pose, twist = decode_odometry(odo)
+        px, py, pz, qx, qy, qz, qw = map(float, pose)
+        vx, vy, vz, wx, wy, wz = map(float, twist)
+        lin = convert._body_to_world(qw, qx, qy, qz, vx, vy, vz)
+        return Odometry(np.array((px, py, pz)), np.array((qw, qx, qy, qz)), np.array(lin),
+                        np.array((wx, wy, wz))).checked()  # fmt: skip
+
+    def odo_new() -> object:
+        _, _, pose, twist = decode_odometry(odo)
+        return convert.odometry_from_values(pose, twist).checked()
+
+    return [
+        ("joint_states bytes → payload, 12", "deserialize + convert + check", _best_us(js_old, repeats, 500),
+         "JointStateDecoder + of_floats", _best_us(js_new, repeats, 500)),
+        ("imu bytes → payload", "deserialize + convert + check", _best_us(imu_old, repeats, 500),
+         "decode_imu + of_floats", _best_us(imu_new, repeats, 500)),
+        ("odometry bytes → payload", "decode + arrays + check", _best_us(odo_old, repeats, 500),
+         "decode + of_floats", _best_us(odo_new, repeats, 500)),
+    ]  # fmt: skip
+
+
 def rows(repeats: int) -> list[tuple[str, str, float, str, float]]:
     """(choice, before, µs, after, µs) per row."""
     from sim.tasks.quadrotor_hover import HoverConfig
@@ -129,6 +191,22 @@ def rows(repeats: int) -> list[tuple[str, str, float, str, float]]:
             "BatchOneObservation.build",
             lambda f=fast, st=state, b=buf: f.build(st, out=b),
         )
+        compiled_obs = _compiled_observation(contract)
+        if compiled_obs is not None:
+            row(
+                f"  same, compiled C, {name}",
+                "BatchOneObservation.build",
+                lambda f=fast, st=state, b=buf: f.build(st, out=b),
+                "CompiledObservation.build",
+                lambda c=compiled_obs, st=state, b=buf: c.build(st, out=b),
+            )
+            paced = f"    same, paced {1 / PACED_PERIOD_S:g} Hz, p50"
+            floats_us = _paced_p50_us(lambda f=fast, st=state, b=buf: f.build(st, out=b))
+            compiled_us = _paced_p50_us(lambda c=compiled_obs, st=state, b=buf: c.build(st, out=b))
+            out.append(
+                (paced, "BatchOneObservation.build", floats_us, "CompiledObservation.build", compiled_us)
+            )
+    out += _input_rows(repeats)
     for name, contract, profile in (
         ("hover", hover, "profile_crazyflie_2_1.yaml"),
         ("walk", walk, "profile_go2.yaml"),

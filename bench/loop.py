@@ -185,11 +185,16 @@ class Feed:
         if self.legged:
             js = convert.joint_states_msg(self.make, now, self.joints, self.pose + n[3:15], n[15:27])
             imu = convert.imu_msg(self.make, now, quat, n[27:30], np.array([0.0, 0.0, 9.81]) + n[30:33])
-            return [(self.node._on_joint_states, js), (self.node._on_imu, imu)]
+            return [self._as_sent("joint_states", js), self._as_sent("imu", imu)]
         odo = convert.odometry_msg(self.make, now, np.array([0.0, 0.0, 2.0]) + n[3:6], quat, n[6:9], n[9:12])
-        if self.node.odometry_as_cdr:  # as the DDS transport hands it over: the sample's bytes
-            return [(self.node._on_odometry_cdr, odo.serialize())]
-        return [(self.node._on_odometry, odo)]
+        return [self._as_sent("odometry", odo)]
+
+    def _as_sent(self, name: str, msg: Any) -> tuple[Callable[[Any], None], Any]:
+        """The callback the node subscribed for input `name` and what the transport hands it: on DDS
+        the sample's bytes, which the node decodes itself; else the message."""
+        if name in self.node.cdr_inputs:
+            return getattr(self.node, f"_on_{name}_cdr"), msg.serialize()
+        return getattr(self.node, f"_on_{name}"), msg
 
     def deliver(self, messages: list[tuple[Callable[[Any], None], Any]]) -> None:
         """Each message through its callback, then, as the DDS receive thread does after each topic's

@@ -13,9 +13,11 @@ import pytest
 from deploy.transport import convert, messages
 from deploy.transport.cdr import (
     Float64ArrayEncoder,
+    JointStateDecoder,
     JointStateEncoder,
     OdometryEncoder,
     UInt8ArrayEncoder,
+    decode_imu,
     decode_odometry,
     encode_diagnostic_array,
 )
@@ -216,6 +218,91 @@ def test_odometry_decoding_refuses_what_it_cannot_read():
         decode_odometry(data[: len(data) - 100])
 
 
+def _joint_state(frame_id: str, names, sec: int, nanosec: int, pos, vel, effort=()) -> bytes:
+    msg = messages.make(
+        "sensor_msgs/msg/JointState",
+        header={"stamp": {"sec": sec, "nanosec": nanosec}, "frame_id": frame_id},
+        name=list(names),
+        position=[float(x) for x in pos],
+        velocity=[float(x) for x in vel],
+        effort=[float(x) for x in effort],
+    )
+    return _written(msg)
+
+
+JOINT_NAME_SETS = [
+    (),
+    ("a",),
+    tuple(f"{leg}_{j}_joint" for leg in ("FL", "FR", "RL", "RR") for j in ("hip", "thigh", "calf")),
+    ("motor_front_right_long_name", "x", "yz", "abc"),  # every string-padding case
+    ("jöint", "j2", "j3"),  # UTF-8
+]
+
+
+def test_joint_states_decode_what_cyclonedds_serialized_and_the_names_cache_follows_changes():
+    """One decoder across messages whose names change now and then (the cache must notice), with
+    every frame padding, empty and full velocity lists, efforts or none, edge values."""
+    rng = np.random.default_rng(11)
+    decoder = JointStateDecoder()
+    names = JOINT_NAME_SETS[2]
+    for k in range(400):
+        if k % 5 == 0:
+            names = JOINT_NAME_SETS[int(rng.integers(len(JOINT_NAME_SETS)))]
+        n = len(names)
+        frame_id = ["", "b", "base", "base_link_x", "frame_ü"][k % 5]
+        sec, nanosec = STAMPS[k % len(STAMPS)]
+        pos = [EDGE[int(i)] for i in rng.integers(len(EDGE), size=n)] if k % 3 == 0 else rng.normal(0, 3, n)
+        vel = [] if k % 7 == 0 else rng.normal(0, 30, n)
+        effort = rng.normal(0, 5, n) if k % 2 else []
+        got = decoder.decode(_joint_state(frame_id, names, sec, nanosec, pos, vel, effort))
+        assert got == (sec, nanosec, names, tuple(float(x) for x in pos), tuple(float(x) for x in vel))
+
+
+def test_joint_states_decoding_refuses_what_it_cannot_read():
+    names = JOINT_NAME_SETS[2]
+    data = _joint_state("", names, 1, 2, np.zeros(12), np.zeros(12))
+    decoder = JointStateDecoder()
+    with pytest.raises(ValueError, match="encapsulation"):
+        decoder.decode(b"\x00\x00" + data[2:])  # big-endian CDR
+    for cut in (30, len(data) - 200, len(data) - 100):
+        with pytest.raises((ValueError, struct.error)):
+            JointStateDecoder().decode(data[:cut])
+    decoder.decode(data)  # cached names, then a truncated body
+    with pytest.raises(struct.error):
+        decoder.decode(data[: len(data) - 100])
+    huge = bytearray(data)
+    huge[20:24] = (2**31).to_bytes(4, "little")  # the name count, after an empty frame_id and padding
+    with pytest.raises(ValueError, match="count"):
+        JointStateDecoder().decode(bytes(huge))
+
+
+@pytest.mark.parametrize("frame_id", ["", "imu_link", "imu", "frame_ü"])
+def test_imu_decodes_what_cyclonedds_serialized(frame_id):
+    rng = np.random.default_rng(len(frame_id))
+    for k in range(60):
+        sec, nanosec = STAMPS[k % len(STAMPS)]
+        v = rng.normal(0, 3, 10)
+        if k % 4 == 0:
+            v = np.array([EDGE[int(i)] for i in rng.integers(len(EDGE), size=10)])
+        msg = messages.make(
+            "sensor_msgs/msg/Imu",
+            header={"stamp": {"sec": sec, "nanosec": nanosec}, "frame_id": frame_id},
+            orientation=dict(zip("xyzw", v[:4].tolist(), strict=True)),
+            orientation_covariance=rng.normal(0, 1, 9).tolist(),
+            angular_velocity=dict(zip("xyz", v[4:7].tolist(), strict=True)),
+            angular_velocity_covariance=rng.normal(0, 1, 9).tolist(),
+            linear_acceleration=dict(zip("xyz", v[7:].tolist(), strict=True)),
+            linear_acceleration_covariance=rng.normal(0, 1, 9).tolist(),
+        )
+        data = _written(msg)
+        expected = (sec, nanosec, tuple(v[:4].tolist()), tuple(v[4:7].tolist()), tuple(v[7:].tolist()))
+        assert decode_imu(data) == expected
+    with pytest.raises(ValueError, match="encapsulation"):
+        decode_imu(b"\x00\x00" + data[2:])
+    with pytest.raises(struct.error):
+        decode_imu(data[: len(data) - 80])
+
+
 def test_odometry_conversion_on_floats_agrees_with_the_rotation_module():
     from deploy.rotations import rotate_body_to_world
 
@@ -412,3 +499,65 @@ def test_the_dds_transport_hands_over_odometry_from_rclpy_as_bytes_the_decoder_r
 def _by_sec(data: bytes) -> tuple[int, tuple]:
     decoded = decode_odometry(data)
     return decoded[0], (bytes(data), decoded)
+
+
+def test_the_policy_node_reads_joint_states_and_imu_bytes_as_the_messages(tmp_path):
+    """A legged node's CDR paths store what its message paths store, for little- and big-endian
+    senders, and refuse the same bad samples for the same reasons."""
+    from cyclonedds.idl._support import Endianness
+
+    from bench.loop import WALK_POLICY, _profile_for
+    from deploy.nodes.policy_node import PolicyNode
+    from deploy.policy_file import PolicyFile
+    from deploy.runtime.config import DEFAULT_CONFIG
+    from tests.runtime_helpers import NullTransport
+
+    class CdrTransport(NullTransport):
+        def subscribe_cdr(self, topic, ros_type, qos, callback):
+            self.subscribe(topic, ros_type, qos, callback)
+
+    config = tmp_path / "runtime.yaml"
+    config.write_text(DEFAULT_CONFIG.read_text().replace("clock: system", "clock: none"))
+    profile = _profile_for(PolicyFile(WALK_POLICY).contract.robot)
+    params = {"policy_file": str(WALK_POLICY), "robot_profile": str(profile), "runtime_config": str(config)}
+    by_bytes, by_msg = PolicyNode(CdrTransport(), params), PolicyNode(NullTransport(), params)
+    assert {"imu", "joint_states"} <= by_bytes.cdr_inputs and not by_msg.cdr_inputs
+    joints = list(by_bytes.runtime.assembler.joints)
+    q = np.array([0.9, 0.1, -0.2, 0.3]) / np.linalg.norm([0.9, 0.1, -0.2, 0.3])
+    nan = float("nan")
+    imu_cases = [(q, False), (q, True), ([0.0, 0, 0, 0], False), ([1, 0, 0, nan], False), (q, False)]
+    joint_cases = [  # names, positions, velocities, big-endian
+        (joints, np.linspace(-1, 1, 12), np.linspace(2, 3, 12), False),
+        (joints[::-1], np.linspace(-1, 1, 12), [], False),  # another order, no velocities
+        (joints, np.linspace(-1, 1, 12), np.linspace(2, 3, 12), True),
+        (joints, [nan] + [0.0] * 11, np.zeros(12), False),
+        (joints[:-1] + joints[:1], np.zeros(12), np.zeros(12), False),  # a duplicate name
+        (joints, np.zeros(11), np.zeros(12), False),  # lengths differ
+        (joints, np.ones(12), np.ones(12), False),
+    ]
+    for k, (quat, big) in enumerate(imu_cases):
+        quat = np.array(quat, dtype=float)
+        msg = convert.imu_msg(messages.make, 5.0 + k, quat, [0.1, 0.2, 0.3], [0, 0, 9.8])
+        data = msg.serialize(endianness=Endianness.Big if big else Endianness.Little)
+        by_bytes._on_imu_cdr(data)
+        by_msg._on_imu(msg)
+        _same_input(by_bytes, by_msg, "imu", ("quat_wxyz", "ang_vel_rad_s", "lin_acc_m_s2"))
+    for k, (names, pos, vel, big) in enumerate(joint_cases):
+        msg = convert.joint_states_msg(messages.make, 7.0 + k, names, np.asarray(pos), np.asarray(vel))
+        data = msg.serialize(endianness=Endianness.Big if big else Endianness.Little)
+        by_bytes._on_joint_states_cdr(data)
+        by_msg._on_joint_states(msg)
+        _same_input(by_bytes, by_msg, "joint_states", ("names", "pos_rad", "vel_rad_s"))
+    a, b = by_bytes.runtime.inputs, by_msg.runtime.inputs
+    assert a.status("imu").rejected == b.status("imu").rejected == 2
+    assert a.status("joint_states").rejected == b.status("joint_states").rejected == 3
+
+
+def _same_input(by_bytes, by_msg, name: str, fields: tuple[str, ...]) -> None:
+    a, b = by_bytes.runtime.inputs, by_msg.runtime.inputs
+    sa, sb = a.get(name), b.get(name)
+    for f in fields:
+        va, vb = (np.asarray(getattr(s.value, f)).tolist() for s in (sa, sb))
+        assert va == vb
+    assert sa.header_stamp_s == sb.header_stamp_s
+    assert a.status(name).invalid == b.status(name).invalid

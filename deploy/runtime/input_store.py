@@ -68,13 +68,11 @@ class Odometry:
         """An Odometry of a message's plain floats (a transport's decoder), checked on the floats
         at once when checked() would accept it, so the store does not copy and check it again;
         otherwise unchecked, and the store refuses it with checked()'s reason."""
-        w, x, y, z = quat_wxyz
-        if all(map(math.isfinite, (*pos_m, w, x, y, z, *lin_vel_m_s, *ang_vel_rad_s))):
-            n = math.sqrt(w * w + x * x + y * y + z * z)  # as _unit_quaternion
-            if 0.9 < n < 1.1:
-                return _CheckedOdometry(
-                    _frozen(pos_m), _frozen(quat_wxyz), _frozen(lin_vel_m_s), _frozen(ang_vel_rad_s)
-                )
+        vectors = (*pos_m, *lin_vel_m_s, *ang_vel_rad_s)
+        if _finite_unit_quaternion(quat_wxyz) and all(map(math.isfinite, vectors)):
+            return _CheckedOdometry(
+                _frozen(pos_m), _frozen(quat_wxyz), _frozen(lin_vel_m_s), _frozen(ang_vel_rad_s)
+            )
         return Odometry(np.array(pos_m), np.array(quat_wxyz), np.array(lin_vel_m_s), np.array(ang_vel_rad_s))
 
 
@@ -84,6 +82,15 @@ class _CheckedOdometry(Odometry):
 
     def checked(self) -> Odometry:
         return self
+
+
+def _finite_unit_quaternion(q: tuple[float, float, float, float]) -> bool:
+    """What checked() accepts of a quaternion: finite, norm within (0.9, 1.1)."""
+    w, x, y, z = q
+    if not all(map(math.isfinite, q)):
+        return False
+    n = math.sqrt(w * w + x * x + y * y + z * z)  # as _unit_quaternion
+    return 0.9 < n < 1.1
 
 
 def _frozen(values: tuple[float, ...]) -> np.ndarray:
@@ -101,11 +108,30 @@ class Imu:
     lin_acc_m_s2: np.ndarray = field(default_factory=lambda: np.zeros(3))
 
     def checked(self) -> Imu:
-        return Imu(
+        return _CheckedImu(
             _unit_quaternion(_vector("quat_wxyz", self.quat_wxyz, 4)),
             _vector("ang_vel_rad_s", self.ang_vel_rad_s, 3),
             _vector("lin_acc_m_s2", self.lin_acc_m_s2, 3),
         )
+
+    @staticmethod
+    def of_floats(
+        quat_wxyz: tuple[float, float, float, float],
+        ang_vel_rad_s: tuple[float, float, float],
+        lin_acc_m_s2: tuple[float, float, float],
+    ) -> Imu:
+        """As Odometry.of_floats, for an IMU sample."""
+        if _finite_unit_quaternion(quat_wxyz) and all(map(math.isfinite, (*ang_vel_rad_s, *lin_acc_m_s2))):
+            return _CheckedImu(_frozen(quat_wxyz), _frozen(ang_vel_rad_s), _frozen(lin_acc_m_s2))
+        return Imu(np.array(quat_wxyz), np.array(ang_vel_rad_s), np.array(lin_acc_m_s2))
+
+
+@dataclass(frozen=True)
+class _CheckedImu(Imu):
+    """An Imu that passed checked()."""
+
+    def checked(self) -> Imu:
+        return self
 
 
 @dataclass(frozen=True)
@@ -121,9 +147,33 @@ class JointStates:
         if len(set(names)) != len(names):
             raise InputRejectedError(f"names contain duplicates: {list(names)}")
         n = len(names)
-        return JointStates(
+        return _CheckedJointStates(
             names, _vector("pos_rad", self.pos_rad, n), _vector("vel_rad_s", self.vel_rad_s, n)
         )
+
+    @staticmethod
+    def of_floats(
+        names: tuple[str, ...], pos_rad: tuple[float, ...], vel_rad_s: tuple[float, ...]
+    ) -> JointStates:
+        """As Odometry.of_floats, for joints given by `names` (str), positions and velocities."""
+        n = len(names)
+        if (
+            len(pos_rad) == n
+            and len(vel_rad_s) == n
+            and len(set(names)) == n
+            and all(map(math.isfinite, pos_rad))
+            and all(map(math.isfinite, vel_rad_s))
+        ):
+            return _CheckedJointStates(names, _frozen(pos_rad), _frozen(vel_rad_s))
+        return JointStates(names, np.array(pos_rad, dtype=np.float64), np.array(vel_rad_s, dtype=np.float64))
+
+
+@dataclass(frozen=True)
+class _CheckedJointStates(JointStates):
+    """JointStates that passed checked()."""
+
+    def checked(self) -> JointStates:
+        return self
 
 
 @dataclass(frozen=True)

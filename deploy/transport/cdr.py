@@ -13,6 +13,10 @@ on a little-endian machine (tests/test_cdr.py compares them for many values, edg
   deploy/nodes/joint_command.py): `Float64ArrayEncoder`;
 - nav_msgs/Odometry (the driving input): `decode_odometry` reads the stamp, pose and twist;
   `OdometryEncoder` writes it (fixed frames, zero covariances: what the simulator bridge sends);
+- sensor_msgs/JointState and sensor_msgs/Imu (a legged robot's inputs; cyclonedds' Python
+  deserializer takes ≈ 47 and ≈ 28 µs for them on the build machine): `JointStateDecoder` reads the
+  stamp, names, positions and velocities (the names decoded once while their bytes repeat),
+  `decode_imu` the stamp, orientation, angular velocity and linear acceleration;
 - std_msgs/UInt8MultiArray of a fixed length without dimensions (a command's token on
   `<topic>/auth`, deploy/transport/command_auth.py): `UInt8ArrayEncoder`;
 - diagnostic_msgs/DiagnosticArray (the policy node's diagnostics, several times a second from a
@@ -140,14 +144,9 @@ def decode_odometry(
     """nav_msgs/Odometry bytes (with the encapsulation header, little-endian) → (sec, nanosec,
     pose (px, py, pz, qx, qy, qz, qw), twist (vx, vy, vz, wx, wy, wz)); the frames are not read.
     ValueError for another encapsulation or a truncated message."""
-    if bytes(data[:2]) != ENCAPSULATION_LE[:2]:
-        raise ValueError(f"not little-endian plain CDR: encapsulation {bytes(data[:4]).hex()}")
+    _check_encapsulation(data)
     sec, nanosec = _STAMP.unpack_from(data, 4)
-    at = 12
-    for _ in range(2):  # header.frame_id, child_frame_id
-        at += (-(at - 4)) % 4
-        (length,) = _U32.unpack_from(data, at)
-        at += 4 + length
+    at = _skip_string(data, _skip_string(data, 12))  # header.frame_id, child_frame_id
     at += (-(at - 4)) % 8
     pose = _F64X7.unpack_from(data, at)
     at += _F64X7.size + _COVARIANCE
@@ -155,6 +154,98 @@ def decode_odometry(
     if at + _F64X6.size + _COVARIANCE > len(data):
         raise ValueError(f"odometry of {len(data)} bytes is truncated")
     return sec, nanosec, pose, twist
+
+
+def _skip_string(data: bytes | bytearray | memoryview, at: int) -> int:
+    """The offset after the string aligned at or after `at`."""
+    at += (-(at - 4)) % 4
+    (length,) = _U32.unpack_from(data, at)
+    return at + 4 + length
+
+
+def _check_encapsulation(data: bytes | bytearray | memoryview) -> None:
+    if bytes(data[:2]) != ENCAPSULATION_LE[:2]:
+        raise ValueError(f"not little-endian plain CDR: encapsulation {bytes(data[:4]).hex()}")
+
+
+#: sensor_msgs/Imu after its header: orientation (x, y, z, w), angular_velocity and
+#: linear_acceleration (x, y, z), each followed by its 3×3 covariance.
+_IMU_BODY = struct.Struct("<37d")
+
+
+def decode_imu(
+    data: bytes | bytearray | memoryview,
+) -> tuple[int, int, tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
+    """sensor_msgs/Imu bytes (little-endian) → (sec, nanosec, orientation (x, y, z, w), angular
+    velocity (x, y, z), linear acceleration (x, y, z)); frame and covariances are not read.
+    ValueError for another encapsulation, struct.error for a truncated message."""
+    _check_encapsulation(data)
+    sec, nanosec = _STAMP.unpack_from(data, 4)
+    at = _skip_string(data, 12)  # header.frame_id
+    at += (-(at - 4)) % 8
+    v = _IMU_BODY.unpack_from(data, at)
+    return sec, nanosec, v[0:4], v[13:16], v[25:28]
+
+
+class JointStateDecoder:
+    """sensor_msgs/JointState bytes (little-endian) → (sec, nanosec, names, positions, velocities);
+    frame and efforts are not read. A driver sends the same names in every message: while their
+    bytes repeat, the names decoded before are handed out again (compared byte for byte)."""
+
+    def __init__(self) -> None:
+        self._names_raw: bytes | None = None  # the name sequence's bytes, count first
+        self._names: tuple[str, ...] = ()
+        self._doubles: dict[int, struct.Struct] = {}
+
+    def decode(
+        self, data: bytes | bytearray | memoryview
+    ) -> tuple[int, int, tuple[str, ...], tuple[float, ...], tuple[float, ...]]:
+        """ValueError for another encapsulation or a malformed name, struct.error when truncated."""
+        _check_encapsulation(data)
+        sec, nanosec = _STAMP.unpack_from(data, 4)
+        at = _skip_string(data, 12)  # header.frame_id
+        at += (-(at - 4)) % 4
+        raw = self._names_raw
+        if raw is not None and data[at : at + len(raw)] == raw:
+            names, at = self._names, at + len(raw)
+        else:
+            names, end = self._read_names(data, at)
+            self._names_raw, self._names = bytes(data[at:end]), names
+            at = end
+        position, at = self._read_doubles(data, at)
+        velocity, _ = self._read_doubles(data, at)
+        return sec, nanosec, names, position, velocity
+
+    @staticmethod
+    def _read_names(data: bytes | bytearray | memoryview, at: int) -> tuple[tuple[str, ...], int]:
+        (count,) = _U32.unpack_from(data, at)
+        at += 4
+        if count > len(data):
+            raise ValueError(f"joint_states names a count of {count} in {len(data)} bytes")
+        names = []
+        for _ in range(count):
+            at += (-(at - 4)) % 4
+            (length,) = _U32.unpack_from(data, at)
+            raw = bytes(data[at + 4 : at + 4 + length])
+            if length == 0 or len(raw) != length or raw[-1] != 0:
+                raise ValueError("joint_states has a name that is not a NUL-terminated string")
+            names.append(raw[:-1].decode())
+            at += 4 + length
+        return tuple(names), at
+
+    def _read_doubles(self, data: bytes | bytearray | memoryview, at: int) -> tuple[tuple[float, ...], int]:
+        at += (-(at - 4)) % 4
+        (n,) = _U32.unpack_from(data, at)
+        at += 4
+        if not n:
+            return (), at
+        if 8 * n > len(data):
+            raise ValueError(f"joint_states names a sequence of {n} doubles in {len(data)} bytes")
+        at += (-(at - 4)) % 8
+        unpack = self._doubles.get(n)
+        if unpack is None:
+            unpack = self._doubles[n] = struct.Struct(f"<{n}d")
+        return unpack.unpack_from(data, at), at + 8 * n
 
 
 class OdometryEncoder:

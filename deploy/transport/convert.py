@@ -203,6 +203,24 @@ def joint_states_from_msg(msg: Any) -> JointStates:
     return JointStates(names=names, pos_rad=pos, vel_rad_s=vel)
 
 
+def joint_states_from_values(
+    names: tuple[str, ...], position: tuple[float, ...], velocity: tuple[float, ...]
+) -> JointStates:
+    """joint_states_from_msg on the message's values, as deploy.transport.cdr.JointStateDecoder
+    reads them."""
+    if not velocity:
+        velocity = (0.0,) * len(position)
+    return JointStates.of_floats(names, position, velocity)
+
+
+def imu_from_values(
+    orientation_xyzw: Sequence[float], angular_velocity: Sequence[float], linear_acceleration: Sequence[float]
+) -> Imu:
+    """imu_from_msg on the message's values, as deploy.transport.cdr.decode_imu reads them."""
+    x, y, z, w = orientation_xyzw
+    return Imu.of_floats((w, x, y, z), tuple(angular_velocity), tuple(linear_acceleration))
+
+
 def velocity_command_from_twist(msg: Any) -> Command:
     """geometry_msgs/Twist on /cmd_vel (base_link, REP-103) → the walk task's command (vx, vy, yaw rate)."""
     return Command(np.array([msg.linear.x, msg.linear.y, msg.angular.z], dtype=np.float64))
