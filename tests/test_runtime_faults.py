@@ -166,7 +166,8 @@ def test_nonfinite_odometry_is_rejected_and_fails_safe_that_cycle(loop):
 def test_nonfinite_policy_output_is_replaced_by_the_failsafe_that_cycle(loop, monkeypatch):
     lp = loop()
     lp.fly(50)
-    monkeypatch.setattr(lp.rt.runner, "act", lambda state: np.array([0.1, np.nan, np.inf, 0.1]))
+    bad = np.array([[0.1, np.nan, np.inf, 0.1]], dtype=np.float32)  # what the engine hands back
+    monkeypatch.setattr(lp.rt.runner.bound, "run", lambda: bad)
     out = lp.cycle()
     assert out.state is State.FAILSAFE and out.source == "failsafe:hold"
     assert any("nonfinite_output: policy action" in str(f) for f in out.faults)

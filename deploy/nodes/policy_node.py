@@ -22,7 +22,10 @@ command_auth.signing_key set, the quadrotor's actuator commands carry this node'
 simulator bridge or the motor driver to check.
 
 Every subscription callback only converts the message (deploy.transport.convert) and hands it to
-Runtime.put (with the arrival time and the message's own stamp) / arm / disarm / estop; the
+Runtime.put (with the arrival time and the message's own stamp) / arm / disarm / estop; on DDS the
+sensor inputs (odometry, imu, joint_states) arrive as their CDR bytes, which the node decodes
+itself (deploy/transport/cdr.py; cyclonedds' own deserializer only for what those decoders cannot
+read, e.g. big-endian samples). The
 control cycle runs on the runtime's RealtimeLoop in the main thread, by default on each arrival
 of the driving sensor (cycle_trigger: sensor; the fixed-rate timer is the watchdog for a late
 one), or at the contract's fixed rate (cycle_trigger: timer). The actuator command's

@@ -199,6 +199,17 @@ class PolicyRunner:
         """The contract observation (1, D) float32 for a batch-of-one state (advances history)."""
         return self.builder.build(state)
 
+    def act_values(self, state: RobotState, lap: Callable[[str], None] | None = None) -> list[float]:
+        """act() as plain floats (the runtime's cycle: a handful of values go on as floats), read
+        straight from the engine's float32 output: the same numbers, no float64 copy."""
+        self.builder.build(state, out=self.bound.obs)
+        if lap is not None:
+            lap("observation")
+        values = self.bound.run()[0].tolist()
+        if lap is not None:
+            lap("inference")
+        return values
+
     def act(self, state: RobotState, lap: Callable[[str], None] | None = None) -> np.ndarray:
         """The policy's raw action (A,) float64 for `state`; not yet clipped or checked. The
         observation is built straight into the bound inference input; the action is a buffer of

@@ -325,9 +325,8 @@ class Runtime:
                 if age_s > ages.get(name, 0.0):
                     ages[name] = age_s
             try:
-                raw = self.runner.act(state) if lap is None else self.runner.act(state, lap)
                 # plain floats from here to the output: a handful of values
-                values = np.asarray(raw, dtype=np.float64).reshape(-1).tolist()
+                values = self.runner.act_values(state, lap)
                 finite = all(map(math.isfinite, values))
                 bad_output = None if finite else f"policy action {values}"
             except Exception as exc:  # a failing inference is handled like a non-finite output
