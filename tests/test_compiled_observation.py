@@ -173,3 +173,14 @@ def test_fields_the_observation_does_not_read_may_be_anything():
         joint_default_pos_rad=np.zeros((1, 0)),
     )  # fmt: skip
     assert np.array_equal(_bits(compiled.build(state)), _bits(floats.build(state)))
+
+
+def test_two_compiled_observations_keep_their_own_history():
+    """Each instance loads its own library, so the C's static history and integrals are its own."""
+    contract = hover_contract()
+    rng = np.random.default_rng(9)
+    pairs = [(CompiledObservation(contract), BatchOneObservation(contract)) for _ in range(2)]
+    for _ in range(20):
+        for compiled, floats in pairs:  # interleaved, each on its own states
+            state = random_state(rng, contract, 1.0)
+            assert np.array_equal(_bits(compiled.build(state)), _bits(floats.build(state)))
