@@ -19,6 +19,7 @@ import time
 import timeit
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -39,6 +40,7 @@ from deploy.runtime.state_assembly import StateAssembler
 
 ROOT = Path(__file__).resolve().parents[1]
 WALK_POLICY = ROOT / "policies" / "quadruped_walk.onnx"
+T = TypeVar("T")
 PACED_PERIOD_S = 0.002  # the paced inference rows: one call per 2 ms (500 Hz)
 
 
@@ -61,12 +63,12 @@ def _paced_p50_us(fn: Callable[[], object], calls: int = 1000) -> float:
     return float(np.median(times)) / 1e3
 
 
-def _compiled(policy: PolicyFile) -> CompiledPolicy | None:
-    """The policy compiled to C (deploy.runtime.compiled_policy), or None (said once) where not here."""
+def _compiled(build: Callable[[], T], what: str) -> T | None:
+    """`build()` (a compiled policy or observation), or None, said once, where it cannot run here."""
     try:
-        return CompiledPolicy(policy, policy.path.read_bytes())
+        return build()
     except CompiledInferenceError as exc:
-        print(f"  (no compiled C rows for {policy.path.name}: {exc})")
+        print(f"  (no compiled C rows for {what}: {exc})")
         return None
 
 
@@ -103,14 +105,6 @@ def _samples(contract: Contract, joints: tuple[str, ...], profile: RobotProfile)
         js = JointStates(names, mid, np.zeros(len(names)))
         out["joint_states"] = Sample(js.checked(), 0.0)
     return out
-
-
-def _compiled_observation(contract: Contract) -> CompiledObservation | None:
-    try:
-        return CompiledObservation(contract)
-    except CompiledInferenceError as exc:
-        print(f"(no compiled observation rows: {exc})")
-        return None
 
 
 def _input_rows(repeats: int) -> list[tuple[str, str, float, str, float]]:
@@ -191,7 +185,7 @@ def rows(repeats: int) -> list[tuple[str, str, float, str, float]]:
             "BatchOneObservation.build",
             lambda f=fast, st=state, b=buf: f.build(st, out=b),
         )
-        compiled_obs = _compiled_observation(contract)
+        compiled_obs = _compiled(lambda c=contract: CompiledObservation(c), f"the {name} observation")
         if compiled_obs is not None:
             row(
                 f"  same, compiled C, {name}",
@@ -282,7 +276,7 @@ def rows(repeats: int) -> list[tuple[str, str, float, str, float]]:
                 "the C++ session method (BoundPolicy)",
                 bound._run,
             )
-            compiled = _compiled(policy)
+            compiled = _compiled(lambda p=policy: CompiledPolicy(p, p.path.read_bytes()), policy.path.name)
             if compiled is not None:
                 for b in (bound, compiled):
                     b.obs[:] = rng.standard_normal(b.obs.shape)

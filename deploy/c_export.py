@@ -229,10 +229,12 @@ class _Generator:
             init = c_float(bias)
         else:
             init = f"{self.constant(bias, f'{node.name}_b')}[o]"
-        acc = "acc" if alpha == 1.0 else f"{c_float(alpha)} * acc"
         add = "" if bias is None else (f" + {init}" if beta == 1.0 else f" + {c_float(beta)} * {init}")
-        if input_major:  # y[o] accumulates as `acc` does below: 0, then + w[o][i] · x[i] for i = 0, 1, …
-            acc = "y[o]" if alpha == 1.0 else f"{c_float(alpha)} * y[o]"
+        # the sum, as alpha scales it: y[o] input-major (it accumulates as `acc` does output-major:
+        # 0, then + w[o][i] · x[i] for i = 0, 1, …), `acc` output-major
+        sum_ = "y[o]" if input_major else "acc"
+        acc = sum_ if alpha == 1.0 else f"{c_float(alpha)} * {sum_}"
+        if input_major:
             self.emit(node, [
                 "{",
                 f"    float *y = {y};",

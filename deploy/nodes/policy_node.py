@@ -323,8 +323,7 @@ class PolicyNode:
         try:
             sec, nanosec, orientation, angular, linear = decode_imu(data)
         except (ValueError, struct.error):  # e.g. big-endian CDR: Cyclone's deserializer reads it
-            msg = messages.deserialize(data, TOPICS["imu"].type)
-            self.runtime.put("imu", convert.imu_from_msg(msg), now, self._stamp("imu", msg))
+            self._on_imu(messages.deserialize(data, TOPICS["imu"].type), now)
             return
         stamp = self._header_stamp("imu", convert.Stamp(sec, nanosec))
         self.runtime.put("imu", convert.imu_from_values(orientation, angular, linear), now, stamp)
@@ -335,9 +334,7 @@ class PolicyNode:
         try:
             sec, nanosec, names, position, velocity = self._joint_states_decoder.decode(data)
         except (ValueError, struct.error):  # e.g. big-endian CDR: Cyclone's deserializer reads it
-            msg = messages.deserialize(data, TOPICS["joint_states"].type)
-            stamp = self._stamp("joint_states", msg)
-            self.runtime.put("joint_states", convert.joint_states_from_msg(msg), now, stamp)
+            self._on_joint_states(messages.deserialize(data, TOPICS["joint_states"].type), now)
             return
         stamp = self._header_stamp("joint_states", convert.Stamp(sec, nanosec))
         value = convert.joint_states_from_values(names, position, velocity)
@@ -370,12 +367,15 @@ class PolicyNode:
                 self.odometry_first = self.odometry_first or key
                 self.odometry_last = key
 
-    def _on_imu(self, msg: Any) -> None:
-        self.runtime.put("imu", convert.imu_from_msg(msg), self.clock(), self._stamp("imu", msg))
+    def _on_imu(self, msg: Any, now: float | None = None) -> None:
+        """`now`: the arrival, when a byte callback took it before handing the message over."""
+        now = self.clock() if now is None else now
+        self.runtime.put("imu", convert.imu_from_msg(msg), now, self._stamp("imu", msg))
 
-    def _on_joint_states(self, msg: Any) -> None:
+    def _on_joint_states(self, msg: Any, now: float | None = None) -> None:
+        now = self.clock() if now is None else now
         stamp = self._stamp("joint_states", msg)
-        self.runtime.put("joint_states", convert.joint_states_from_msg(msg), self.clock(), stamp)
+        self.runtime.put("joint_states", convert.joint_states_from_msg(msg), now, stamp)
 
     def _on_cmd_vel(self, msg: Any) -> None:
         # geometry_msgs/Twist has no header: judged by arrival only (a held setpoint, no age limit)

@@ -80,39 +80,40 @@ def _clip(var: str, low: float, high: float) -> str:
     return f"{var} = {var} < {lo} ? {lo} : ({var} > {hi} ? {hi} : {var});"
 
 
-def _raw_term(name: str, size: int, contract: Contract) -> list[str]:
-    """C expressions of the term's raw values, as the float path computes them."""
+def _raw_term(name: str, size: int, contract: Contract) -> tuple[list[str], dict[str, int]]:
+    """C expressions of the term's raw values, as the float path computes them, and the RobotState
+    fields they read with the values each must have (the command's read is added by fields_read)."""
     cmd = contract.command_slices()
 
-    def bounds(key: str) -> tuple[int, int] | None:
+    def first(key: str) -> int | None:
         s = cmd.get(key)
-        return None if s is None else (int(s.start), int(s.stop))
+        return None if s is None else int(s.start)
 
     if name in ("position_error_m", "position_error_integral_m_s"):
-        b = bounds("target_pos_m")
+        b = first("target_pos_m")
         assert b is not None  # BatchOneObservation.supports checked it
-        return [f"pos[{k}] - command[{b[0] + k}]" for k in range(size)]
+        return [f"pos[{k}] - command[{b + k}]" for k in range(size)], {"base_pos_m": 3}
     if name == "linear_velocity_error_m_s":
-        b = bounds("target_vel_m_s")
-        if b is None:
-            return [f"lin_vel[{k}] - 0.0" for k in range(size)]
-        return [f"lin_vel[{k}] - command[{b[0] + k}]" for k in range(size)]
+        b = first("target_vel_m_s")
+        target = [f"command[{b + k}]" for k in range(size)] if b is not None else ["0.0"] * size
+        return [f"lin_vel[{k}] - {t}" for k, t in enumerate(target)], {"base_lin_vel_m_s": 3}
     if name == "rotation_matrix":
-        return [f"r[{k}]" for k in range(9)]
+        return [f"r[{k}]" for k in range(9)], {"base_quat_wxyz": 4}
     if name == "projected_gravity":
-        return ["-r[6]", "-r[7]", "-r[8]"]
+        return ["-r[6]", "-r[7]", "-r[8]"], {"base_quat_wxyz": 4}
     if name == "angular_velocity_rad_s":
-        return [f"ang_vel[{k}]" for k in range(size)]
+        return [f"ang_vel[{k}]" for k in range(size)], {"base_ang_vel_rad_s": 3}
     if name == "previous_action":
-        return [f"last_action[{k}]" for k in range(size)]
+        return [f"last_action[{k}]" for k in range(size)], {"last_action": size}
     if name == "joint_pos_rel_default_rad":
-        return [f"joint_pos[{k}] - joint_default[{k}]" for k in range(size)]
+        reads = {"joint_pos_rad": size, "joint_default_pos_rad": size}
+        return [f"joint_pos[{k}] - joint_default[{k}]" for k in range(size)], reads
     if name == "joint_vel_rad_s":
-        return [f"joint_vel[{k}]" for k in range(size)]
+        return [f"joint_vel[{k}]" for k in range(size)], {"joint_vel_rad_s": size}
     if name == "velocity_command":
-        b = bounds("velocity_command")
+        b = first("velocity_command")
         assert b is not None
-        return [f"command[{b[0] + k}]" for k in range(size)]
+        return [f"command[{b + k}]" for k in range(size)], {}
     raise CompiledInferenceError(f"no C for the observation term '{name}'")
 
 
@@ -151,12 +152,12 @@ def generate_observation_c(contract: Contract) -> str:
         f"static double stacked[{size}];",
         "static int fresh = 1;",
     ]
-    integrals = []
     for k, t in enumerate(contract.observations):
         if t.name in INTEGRATED_TERMS:
             lines.append(f"static double integral_{k}[{t.size}];")
-            integrals.append(k)
-    lines.append(_ROTMAT)
+    rotation = any(t.name in ("rotation_matrix", "projected_gravity") for t in contract.observations)
+    if rotation:
+        lines.append(_ROTMAT)
     lines.append(f"void {C_PREFIX}_reset(void) {{ fresh = 1; }}")
     # the arrays are bound once (a ctypes call converts each argument: ≈ 0.3 µs apiece)
     lines += [f"static const double *{_ARG[f]};" for f in STATE_FIELDS]
@@ -167,18 +168,14 @@ def generate_observation_c(contract: Contract) -> str:
     lines.append("    out = out_;")
     lines.append("}")
     lines.append(f"void {C_PREFIX}_build(void) {{")
-    lines.append(f"    double v[{width}], r[9];")
-    if any(t.name in ("rotation_matrix", "projected_gravity") for t in contract.observations):
-        lines.append("    rotmat(quat, r);")
-    else:
-        lines.append("    (void)quat; (void)r;")
-    lines.append("    (void)pos; (void)lin_vel; (void)ang_vel; (void)last_action; (void)command;")
-    lines.append("    (void)joint_pos; (void)joint_default; (void)joint_vel;")
+    lines.append(f"    double v[{width}];")
+    if rotation:
+        lines += ["    double r[9];", "    rotmat(quat, r);"]
     col = 0
     for k, t in enumerate(contract.observations):
         n, end = t.size, col + t.history * t.size
         lines.append(f"    /* {t.name}: {n} values × {t.history}, columns {col}..{end - 1} */")
-        raw = _raw_term(t.name, n, contract)
+        raw, _ = _raw_term(t.name, n, contract)
         if len(raw) != n:
             raise CompiledInferenceError(f"the term '{t.name}' has {len(raw)} values, the contract says {n}")
         lines += [f"    v[{i}] = {e};" for i, e in enumerate(raw)]
@@ -228,23 +225,11 @@ def generate_observation_c(contract: Contract) -> str:
 
 
 def fields_read(contract: Contract) -> dict[str, int]:
-    """The RobotState fields the contract's observation reads, with the values each must have."""
+    """The RobotState fields the contract's observation reads (the C binds only these; any other
+    is NULL), with the values each must have."""
     reads: dict[str, int] = {}
     for t in contract.observations:
-        if t.name in ("position_error_m", "position_error_integral_m_s"):
-            reads["base_pos_m"] = 3
-        elif t.name in ("rotation_matrix", "projected_gravity"):
-            reads["base_quat_wxyz"] = 4
-        elif t.name == "linear_velocity_error_m_s":
-            reads["base_lin_vel_m_s"] = 3
-        elif t.name == "angular_velocity_rad_s":
-            reads["base_ang_vel_rad_s"] = 3
-        elif t.name == "previous_action":
-            reads["last_action"] = t.size
-        elif t.name == "joint_pos_rel_default_rad":
-            reads["joint_pos_rad"] = reads["joint_default_pos_rad"] = t.size
-        elif t.name == "joint_vel_rad_s":
-            reads["joint_vel_rad_s"] = t.size
+        reads.update(_raw_term(t.name, t.size, contract)[1])
     if contract.command_size:  # position, velocity and command terms read their slices of it
         reads["command"] = contract.command_size
     return reads
@@ -254,10 +239,6 @@ class CompiledObservation:
     """BatchOneObservation(contract) compiled to C (same numbers, bit for bit; checked at load).
     Construct only when BatchOneObservation.supports(contract); raises CompiledInferenceError
     naming why it cannot run compiled (no compiler, a failed build, a mismatch)."""
-
-    @staticmethod
-    def supports(contract: Contract) -> bool:
-        return BatchOneObservation.supports(contract)
 
     def __init__(self, contract: Contract) -> None:
         self.contract = contract

@@ -40,6 +40,14 @@ class InputRejectedError(ValueError):
     """A message that cannot be used: the reason says which field and why."""
 
 
+class _Checked:
+    """A payload that passed its checked() (or the same checks in of_floats): the store keeps it as
+    it is."""
+
+    def checked(self) -> _Checked:
+        return self
+
+
 @dataclass(frozen=True)
 class Odometry:
     """Base pose and twist: position (world ENU, m), attitude body→world (w, x, y, z),
@@ -76,12 +84,8 @@ class Odometry:
         return Odometry(np.array(pos_m), np.array(quat_wxyz), np.array(lin_vel_m_s), np.array(ang_vel_rad_s))
 
 
-@dataclass(frozen=True)
-class _CheckedOdometry(Odometry):
+class _CheckedOdometry(_Checked, Odometry):
     """An Odometry that passed checked(): finite read-only float64 vectors, a unit quaternion."""
-
-    def checked(self) -> Odometry:
-        return self
 
 
 def _finite_unit_quaternion(q: tuple[float, float, float, float]) -> bool:
@@ -129,12 +133,8 @@ class Imu:
         return Imu(np.array(quat_wxyz), np.array(ang_vel_rad_s), np.array(lin_acc_m_s2))
 
 
-@dataclass(frozen=True)
-class _CheckedImu(Imu):
+class _CheckedImu(_Checked, Imu):
     """An Imu that passed checked()."""
-
-    def checked(self) -> Imu:
-        return self
 
 
 @dataclass(frozen=True)
@@ -171,12 +171,8 @@ class JointStates:
         return JointStates(names, np.array(pos_rad, dtype=np.float64), np.array(vel_rad_s, dtype=np.float64))
 
 
-@dataclass(frozen=True)
-class _CheckedJointStates(JointStates):
+class _CheckedJointStates(_Checked, JointStates):
     """JointStates that passed checked()."""
-
-    def checked(self) -> JointStates:
-        return self
 
 
 @dataclass(frozen=True)

@@ -214,10 +214,5 @@ class PolicyRunner:
         """The policy's raw action (A,) float64 for `state`; not yet clipped or checked. The
         observation is built straight into the bound inference input; the action is a buffer of
         this runner, overwritten by the next call. `lap` (profiling) is called after each stage."""
-        self.builder.build(state, out=self.bound.obs)
-        if lap is not None:
-            lap("observation")
-        self._action[:] = self.bound.run()[0]
-        if lap is not None:
-            lap("inference")
+        self._action[:] = self.act_values(state, lap)
         return self._action
