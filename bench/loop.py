@@ -486,6 +486,8 @@ def _measure(
         "max_miss_streak": stats.max_miss_streak,
         "cycles": stats.cycles,
         "cpu_percent": share,
+        "loop_thread_wakes": node.loop.thread_wakes,
+        "loop_wait": node.loop.wait_kind,
         "compute_us_p50": stats.compute_us_p50,
         "compute_us_p99": stats.compute_us_p99,
         "compute_us_max": stats.compute_us_max,
@@ -533,6 +535,11 @@ def _print(subject: Subject, r: dict[str, Any], rate_hz: float, seconds: float) 
         )
         + f": CPU {r['cpu_percent']:.1f} % of one core; jitter p50 {r['jitter_us_p50']:.1f} µs, "
         f"p99 {r['jitter_us_p99']:.1f} µs; {r['deadline_misses']} deadline misses of {r['cycles']} cycles"
+        + (
+            f"; the loop's own thread woke {r['loop_thread_wakes']} times (waits on {r['loop_wait']})"
+            if r["trigger"] == "sensor"
+            else ""
+        )
     )
 
 

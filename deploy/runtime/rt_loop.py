@@ -60,6 +60,7 @@ from typing import Any
 import numpy as np
 
 from deploy.runtime.config import LoopOptions
+from deploy.runtime.wakeup import EventWakeup, TimerWakeup
 
 log = logging.getLogger("tether.runtime.loop")
 
@@ -245,6 +246,7 @@ class _Triggered:
     last: int | None = None  # the last cycle's start
     last_sensor: int | None = None  # ... if an arrival started it (the spacing applies only then)
     last_end: int = 0
+    wait_until_ns: int = 0  # where the loop's thread waits until (the watchdog, or the end)
     k: int = 0
     streak: int = 0
     done: bool = False
@@ -256,7 +258,8 @@ class RealtimeLoop:
 
     `clock_ns`, `sleep_s` and `wait_s` are injectable so tests can drive the loop on a
     simulated clock; by default they are time.monotonic_ns, time.sleep and, for the sensor
-    trigger, a wait on an event that notify() and stop() set (returns early on either).
+    trigger, a wait (deploy/runtime/wakeup.py) that notify() and stop() end early: on a timerfd
+    armed at the watchdog's time, else on an event.
     """
 
     def __init__(
@@ -280,8 +283,16 @@ class RealtimeLoop:
         self._clock = clock_ns
         self._sleep = sleep_s
         self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._wait = wait_s or self._wake.wait
+        #: How the loop's thread waits in sensor mode (deploy/runtime/wakeup.py): a timerfd re-armed
+        #: by every cycle where the clock is the monotonic one, so it sleeps through the cycles the
+        #: receive thread runs; an Event on an injected clock or wait, or where timerfd is missing.
+        self._wake: EventWakeup | TimerWakeup = EventWakeup(wait_s)
+        if trigger == "sensor" and clock_ns is time.monotonic_ns and wait_s is None:
+            timer, why_not = TimerWakeup.create()
+            if timer is not None:
+                self._wake = timer
+            else:
+                log.info("sensor-triggered loop: waiting on an Event (%s)", why_not)
         self._arrival_lock = threading.Lock()
         self._arrival_ns: int | None = None  # the newest arrival no cycle has started on yet
         #: What the last run() applied of the real-time options (None: realtime=False, or not run).
@@ -296,6 +307,14 @@ class RealtimeLoop:
         self._cycle_lock = threading.Lock()
         self._state: _Triggered | None = None  # the running sensor-triggered loop's bookkeeping
         self._error: BaseException | None = None  # a step that raised in the delivering thread
+        #: Sensor trigger: how often the loop's thread returned from a wait in the last run (the
+        #: watchdog's cycles, notify() without `inline`, stop; with timerfd, little else).
+        self.thread_wakes = 0
+
+    @property
+    def wait_kind(self) -> str:
+        """What the loop's thread waits on in sensor mode: "timerfd" or "event"."""
+        return self._wake.kind
 
     def stop(self) -> None:
         """Ask the loop to end after the current cycle (any thread)."""
@@ -410,6 +429,7 @@ class RealtimeLoop:
             last_end=t0,
         )
         self._error = None
+        self.thread_wakes = 0
         self._state = st
         try:
             while not self._stop.is_set() and not st.done:
@@ -417,7 +437,8 @@ class RealtimeLoop:
                 with self._cycle_lock:
                     wait_s = None if st.done else self._next_cycle(st, arrivals_only=False)
                 if wait_s is not None:
-                    self._wait(wait_s)
+                    self._wake.wait(wait_s, st.wait_until_ns)
+                    self.thread_wakes += 1
         finally:
             with self._cycle_lock:
                 st.done = True
@@ -453,6 +474,7 @@ class RealtimeLoop:
                 st.done = True
                 return None
             wait_until = watchdog if st.end_ns is None else min(watchdog, st.end_ns)
+            st.wait_until_ns = wait_until
             return max(wait_until - now, 0) * 1e-9
         if st.end_ns is not None and due >= st.end_ns:
             st.done = True
@@ -475,6 +497,10 @@ class RealtimeLoop:
         # After a cycle on an arrival the watchdog allows the sensor watchdog_periods; while the
         # sensor stays silent the fallback runs at the contract's rate.
         st.watchdog_after = int(self.options.watchdog_periods * period) if kind == "sensor" else period
+        # the loop's thread sleeps on until then, whichever thread ran this cycle (timerfd; no-op
+        # for the Event)
+        watchdog = start + st.watchdog_after
+        self._wake.arm(watchdog if st.end_ns is None else min(watchdog, st.end_ns))
         st.k += 1
         if keep_going is False:
             st.done = True
