@@ -389,7 +389,21 @@ def test_rclpy_reads_the_hand_written_actuator_command(dds_domain):
     assert got == [[s, ns, "base_link", ["m0", "m1", "m2", "m3"], [], [], e] for (s, ns), e in sent.items()]
 
 
-def test_the_policy_node_reads_odometry_bytes_as_the_message(tmp_path):
+#: The byte paths decode in compiled C where a compiler is (deploy/transport/compiled_decode.py),
+#: else in Python: both are checked against the message paths.
+DECODING = [pytest.param("compiled C", id="compiled"), pytest.param("python", id="python")]
+
+
+def _decode_in(node, decoding: str) -> None:
+    if decoding == "python":
+        node._decoders = None
+    elif node._decoders is None:
+        pytest.skip("no compiled sensor decoders here (no C compiler)")
+    assert node.input_decoding == decoding
+
+
+@pytest.mark.parametrize("decoding", DECODING)
+def test_the_policy_node_reads_odometry_bytes_as_the_message(tmp_path, decoding):
     """The node's CDR odometry path stores what its message path stores, for little- and big-endian
     senders (the latter through Cyclone's deserializer), and refuses the same bad values."""
     from cyclonedds.idl._support import Endianness
@@ -408,6 +422,8 @@ def test_the_policy_node_reads_odometry_bytes_as_the_message(tmp_path):
     params = {"policy_file": str(policy), "airborne_start": True, "runtime_config": str(config)}
     by_bytes, by_msg = PolicyNode(CdrTransport(), params), PolicyNode(NullTransport(), params)
     assert by_bytes.odometry_as_cdr and not by_msg.odometry_as_cdr
+    _decode_in(by_bytes, decoding)
+    assert by_msg.input_decoding == "messages"
     q = np.array([0.9, 0.1, -0.2, 0.3])
     for k, (quat, big) in enumerate([(q / np.linalg.norm(q), False), (q / np.linalg.norm(q), True),
                                      ([1, 0, 0, float("nan")], False), ([0.0, 0, 0, 0], False)]):  # fmt: skip
@@ -501,7 +517,8 @@ def _by_sec(data: bytes) -> tuple[int, tuple]:
     return decoded[0], (bytes(data), decoded)
 
 
-def test_the_policy_node_reads_joint_states_and_imu_bytes_as_the_messages(tmp_path):
+@pytest.mark.parametrize("decoding", DECODING)
+def test_the_policy_node_reads_joint_states_and_imu_bytes_as_the_messages(tmp_path, decoding):
     """A legged node's CDR paths store what its message paths store, for little- and big-endian
     senders, and refuse the same bad samples for the same reasons."""
     from cyclonedds.idl._support import Endianness
@@ -522,6 +539,7 @@ def test_the_policy_node_reads_joint_states_and_imu_bytes_as_the_messages(tmp_pa
     params = {"policy_file": str(WALK_POLICY), "robot_profile": str(profile), "runtime_config": str(config)}
     by_bytes, by_msg = PolicyNode(CdrTransport(), params), PolicyNode(NullTransport(), params)
     assert {"imu", "joint_states"} <= by_bytes.cdr_inputs and not by_msg.cdr_inputs
+    _decode_in(by_bytes, decoding)
     joints = list(by_bytes.runtime.assembler.joints)
     q = np.array([0.9, 0.1, -0.2, 0.3]) / np.linalg.norm([0.9, 0.1, -0.2, 0.3])
     nan = float("nan")

@@ -75,6 +75,7 @@ from deploy.transport.cdr import (
     encode_diagnostic_array,
 )
 from deploy.transport.command_auth import CommandSigner, SignedPublisher, guard_from_params
+from deploy.transport.compiled_decode import CompiledDecoders
 from deploy.transport.names import BASE_FRAME, TOPICS
 
 log = logging.getLogger("tether.policy_node")
@@ -209,6 +210,9 @@ class PolicyNode:
         self.cdr_inputs: set[str] = set()
         subscribe_cdr = getattr(transport, "subscribe_cdr", None)
         self._joint_states_decoder = JointStateDecoder()
+        #: The byte callbacks' decoders and checks in compiled C (deploy/transport/compiled_decode.py),
+        #: None where there is no C compiler: then in Python, with the same results.
+        self._decoders = CompiledDecoders.load() if subscribe_cdr is not None else None
         for name, by_msg, by_bytes in (
             ("odometry", self._on_odometry, self._on_odometry_cdr),
             ("imu", self._on_imu, self._on_imu_cdr),
@@ -306,6 +310,10 @@ class PolicyNode:
     def _on_odometry_cdr(self, data: bytes) -> None:
         """An odometry sample as its CDR bytes (DDS transport's subscribe_cdr)."""
         now = self.clock()
+        decoders = self._decoders
+        if decoders is not None and (got := decoders.odometry(data)) is not None:
+            self._odometry_arrived(now, convert.Stamp(got[0], got[1]), got[2])
+            return
         try:
             sec, nanosec, pose, twist = decode_odometry(data)
         except (ValueError, struct.error):  # e.g. big-endian CDR: Cyclone's deserializer reads it
@@ -314,12 +322,24 @@ class PolicyNode:
         self._odometry_arrived(now, convert.Stamp(sec, nanosec), convert.odometry_from_values(pose, twist))
 
     @property
+    def input_decoding(self) -> str:
+        """How sensor samples become payloads: compiled C from their bytes, Python from their
+        bytes, or the transport's messages."""
+        if not self.cdr_inputs:
+            return "messages"
+        return "python" if self._decoders is None else self._decoders.describe
+
+    @property
     def odometry_as_cdr(self) -> bool:
         return "odometry" in self.cdr_inputs
 
     def _on_imu_cdr(self, data: bytes) -> None:
         """An IMU sample as its CDR bytes (DDS transport's subscribe_cdr)."""
         now = self.clock()
+        decoders = self._decoders
+        if decoders is not None and (got := decoders.imu(data)) is not None:
+            self.runtime.put("imu", got[2], now, self._header_stamp("imu", convert.Stamp(got[0], got[1])))
+            return
         try:
             sec, nanosec, orientation, angular, linear = decode_imu(data)
         except (ValueError, struct.error):  # e.g. big-endian CDR: Cyclone's deserializer reads it
@@ -331,6 +351,11 @@ class PolicyNode:
     def _on_joint_states_cdr(self, data: bytes) -> None:
         """A JointState sample as its CDR bytes (DDS transport's subscribe_cdr)."""
         now = self.clock()
+        decoders = self._decoders
+        if decoders is not None and (got := decoders.joint_states(data)) is not None:
+            stamp = self._header_stamp("joint_states", convert.Stamp(got[0], got[1]))
+            self.runtime.put("joint_states", got[2], now, stamp)
+            return
         try:
             sec, nanosec, names, position, velocity = self._joint_states_decoder.decode(data)
         except (ValueError, struct.error):  # e.g. big-endian CDR: Cyclone's deserializer reads it
@@ -563,6 +588,7 @@ class PolicyNode:
             "contract_sha256": d["contract_sha256"],
             "inference_engine": d["inference_engine"],
             "observation_engine": d["observation_engine"],
+            "input_decoding": self.input_decoding,
             "stamp_clock": d["stamp_clock"],
             "last_arm_refusal": self.arm_refusals[-1] if self.arm_refusals else "",
             "estop_false_ignored": self.estop_false_ignored,

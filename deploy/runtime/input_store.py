@@ -83,6 +83,13 @@ class Odometry:
             )
         return Odometry(np.array(pos_m), np.array(quat_wxyz), np.array(lin_vel_m_s), np.array(ang_vel_rad_s))
 
+    @staticmethod
+    def of_checked_values(values: np.ndarray) -> Odometry:
+        """The checked Odometry of read-only float64 `values` (13: position, attitude w x y z,
+        world linear velocity, body angular velocity) that already passed of_floats' checks
+        (deploy/transport/compiled_decode.py): kept as views, not checked again."""
+        return _CheckedOdometry(values[0:3], values[3:7], values[7:10], values[10:13])
+
 
 class _CheckedOdometry(_Checked, Odometry):
     """An Odometry that passed checked(): finite read-only float64 vectors, a unit quaternion."""
@@ -132,6 +139,12 @@ class Imu:
             return _CheckedImu(*_frozen_views((*quat_wxyz, *ang_vel_rad_s, *lin_acc_m_s2), (4, 7)))
         return Imu(np.array(quat_wxyz), np.array(ang_vel_rad_s), np.array(lin_acc_m_s2))
 
+    @staticmethod
+    def of_checked_values(values: np.ndarray) -> Imu:
+        """As Odometry.of_checked_values, for an IMU sample's 10 values (attitude w x y z,
+        angular velocity, linear acceleration)."""
+        return _CheckedImu(values[0:4], values[4:7], values[7:10])
+
 
 class _CheckedImu(_Checked, Imu):
     """An Imu that passed checked()."""
@@ -169,6 +182,12 @@ class JointStates:
         ):
             return _CheckedJointStates(names, *_frozen_views((*pos_rad, *vel_rad_s), (n,)))
         return JointStates(names, np.array(pos_rad, dtype=np.float64), np.array(vel_rad_s, dtype=np.float64))
+
+    @staticmethod
+    def of_checked_values(names: tuple[str, ...], values: np.ndarray) -> JointStates:
+        """As Odometry.of_checked_values, for distinct `names` and their positions then velocities."""
+        n = len(names)
+        return _CheckedJointStates(names, values[:n], values[n:])
 
 
 class _CheckedJointStates(_Checked, JointStates):

@@ -195,26 +195,32 @@ class JointStateDecoder:
     def __init__(self) -> None:
         self._names_raw: bytes | None = None  # the name sequence's bytes, count first
         self._names: tuple[str, ...] = ()
+        self._unique = True
         self._doubles: dict[int, struct.Struct] = {}
 
     def decode(
         self, data: bytes | bytearray | memoryview
     ) -> tuple[int, int, tuple[str, ...], tuple[float, ...], tuple[float, ...]]:
         """ValueError for another encapsulation or a malformed name, struct.error when truncated."""
+        sec, nanosec, names, _, at = self.names(data)
+        position, at = self._read_doubles(data, at)
+        velocity, _ = self._read_doubles(data, at)
+        return sec, nanosec, names, position, velocity
+
+    def names(self, data: bytes | bytearray | memoryview) -> tuple[int, int, tuple[str, ...], bool, int]:
+        """(sec, nanosec, names, whether the names are all different, the offset after them): the
+        message up to its positions (deploy/transport/compiled_decode.py reads the rest in C)."""
         _check_encapsulation(data)
         sec, nanosec = _STAMP.unpack_from(data, 4)
         at = _skip_string(data, 12)  # header.frame_id
         at += (-(at - 4)) % 4
         raw = self._names_raw
         if raw is not None and data[at : at + len(raw)] == raw:
-            names, at = self._names, at + len(raw)
-        else:
-            names, end = self._read_names(data, at)
-            self._names_raw, self._names = bytes(data[at:end]), names
-            at = end
-        position, at = self._read_doubles(data, at)
-        velocity, _ = self._read_doubles(data, at)
-        return sec, nanosec, names, position, velocity
+            return sec, nanosec, self._names, self._unique, at + len(raw)
+        names, end = self._read_names(data, at)
+        self._names_raw, self._names = bytes(data[at:end]), names
+        self._unique = len(set(names)) == len(names)
+        return sec, nanosec, names, self._unique, end
 
     @staticmethod
     def _read_names(data: bytes | bytearray | memoryview, at: int) -> tuple[tuple[str, ...], int]:
