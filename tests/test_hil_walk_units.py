@@ -68,13 +68,35 @@ def _runtime_output(profile, command, kp=None, kd=None):
     return RuntimeOutput(State.RUNNING, "policy", np.zeros(12), profile.actuators, command, kp, kd, ())
 
 
-def test_joint_commands_go_out_in_the_controllers_order_with_the_contracts_gains_for_the_policy():
+class CdrTransport(FakeTransport):
+    """As FakeTransport, with publishers that take a message's CDR bytes (as DDS's do); what is
+    sent is recorded as the message those bytes decode to."""
+
+    def publisher(self, name, ros_type, qos):
+        sent = self.sent.setdefault(name, [])
+
+        class Pub:
+            def publish(self, msg):
+                sent.append(msg)
+
+            def publish_cdr(self, data):
+                sent.append(messages.deserialize(data, ros_type))
+
+        return Pub()
+
+
+@pytest.mark.parametrize("transport", [FakeTransport, CdrTransport], ids=["messages", "cdr"])
+@pytest.mark.parametrize("wire_order", ["reversed", "profile"])
+def test_joint_commands_go_out_in_the_controllers_order_with_the_contracts_gains_for_the_policy(
+    transport, wire_order
+):
     from sim.tasks.quadruped_walk import WalkConfig
 
     contract = WalkConfig.from_yaml().contract()
     profile = RobotProfile.from_yaml(GO2)
-    t = FakeTransport()
-    wire = list(reversed(ENGINE_ORDER))  # yet another order: names decide, never positions
+    t = transport()
+    # yet another order (names decide, never positions), or the profile's own
+    wire = list(reversed(ENGINE_ORDER)) if wire_order == "reversed" else list(profile.actuators)
     topics = {"joint_position_commands": "/p", "joint_kp_commands": "/kp", "joint_kd_commands": "/kd"}
     pub = JointCommandPublisher(t, contract, profile, wire, topics)
     command = np.array([float(profile.actuators.index(n)) for n in profile.actuators])  # value = index
@@ -86,6 +108,9 @@ def test_joint_commands_go_out_in_the_controllers_order_with_the_contracts_gains
     pub.publish(_runtime_output(profile, command, kp=command * 10.0, kd=np.full(12, 2.0)))
     assert list(t.sent["/kp"][1].data) == [10.0 * i for i in wire_index]
     assert np.allclose(t.sent["/kd"][1].data, 2.0) and len(t.sent["/kd"][1].data) == 12
+    pub.publish(_runtime_output(profile, command + 1.0))  # the policy again: the contract's gains
+    assert list(t.sent["/p"][2].data) == [i + 1.0 for i in wire_index]
+    assert np.allclose(t.sent["/kp"][2].data, 20.0) and np.allclose(t.sent["/kd"][2].data, 0.5)
 
 
 def test_the_runtime_observes_joints_in_the_contracts_order_whatever_the_hardwares():

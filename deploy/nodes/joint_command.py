@@ -92,18 +92,34 @@ class JointCommandPublisher:
         writers = {role: getattr(pub, "publish_cdr", None) for role, pub in self._pub.items()}
         self._cdr = writers if all(w is not None for w in writers.values()) else None
         self._encoder = Float64ArrayEncoder("joints", len(self.order))
+        # the policy's cycles (no kp/kd in the output: the drive gains) write these bytes as they are
+        k = self.order
+        self._drive_cdr = (
+            self._encoder.encode(self.drive_kp[k].tolist()),
+            self._encoder.encode(self.drive_kd[k].tolist()),
+        )
+        self._order_list = None if k.tolist() == list(range(len(k))) else k.tolist()
 
     def publish(self, out: RuntimeOutput) -> None:
-        kp = self.drive_kp if out.kp is None else np.asarray(out.kp)
-        kd = self.drive_kd if out.kd is None else np.asarray(out.kd)
         k = self.order
         if self._cdr is not None:
             w = self._cdr
-            w["joint_kp_commands"](self._gains_cdr("kp", kp[k]))
-            w["joint_kd_commands"](self._gains_cdr("kd", kd[k]))
-            w["joint_position_commands"](self._encoder.encode(out.actuator_command[k].tolist()))
+            if out.kp is None and out.kd is None:
+                kp_cdr, kd_cdr = self._drive_cdr
+            else:
+                kp = self.drive_kp if out.kp is None else np.asarray(out.kp)
+                kd = self.drive_kd if out.kd is None else np.asarray(out.kd)
+                kp_cdr, kd_cdr = self._gains_cdr("kp", kp[k]), self._gains_cdr("kd", kd[k])
+            w["joint_kp_commands"](kp_cdr)
+            w["joint_kd_commands"](kd_cdr)
+            targets = out.actuator_command.tolist()
+            if self._order_list is not None:
+                targets = [targets[i] for i in self._order_list]
+            w["joint_position_commands"](self._encoder.encode(targets))
             self.published += 1
             return
+        kp = self.drive_kp if out.kp is None else np.asarray(out.kp)
+        kd = self.drive_kd if out.kd is None else np.asarray(out.kd)
         self._pub["joint_kp_commands"].publish(self._gains_msg("kp", kp[k]))
         self._pub["joint_kd_commands"].publish(self._gains_msg("kd", kd[k]))
         self._pub["joint_position_commands"].publish(
