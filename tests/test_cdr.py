@@ -13,12 +13,14 @@ import pytest
 from deploy.transport import convert, messages
 from deploy.transport.cdr import (
     Float64ArrayEncoder,
+    ImuEncoder,
     JointStateDecoder,
     JointStateEncoder,
     OdometryEncoder,
     UInt8ArrayEncoder,
     decode_imu,
     decode_odometry,
+    encode_clock,
     encode_diagnostic_array,
 )
 from deploy.transport.command_auth import TOKEN_BYTES, canonical_bytes
@@ -146,6 +148,34 @@ def test_odometry_bytes_match_cyclonedds(frames):
         data = enc.encode(sec, nanosec, v[:7].tolist(), v[7:].tolist())
         assert data == _written(msg)
         assert decode_odometry(data) == (sec, nanosec, tuple(v[:7].tolist()), tuple(v[7:].tolist()))
+
+
+@pytest.mark.parametrize("frame_id", ["imu_link", "", "i", "abc"])
+def test_imu_bytes_match_cyclonedds(frame_id):
+    enc = ImuEncoder(frame_id)
+    rng = np.random.default_rng(12)
+    for k in range(30):
+        v = rng.standard_normal(10) * (10.0 ** rng.integers(-300, 300))
+        if k < len(EDGE):
+            v[:] = EDGE[k]
+        sec, nanosec = STAMPS[k % len(STAMPS)]
+        msg = messages.make(
+            "sensor_msgs/msg/Imu",
+            header={"stamp": {"sec": sec, "nanosec": nanosec}, "frame_id": frame_id},
+            orientation=dict(zip("xyzw", v[:4].tolist(), strict=True)),
+            angular_velocity=dict(zip("xyz", v[4:7].tolist(), strict=True)),
+            linear_acceleration=dict(zip("xyz", v[7:].tolist(), strict=True)),
+        )
+        data = enc.encode(sec, nanosec, v[:4].tolist(), v[4:7].tolist(), v[7:].tolist())
+        assert data == _written(msg)
+        q, w, a = tuple(v[:4].tolist()), tuple(v[4:7].tolist()), tuple(v[7:].tolist())
+        assert decode_imu(data) == (sec, nanosec, q, w, a)
+
+
+def test_clock_bytes_match_cyclonedds():
+    for sec, nanosec in STAMPS:
+        msg = messages.make("rosgraph_msgs/msg/Clock", clock={"sec": sec, "nanosec": nanosec})
+        assert encode_clock(sec, nanosec) == _written(msg)
 
 
 @pytest.mark.parametrize("size", [0, 1, 3, 4, TOKEN_BYTES])

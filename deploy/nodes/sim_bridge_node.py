@@ -49,17 +49,23 @@ from deploy.pid import QuadrotorPid
 from deploy.px4.emulator import Px4Emulator, Px4EmulatorConfig
 from deploy.robot_state import RobotState
 from deploy.rotations import quat_from_axis_angle, quat_multiply, quat_to_rotmat
+from deploy.runtime.config import LoopOptions
 from deploy.runtime.rt_loop import CycleInfo, RealtimeLoop
 from deploy.transport import convert
 from deploy.transport.base import Transport
-from deploy.transport.cdr import OdometryEncoder
+from deploy.transport.cdr import ImuEncoder, OdometryEncoder, encode_clock
 from deploy.transport.command_auth import guard_from_params
-from deploy.transport.names import BASE_FRAME, TOPICS, WORLD_FRAME
+from deploy.transport.names import BASE_FRAME, IMU_FRAME, TOPICS, WORLD_FRAME
 from sim.tasks.quadrotor_hover import HoverConfig, QuadrotorHoverEnv
 
 log = logging.getLogger("tether.sim_bridge")
 
 NODE_NAME = "sim_bridge_node"
+#: The bridge's fixed-rate loop: the policy node's real-time options, but sleeping up to each
+#: step instead of spinning the last 0.3 ms. Simulation time counts in steps, so a step that starts
+#: a little late changes nothing the vehicle does; a spin would hold the interpreter (the command
+#: callback waits for it) and a core the policy node's cycle needs on a small machine.
+BRIDGE_LOOP = LoopOptions(spin_margin_s=0.0)
 GRAVITY_M_S2 = 9.81
 
 _SENSOR = {"latency_s": 0.0, "drop_probability": 0.0}
@@ -163,7 +169,11 @@ class SimBridgeNode:
         if p["hardware"] not in ("tether", "px4"):
             raise ValueError(f"{NODE_NAME}: hardware '{p['hardware']}': expected tether or px4")
         self.px4: Px4Emulator | None = None
-        self._odom_encoder: OdometryEncoder | None = None  # DDS: odometry written as CDR by hand
+        # DDS: the messages written as CDR by hand (≈ 1 µs a message, not ≈ 100 µs in cyclonedds'
+        # serializer, time the bridge would hold the interpreter and a core)
+        self._odom_encoder: OdometryEncoder | None = None
+        self._imu_encoder: ImuEncoder | None = None
+        self._truth_encoder: OdometryEncoder | None = None
         if p["hardware"] == "px4":
             self.px4 = Px4Emulator(
                 transport, self.motors, self.params_nominal.rotor_angles_deg,
@@ -176,20 +186,26 @@ class SimBridgeNode:
                 topics["odometry"], TOPICS["odometry"].type, TOPICS["odometry"].qos
             )
             self._imu_pub = transport.publisher(topics["imu"], TOPICS["imu"].type, TOPICS["imu"].qos)
-            write_cdr = getattr(self._odom_pub, "publish_cdr", None)
-            if write_cdr is not None:  # ~1 µs a message, not ~100 µs in cyclonedds' serializer
-                self._odom_pub = _CdrWriter(write_cdr)
+            if hasattr(self._odom_pub, "publish_cdr"):
+                self._odom_pub = _CdrWriter(self._odom_pub.publish_cdr)
                 self._odom_encoder = OdometryEncoder(WORLD_FRAME, BASE_FRAME)
+            if hasattr(self._imu_pub, "publish_cdr"):
+                self._imu_pub = _CdrWriter(self._imu_pub.publish_cdr)
+                self._imu_encoder = ImuEncoder(IMU_FRAME)
         self._clock_pub = transport.publisher(topics["clock"], TOPICS["clock"].type, TOPICS["clock"].qos)
         self._truth_pub = transport.publisher(
             topics["ground_truth"], TOPICS["ground_truth"].type, TOPICS["ground_truth"].qos
         )
+        self._clock_cdr = getattr(self._clock_pub, "publish_cdr", None)
+        if hasattr(self._truth_pub, "publish_cdr"):
+            self._truth_pub = _CdrWriter(self._truth_pub.publish_cdr)
+            self._truth_encoder = OdometryEncoder(WORLD_FRAME, BASE_FRAME)
         self.guard = guard_from_params(p["command_auth"], NODE_NAME, resolve_path)
         (log.info if self.guard.enabled else log.warning)("actuator commands: %s", self.guard.describe())
         if self.px4 is None:
             t = TOPICS["actuator_command"]
             self.guard.subscribe(transport, topics["actuator_command"], t.type, t.qos, self._on_command)
-        self.loop = RealtimeLoop(float(p["sim_rate_hz"]))
+        self.loop = RealtimeLoop(float(p["sim_rate_hz"]), BRIDGE_LOOP)
         self._lock = threading.Lock()
         self._pending: collections.deque[_Pending] = collections.deque()
         self.frozen = bool(p["hold_until_armed"])
@@ -278,27 +294,33 @@ class SimBridgeNode:
         k = self.step_count
         s = self._state()
         t = self.sim_time_s
-        # the sensors sample the state the physics step just computed: latency counts from here
-        sampled = self.clock()
         if not frozen:
             self.trajectory.append([t, *s.base_pos_m[0].tolist(), float(self.watchdog is not None)])
-        if k % self.odom_every == 0 or frozen:
-            self._publish_odometry(s, t, sampled, frozen)
+        # The sensors sample the state the physics step just computed (it holds until the next
+        # step). Odometry, the input the policy answers, goes out last: the bridge's other messages
+        # would otherwise hold the interpreter while the command that answers it comes in, and
+        # its sample time, where latency counts from, is taken as it is read.
         if self.px4 is None and (k % self.imu_every == 0 or frozen):
-            self._publish_imu(s, t, sampled)
+            self._publish_imu(s, t, self.clock())
         if k % self.clock_every == 0:
-            self._clock_pub.publish(self.t.make("rosgraph_msgs/msg/Clock", clock=convert.s_to_stamp(t)))
+            stamp = convert.s_to_stamp(t)
+            if self._clock_cdr is not None:
+                self._clock_cdr(encode_clock(stamp["sec"], stamp["nanosec"]))
+            else:
+                self._clock_pub.publish(self.t.make("rosgraph_msgs/msg/Clock", clock=stamp))
         if k % self.truth_every == 0:
-            self._truth_pub.publish(
-                convert.odometry_msg(
-                    self.t.make,
-                    t,
-                    s.base_pos_m[0],
-                    s.base_quat_wxyz[0],
-                    s.base_lin_vel_m_s[0],
-                    s.base_ang_vel_rad_s[0],
+            truth = (s.base_pos_m[0], s.base_quat_wxyz[0], s.base_lin_vel_m_s[0], s.base_ang_vel_rad_s[0])
+            if self._truth_encoder is not None:
+                stamp = convert.s_to_stamp(t)
+                self._truth_pub.publish(
+                    self._truth_encoder.encode(
+                        stamp["sec"], stamp["nanosec"], *convert.odometry_fields(*truth)
+                    )
                 )
-            )
+            else:
+                self._truth_pub.publish(convert.odometry_msg(self.t.make, t, *truth))
+        if k % self.odom_every == 0 or frozen:
+            self._publish_odometry(s, t, self.clock(), frozen)
         self._flush(now)
 
     def _send(self, publisher: Any, msg: Any, latency_s: float, now: float, key: Any = None) -> None:
@@ -377,7 +399,15 @@ class SimBridgeNode:
         if self._nan_now("imu", t):
             omega = np.full(3, np.nan)
             self.nan_sent += 1
-        self._send(self._imu_pub, convert.imu_msg(self.t.make, t, q, omega, acc), float(p["latency_s"]), now)
+        if self._imu_encoder is not None:
+            stamp = convert.s_to_stamp(t)
+            w, x, y, z = q.tolist()
+            msg = self._imu_encoder.encode(
+                stamp["sec"], stamp["nanosec"], (x, y, z, w), omega.tolist(), acc.tolist()
+            )
+        else:
+            msg = convert.imu_msg(self.t.make, t, q, omega, acc)
+        self._send(self._imu_pub, msg, float(p["latency_s"]), now)
 
     def _applied(self) -> np.ndarray:
         return self.command if self.watchdog is None else self._last_fs_cmd

@@ -17,6 +17,8 @@ on a little-endian machine (tests/test_cdr.py compares them for many values, edg
   deserializer takes ≈ 47 and ≈ 28 µs for them on the build machine): `JointStateDecoder` reads the
   stamp, names, positions and velocities (the names decoded once while their bytes repeat),
   `decode_imu` the stamp, orientation, angular velocity and linear acceleration;
+- sensor_msgs/Imu and rosgraph_msgs/Clock as the simulator bridge sends them: `ImuEncoder`,
+  `encode_clock`;
 - std_msgs/UInt8MultiArray of a fixed length without dimensions (a command's token on
   `<topic>/auth`, deploy/transport/command_auth.py): `UInt8ArrayEncoder`;
 - diagnostic_msgs/DiagnosticArray (the policy node's diagnostics, several times a second from a
@@ -281,6 +283,43 @@ class OdometryEncoder:
         _F64X7.pack_into(buf, self._pose_at, *pose)
         _F64X6.pack_into(buf, self._twist_at, *twist)
         return bytes(buf)
+
+
+class ImuEncoder:
+    """sensor_msgs/Imu with a fixed `frame_id` and zero covariances, as deploy.transport.convert.imu_msg
+    builds it: only the stamp, orientation, angular velocity and linear acceleration change."""
+
+    def __init__(self, frame_id: str) -> None:
+        self.frame_id = frame_id
+        buf = bytearray(ENCAPSULATION_LE)
+        self._stamp_at = len(buf)
+        buf += bytes(_STAMP.size)
+        _string(buf, frame_id)
+        _align(buf, 8)
+        self._body_at = len(buf)
+        buf += bytes(_IMU_BODY.size)
+        self._buf = buf
+        self._body = [0.0] * 37  # orientation, angular velocity, linear acceleration, each + 3×3 covariance
+
+    def encode(
+        self,
+        sec: int,
+        nanosec: int,
+        orientation_xyzw: Sequence[float],
+        angular_velocity: Sequence[float],
+        linear_acceleration: Sequence[float],
+    ) -> bytes:
+        """The message's bytes (vectors as decode_imu returns them)."""
+        body = self._body
+        body[0:4], body[13:16], body[25:28] = orientation_xyzw, angular_velocity, linear_acceleration
+        _STAMP.pack_into(self._buf, self._stamp_at, sec, nanosec)
+        _IMU_BODY.pack_into(self._buf, self._body_at, *body)
+        return bytes(self._buf)
+
+
+def encode_clock(sec: int, nanosec: int) -> bytes:
+    """rosgraph_msgs/Clock (one builtin_interfaces/Time)."""
+    return ENCAPSULATION_LE + _STAMP.pack(sec, nanosec)
 
 
 class UInt8ArrayEncoder:
