@@ -79,6 +79,28 @@ def _vee(m: np.ndarray) -> np.ndarray:
     return np.stack([m[:, 2, 1], m[:, 0, 2], m[:, 1, 0]], axis=-1)
 
 
+# NumPy's own general-purpose helpers cost tens of µs a call on the robot's batch of one (the
+# failsafe flies this PID every cycle); these do the same arithmetic in the same order, so the
+# results are the same bit for bit (tests/test_pid.py compares them).
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """np.cross of (N, 3) rows: a1 b2 − a2 b1, a2 b0 − a0 b2, a0 b1 − a1 b0, as NumPy computes it."""
+    a0, a1, a2 = a[:, 0], a[:, 1], a[:, 2]
+    b0, b1, b2 = b[:, 0], b[:, 1], b[:, 2]
+    return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
+
+
+def _row_norm(a: np.ndarray) -> np.ndarray:
+    """np.linalg.norm(a, axis=1, keepdims=True) of real rows: the square root of the sum of squares."""
+    return np.sqrt(np.add.reduce(a * a, axis=1, keepdims=True))
+
+
+def _zero_nonfinite(a: np.ndarray) -> np.ndarray:
+    """np.nan_to_num(a), without its cost when every entry is finite (a measured state, always)."""
+    return a if np.isfinite(a).all() else np.nan_to_num(a)
+
+
 class QuadrotorPid:
     """Batched cascaded PID. Call reset(env_ids) at each episode start, then act(state)."""
 
@@ -111,7 +133,7 @@ class QuadrotorPid:
             self._rate_int + e_rate * self.dt, -g.rate_integral_limit_rad, g.rate_integral_limit_rad
         )
         ang_acc = g.rate_kp * e_rate + g.rate_ki * self._rate_int
-        torque = self.inertia * ang_acc + np.cross(omega, self.inertia * omega)
+        torque = self.inertia * ang_acc + _cross(omega, self.inertia * omega)
 
         # Allocation: collective and torques → per-motor thrust; keep roll/pitch authority
         # by shifting the collective when a motor would saturate.
@@ -139,10 +161,10 @@ class QuadrotorPid:
         measured body rates (N, 3) rad/s); advances the position integral."""
         g = self.gains
         target_pos, target_vel = state.command[:, 0:3], state.command[:, 3:6]
-        pos = np.nan_to_num(state.base_pos_m)
-        vel = np.nan_to_num(state.base_lin_vel_m_s)
-        omega = np.nan_to_num(state.base_ang_vel_rad_s)
-        rot = quat_to_rotmat(np.nan_to_num(state.base_quat_wxyz))
+        pos = _zero_nonfinite(state.base_pos_m)
+        vel = _zero_nonfinite(state.base_lin_vel_m_s)
+        omega = _zero_nonfinite(state.base_ang_vel_rad_s)
+        rot = quat_to_rotmat(_zero_nonfinite(state.base_quat_wxyz))
 
         # Position loop → desired acceleration (world), limited to the tilt envelope.
         e_pos = target_pos - pos
@@ -153,22 +175,22 @@ class QuadrotorPid:
         acc = g.pos_kp * e_pos + g.pos_kd * e_vel + g.pos_ki * self._pos_int
         acc[:, 2] += GRAVITY_M_S2
         acc[:, 2] = np.maximum(acc[:, 2], 0.2 * GRAVITY_M_S2)
-        horiz = np.linalg.norm(acc[:, :2], axis=1, keepdims=True)
+        horiz = _row_norm(acc[:, :2])
         max_horiz = acc[:, 2:3] * np.tan(g.max_tilt_rad)
         acc[:, :2] *= np.minimum(1.0, max_horiz / np.maximum(horiz, 1e-9))
 
         # Collective thrust along the current body z; desired attitude from the thrust direction.
         collective_n = self.params.mass_kg * np.einsum("ni,ni->n", acc, rot[:, :, 2])
-        b3 = acc / np.linalg.norm(acc, axis=1, keepdims=True)
+        b3 = acc / _row_norm(acc)
         yaw = (
             np.arctan2(rot[:, 1, 0], rot[:, 0, 0])
             if g.yaw_setpoint_rad is None
             else np.full(self.num_envs, g.yaw_setpoint_rad)
         )
         b1c = np.stack([np.cos(yaw), np.sin(yaw), np.zeros_like(yaw)], axis=-1)
-        b2 = np.cross(b3, b1c)
-        b2 /= np.maximum(np.linalg.norm(b2, axis=1, keepdims=True), 1e-9)
-        rot_des = np.stack([np.cross(b2, b3), b2, b3], axis=-1)
+        b2 = _cross(b3, b1c)
+        b2 /= np.maximum(_row_norm(b2), 1e-9)
+        rot_des = np.stack([_cross(b2, b3), b2, b3], axis=-1)
         e_rot = 0.5 * _vee(np.einsum("nji,njk->nik", rot_des, rot) - np.einsum("nji,njk->nik", rot, rot_des))
 
         # Attitude → body-rate setpoint (the rate loop follows in act, or in the flight controller).

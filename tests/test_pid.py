@@ -68,3 +68,26 @@ def test_the_pid_written_as_an_onnx_policy_computes_the_pids_actions(tmp_path):
         expected = pid.act(state)
         assert np.abs(expected).max() == 1.0  # some motors saturate: the allocation's shift is exercised
         np.testing.assert_allclose(policy.run(builder.build(state)), expected, atol=2e-6)
+
+
+def test_the_pids_small_helpers_compute_numpys_results_bit_for_bit():
+    rng = np.random.default_rng(4)
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e308, -1e308, 5e-324])
+    with np.errstate(all="ignore"):  # overflows are part of what is compared
+        _compare_helpers(rng, special)
+
+
+def _compare_helpers(rng, special) -> None:
+    from deploy.pid import _cross, _row_norm, _zero_nonfinite
+
+    for n in (1, 3, 257):
+        for _ in range(20):
+            a = rng.standard_normal((n, 3)) * 10.0 ** rng.integers(-200, 200)
+            b = rng.standard_normal((n, 3)) * 10.0 ** rng.integers(-200, 200)
+            mask = rng.random((n, 3)) < 0.1
+            a[mask] = rng.choice(special, mask.sum())
+            assert _cross(a, b).tobytes() == np.cross(a, b).tobytes()
+            assert _row_norm(a).tobytes() == np.linalg.norm(a, axis=1, keepdims=True).tobytes()
+            assert _row_norm(a[:, :2]).tobytes() == np.linalg.norm(a[:, :2], axis=1, keepdims=True).tobytes()
+            assert _zero_nonfinite(a).tobytes() == np.nan_to_num(a).tobytes()
+            assert _zero_nonfinite(b).tobytes() == np.nan_to_num(b).tobytes()
