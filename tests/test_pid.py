@@ -1,8 +1,10 @@
 """The PID baseline flies the randomized hover task."""
 
+import dataclasses
+
 import numpy as np
 
-from deploy.pid import QuadrotorPid
+from deploy.pid import PidGains, QuadrotorPid
 from sim.robots.quadrotor import load_preset
 from tests.conftest import make_state
 from training.evaluation import evaluate, pid_factory
@@ -91,3 +93,56 @@ def _compare_helpers(rng, special) -> None:
             assert _row_norm(a[:, :2]).tobytes() == np.linalg.norm(a[:, :2], axis=1, keepdims=True).tobytes()
             assert _zero_nonfinite(a).tobytes() == np.nan_to_num(a).tobytes()
             assert _zero_nonfinite(b).tobytes() == np.nan_to_num(b).tobytes()
+
+
+def _random_states(rng, steps: int):
+    """A sequence of random single-vehicle states: near hover mostly, now and then tumbling, far
+    off, or with NaN / inf / zero-quaternion garbage (what the failsafe may be handed)."""
+    for k in range(steps):
+        q = np.array([1.0, *(rng.standard_normal(3) * 0.2)])
+        if k % 7 == 3:
+            q = rng.standard_normal(4)
+        s = make_state(
+            1,
+            pos=rng.standard_normal(3) * (5.0 if k % 5 else 0.2),
+            quat=q / np.linalg.norm(q),
+            vel=rng.standard_normal(3),
+            omega=rng.standard_normal(3) * 3.0,
+            command_size=6,
+        )
+        s.command[0] = rng.standard_normal(6)
+        if k % 11 == 5:
+            s.base_pos_m[0, rng.integers(3)] = rng.choice([np.nan, np.inf, -np.inf])
+        if k % 13 == 6:
+            s.base_quat_wxyz[0] = 0.0
+        yield s
+
+
+def test_the_failsafes_float_pid_flies_the_batched_pids_law():
+    from deploy.pid_one import OnePid
+
+    p = load_preset("crazyflie_2_1")
+    for yaw in ("hold", 0.3):
+        gains = PidGains.from_yaml()
+        if yaw != "hold":
+            gains = dataclasses.replace(gains, yaw_setpoint_rad=yaw)
+        batched, one = QuadrotorPid(p, 1, 0.01, gains), OnePid(p, 0.01, gains)
+        rng = np.random.default_rng(5)
+        nonfinite = 0
+        for k, s in enumerate(_random_states(rng, 400)):
+            if k == 200:  # integrators reset alike
+                batched.reset()
+                one.reset()
+            with np.errstate(all="ignore"):  # garbage states overflow in both
+                a, b = batched.act(s), one.act(s)
+                c, d = batched.act_ctbr(s), one.act_ctbr(s)
+            assert a.shape == b.shape == (1, p.num_motors)
+            np.testing.assert_allclose(b, a, rtol=0, atol=1e-9, err_msg=f"step {k}")
+            np.testing.assert_allclose(d, c, rtol=0, atol=1e-9, err_msg=f"step {k}")
+            if not np.all(np.isfinite(a)):  # a poisoned integrator in both: start both again
+                nonfinite += 1
+                batched.reset()
+                one.reset()
+        assert nonfinite < 60  # most steps compare finite commands
+        assert np.allclose(batched._pos_int[0], one._pos_int, rtol=0, atol=1e-9)
+        assert np.allclose(batched._rate_int[0], one._rate_int, rtol=0, atol=1e-9)

@@ -28,7 +28,7 @@ import numpy as np
 
 from deploy.actions import actuator_to_action
 from deploy.contract import Contract
-from deploy.pid import QuadrotorPid
+from deploy.pid_one import OnePid
 from deploy.quadrotor_params import GRAVITY_M_S2
 from deploy.robot_state import RobotState
 from deploy.runtime.robot_profile import RobotProfile
@@ -70,7 +70,8 @@ class QuadrotorFailsafe:
         self.params = q.params
         self.limits = profile.limits
         self.dt = contract.control_dt_s
-        self.pid = QuadrotorPid(q.params, 1, contract.control_dt_s, q.gains)
+        # QuadrotorPid's control law on floats for the one vehicle (deploy/pid_one.py)
+        self.pid = OnePid(q.params, contract.control_dt_s, q.gains)
         self.contract = contract
         self.ctbr = contract.action_mode == "ctbr"
         a = contract.action_size
