@@ -150,7 +150,7 @@ def _input_rows(repeats: int) -> list[tuple[str, str, float, str, float]]:
         _, _, pose, twist = decode_odometry(odo)
         return convert.odometry_from_values(pose, twist).checked()
 
-    return [
+    out = [
         ("joint_states bytes → payload, 12", "deserialize + convert + check", _best_us(js_old, repeats, 500),
          "JointStateDecoder + of_floats", _best_us(js_new, repeats, 500)),
         ("imu bytes → payload", "deserialize + convert + check", _best_us(imu_old, repeats, 500),
@@ -158,6 +158,20 @@ def _input_rows(repeats: int) -> list[tuple[str, str, float, str, float]]:
         ("odometry bytes → payload", "decode + arrays + check", _best_us(odo_old, repeats, 500),
          "decode + of_floats", _best_us(odo_new, repeats, 500)),
     ]  # fmt: skip
+    from deploy.transport.compiled_decode import CompiledDecoders, _library
+
+    decoders = CompiledDecoders.load()
+    if decoders is None:
+        print(f"  (no compiled decoding rows: {_library()[1]})")
+        return out
+    for what, data, python, compiled in (
+        ("joint_states", js, js_new, decoders.joint_states),
+        ("imu", imu_b, imu_new, decoders.imu),
+        ("odometry", odo, odo_new, decoders.odometry),
+    ):
+        out.append((f"  same, compiled C, {what}", "Python (the row above)", _best_us(python, repeats, 500),
+                    "CompiledDecoders", _best_us(lambda f=compiled, d=data: f(d), repeats, 500)))  # fmt: skip
+    return out
 
 
 def rows(repeats: int) -> list[tuple[str, str, float, str, float]]:
