@@ -62,6 +62,22 @@ def test_truncated_and_corrupted_bytes_are_read_within_bounds(decoders, make, ki
             assert cd._fields(got[2]) == cd._fields(want[2])
 
 
+def test_bytearrays_and_views_are_read_as_their_bytes(decoders):
+    rng = np.random.default_rng(6)
+    for make, kind in (
+        (cd.odometry_bytes, "odometry"),
+        (cd.imu_bytes, "imu"),
+        (cd.joint_state_bytes, "joint_states"),
+    ):
+        data = make(rng)
+        while getattr(decoders, kind)(data) is None:
+            data = make(rng)
+        want = getattr(decoders, kind)(data)
+        for other in (bytearray(data), memoryview(data)):
+            got = getattr(decoders, kind)(other)
+            assert got is not None and got[:2] == want[:2] and cd._fields(got[2]) == cd._fields(want[2])
+
+
 def test_a_library_that_disagrees_with_the_python_path_is_not_used(tmp_path: Path, decoders):
     source = cd.SOURCE.read_text()
     broken = source.replace("return 0.9 < n && n < 1.1;", "return 0.8 < n && n < 1.1;")

@@ -111,6 +111,8 @@ class CompiledDecoders:
         return None if lib is None else cls(lib)
 
     def odometry(self, data: bytes) -> tuple[int, int, Odometry] | None:
+        if type(data) is not bytes:  # the C reads bytes; a transport may hand a bytearray or view
+            data = bytes(data)
         with self._lock:
             if self._odometry(data, len(data), self._out13, self._sec_ref, self._nanosec_ref):
                 return None
@@ -118,6 +120,8 @@ class CompiledDecoders:
             return self._sec.value, self._nanosec.value, Odometry.of_checked_values(values)
 
     def imu(self, data: bytes) -> tuple[int, int, Imu] | None:
+        if type(data) is not bytes:
+            data = bytes(data)
         with self._lock:
             if self._imu(data, len(data), self._out10, self._sec_ref, self._nanosec_ref):
                 return None
@@ -125,6 +129,8 @@ class CompiledDecoders:
             return self._sec.value, self._nanosec.value, Imu.of_checked_values(values)
 
     def joint_states(self, data: bytes) -> tuple[int, int, JointStates] | None:
+        if type(data) is not bytes:
+            data = bytes(data)
         with self._lock:
             try:
                 sec, nanosec, names, unique, at = self._names.names(data)
