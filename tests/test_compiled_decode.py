@@ -96,3 +96,25 @@ def test_a_source_that_does_not_compile_says_so(tmp_path: Path):
     (tmp_path / "sensor_decode.c").write_text("int broken( {")
     lib, why = cd._build(tmp_path / "sensor_decode.c")
     assert lib is None and "failed" in why
+
+
+def test_a_payload_is_a_read_only_copy_the_next_sample_leaves_alone(decoders):
+    rng = np.random.default_rng(7)
+    for make, kind in (
+        (cd.odometry_bytes, "odometry"),
+        (cd.imu_bytes, "imu"),
+        (cd.joint_state_bytes, "joint_states"),
+    ):
+        decode = getattr(decoders, kind)
+        kept = []
+        while len(kept) < 20:
+            got = decode(make(rng))
+            if got is not None:
+                kept.append((got, cd._fields(got[2])))
+        for got, fields in kept:  # what later samples were decoded into did not reach it
+            assert cd._fields(got[2]) == fields
+            for name, value in vars(got[2]).items():
+                if name != "names":
+                    assert not value.flags.writeable
+                    with pytest.raises(ValueError):
+                        value[...] = 0.0
