@@ -143,6 +143,6 @@ class TimerWakeup:
         self.close()
 
     def close(self) -> None:
-        fds, self._fds = self._fds, ()
+        fds, self._fds = getattr(self, "_fds", ()), ()
         for fd in fds:
             os.close(fd)

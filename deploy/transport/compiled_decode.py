@@ -149,9 +149,8 @@ class CompiledDecoders:
 
 
 def _frozen(view: np.ndarray) -> np.ndarray:
-    """A read-only copy of an output buffer's values, as of_floats makes its arrays. (A copy in
-    NumPy's own memory, not a bytes object under it: in a 10-minute soak the bytes objects, one per
-    sample, cost the process one more 1 MiB allocator arena.)"""
+    """A read-only copy of an output buffer's values, in NumPy's own memory as of_floats makes its
+    arrays (0.5 µs, as a bytes object under a frombuffer view would cost)."""
     a = view.copy()
     a.setflags(write=False)
     return a
