@@ -11,6 +11,9 @@ import pytest
 
 from deploy.transport import compiled_decode as cd
 
+#: (random message maker, decoder method) per kind of sample
+KINDS = [(cd.odometry_bytes, "odometry"), (cd.imu_bytes, "imu"), (cd.joint_state_bytes, "joint_states")]
+
 
 @pytest.fixture(scope="module")
 def decoders() -> cd.CompiledDecoders:
@@ -26,7 +29,7 @@ def test_compiled_and_python_agree_on_verdicts_and_every_value(decoders):
 
 @pytest.mark.parametrize(
     "make,kind",
-    [(cd.odometry_bytes, "odometry"), (cd.imu_bytes, "imu"), (cd.joint_state_bytes, "joint_states")],
+    KINDS,
 )
 def test_the_random_messages_exercise_both_verdicts(decoders, make, kind):
     rng = np.random.default_rng(2)
@@ -39,7 +42,7 @@ PYTHON = {"odometry": cd._python_odometry, "imu": cd._python_imu, "joint_states"
 
 @pytest.mark.parametrize(
     "make,kind",
-    [(cd.odometry_bytes, "odometry"), (cd.imu_bytes, "imu"), (cd.joint_state_bytes, "joint_states")],
+    KINDS,
 )
 def test_truncated_and_corrupted_bytes_are_read_within_bounds(decoders, make, kind):
     rng = np.random.default_rng(3)
@@ -64,11 +67,7 @@ def test_truncated_and_corrupted_bytes_are_read_within_bounds(decoders, make, ki
 
 def test_bytearrays_and_views_are_read_as_their_bytes(decoders):
     rng = np.random.default_rng(6)
-    for make, kind in (
-        (cd.odometry_bytes, "odometry"),
-        (cd.imu_bytes, "imu"),
-        (cd.joint_state_bytes, "joint_states"),
-    ):
+    for make, kind in KINDS:
         data = make(rng)
         while getattr(decoders, kind)(data) is None:
             data = make(rng)
@@ -100,11 +99,7 @@ def test_a_source_that_does_not_compile_says_so(tmp_path: Path):
 
 def test_a_payload_is_a_read_only_copy_the_next_sample_leaves_alone(decoders):
     rng = np.random.default_rng(7)
-    for make, kind in (
-        (cd.odometry_bytes, "odometry"),
-        (cd.imu_bytes, "imu"),
-        (cd.joint_state_bytes, "joint_states"),
-    ):
+    for make, kind in KINDS:
         decode = getattr(decoders, kind)
         kept = []
         while len(kept) < 20:

@@ -114,20 +114,23 @@ class CompiledDecoders:
         return None if lib is None else cls(lib)
 
     def odometry(self, data: bytes) -> tuple[int, int, Odometry] | None:
+        got = self._stamped(self._odometry, data, self._out13, self._view13)
+        return None if got is None else (got[0], got[1], Odometry.of_checked_values(got[2]))
+
+    def imu(self, data: bytes) -> tuple[int, int, Imu] | None:
+        got = self._stamped(self._imu, data, self._out10, self._view10)
+        return None if got is None else (got[0], got[1], Imu.of_checked_values(got[2]))
+
+    def _stamped(
+        self, decode: ctypes._CFuncPtr, data: bytes, out: ctypes.Array, view: np.ndarray
+    ) -> tuple[int, int, np.ndarray] | None:
+        """(sec, nanosec, a read-only copy of the values) of a fixed-layout sample, or None."""
         if type(data) is not bytes:  # the C reads bytes; a transport may hand a bytearray or view
             data = bytes(data)
         with self._lock:
-            if self._odometry(data, len(data), self._out13, self._sec_ref, self._nanosec_ref):
+            if decode(data, len(data), out, self._sec_ref, self._nanosec_ref):
                 return None
-            return self._sec.value, self._nanosec.value, Odometry.of_checked_values(_frozen(self._view13))
-
-    def imu(self, data: bytes) -> tuple[int, int, Imu] | None:
-        if type(data) is not bytes:
-            data = bytes(data)
-        with self._lock:
-            if self._imu(data, len(data), self._out10, self._sec_ref, self._nanosec_ref):
-                return None
-            return self._sec.value, self._nanosec.value, Imu.of_checked_values(_frozen(self._view10))
+            return self._sec.value, self._nanosec.value, _frozen(view)
 
     def joint_states(self, data: bytes) -> tuple[int, int, JointStates] | None:
         if type(data) is not bytes:
