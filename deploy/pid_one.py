@@ -7,7 +7,8 @@ collective → attitude error on SO(3) → body-rate setpoints → rate PID → 
 with saturation shift → motor commands) with the same gains, limits and integrator state, on
 floats. It agrees with QuadrotorPid to rounding (the order of a few sums differs from NumPy's
 einsum and BLAS; tests/test_pid.py holds them within 1e-9 over long random sequences), which is
-all a failsafe needs; training and evaluation keep the batched QuadrotorPid.
+all a failsafe needs; training and evaluation keep the batched QuadrotorPid. It is the same law
+written twice: a change to deploy/pid.py's loops is made here too, and that test holds them together.
 """
 
 from __future__ import annotations
