@@ -45,9 +45,13 @@ static size_t skip_string(const uint8_t *d, size_t n, size_t at) {
     return at + 4 + len;
 }
 
-static void stamp(const uint8_t *d, int32_t *sec, uint32_t *nanosec) {
+/* The header (stamp into sec, nanosec; frame_id skipped): the offset after it, 0 when the bytes
+ * are not little-endian plain CDR or too short. */
+static size_t header(const uint8_t *d, size_t n, int32_t *sec, uint32_t *nanosec) {
+    if (!encapsulation_ok(d, n)) return 0;
     memcpy(sec, d + 4, 4);
     memcpy(nanosec, d + 8, 4);
+    return skip_string(d, n, 12);
 }
 
 /* _finite_unit_quaternion: finite, norm in (0.9, 1.1), summed w, x, y, z. */
@@ -67,11 +71,9 @@ static int all_finite(const double *v, size_t k) {
  * frame (the twist's body-frame velocity rotated, as convert._body_to_world), angular velocity
  * (body). */
 int tether_odometry(const uint8_t *d, size_t n, double *out, int32_t *sec, uint32_t *nanosec) {
-    if (!encapsulation_ok(d, n)) return -1;
-    stamp(d, sec, nanosec);
-    size_t at = skip_string(d, n, 12);
+    size_t at = header(d, n, sec, nanosec);
     if (!at) return -1;
-    at = skip_string(d, n, at);
+    at = skip_string(d, n, at); /* child_frame_id */
     if (!at) return -1;
     at = align(at, 8);
     const size_t cov = 36 * 8;
@@ -102,9 +104,7 @@ int tether_odometry(const uint8_t *d, size_t n, double *out, int32_t *sec, uint3
 
 /* sensor_msgs/Imu → out[10]: attitude (w, x, y, z), angular velocity, linear acceleration. */
 int tether_imu(const uint8_t *d, size_t n, double *out, int32_t *sec, uint32_t *nanosec) {
-    if (!encapsulation_ok(d, n)) return -1;
-    stamp(d, sec, nanosec);
-    size_t at = skip_string(d, n, 12);
+    size_t at = header(d, n, sec, nanosec);
     if (!at) return -1;
     at = align(at, 8);
     if ((uint64_t)at + 37 * 8 > n) return -1;
