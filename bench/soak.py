@@ -249,7 +249,9 @@ def _soak(
     before = dict(node.sources)
     stop = threading.Event()
     rss: dict[str, int] = {}
-    samples: list[int] = []  # RSS each second after the warm-up
+    # RSS each second after the warm-up, in an array made now: a growing list of int objects
+    # would take new pages of Python's small-object heap, counted as the node's own growth
+    rss_records = _Records(int(seconds) + 2, 1)
     # (since the start, host steal), s, every STEAL_PERIOD_S; (start, end) of each diagnostics
     # publication, ns: both in arrays made before the RSS readings start
     steal_records = _Records(int(seconds / STEAL_PERIOD_S) + 100, 2, np.float64)
@@ -282,7 +284,7 @@ def _soak(
                 rss.setdefault("start", value)
                 rss["end"] = value
                 rss["max"] = max(rss.get("max", 0), value)
-                samples.append(value)
+                rss_records.append(value)
                 next_sample = now + 1.0
             if now >= next_steal:
                 stolen_now = steal_s()
@@ -306,6 +308,7 @@ def _soak(
     steal_samples = steal_records.rows()
     diagnostics = diagnostic_records.rows()
     stolen = None if steal0 is None or steal1 is None else steal1 - steal0
+    samples = [row[0] for row in rss_records.rows()]
     if not samples:  # a run shorter than its warm-up plus a second: read once now
         rss["start"] = rss["end"] = rss["max"] = rss_kib()
         samples.append(rss["end"])
