@@ -1,6 +1,7 @@
 """The fixed-rate loop on a simulated clock (deadlines, misses, streaks), graceful degradation of the
 real-time options, and the `tether run` / `tether bench loop` commands. No timed assertions."""
 
+import dataclasses
 import gc
 import json
 import logging
@@ -92,6 +93,11 @@ def test_a_real_clock_run_produces_a_full_snapshot():
     d = RealtimeLoop(1000.0).run(lambda info: None, cycles=20, realtime=False).to_dict()
     assert d["cycles"] == 20 and d["window_cycles"] == 20
     assert all(np.isfinite(v) for v in d.values() if isinstance(v, float)), d
+
+
+def test_a_snapshot_as_a_dict_has_every_field_by_name_in_order():
+    snap = RealtimeLoop(1000.0).run(lambda info: None, cycles=5, realtime=False)
+    assert list(snap.to_dict().items()) == list(dataclasses.asdict(snap).items())
 
 
 def test_realtime_options_degrade_gracefully_with_one_log_line(monkeypatch, caplog):
