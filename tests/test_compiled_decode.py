@@ -4,6 +4,7 @@ bounds-checked reads of truncated and garbage bytes; a library that disagrees is
 
 from __future__ import annotations
 
+import ctypes
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,10 @@ def decoders() -> cd.CompiledDecoders:
     if d is None:
         pytest.skip(f"no compiled sensor decoders here: {cd._library()[1]}")
     return d
+
+
+def test_decoding_keeps_the_interpreter_lock(decoders):
+    assert isinstance(cd._library()[0], ctypes.PyDLL)
 
 
 def test_compiled_and_python_agree_on_verdicts_and_every_value(decoders):

@@ -4,6 +4,7 @@ with one warning, `compiled` refuses; the build directory does not outlive the l
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import shutil
 from pathlib import Path
@@ -56,6 +57,16 @@ def _compare(path: Path, steps: int = 50, seed: int = 7) -> tuple[np.ndarray, np
         got.append(compiled.run()[0].copy())
         ref.append(pf.run(o[None])[0].copy())
     return np.array(got), np.array(ref)
+
+
+@needs_cc
+def test_compiled_calls_keep_the_interpreter_lock():
+    """The library is a ctypes.PyDLL: a call of a few microseconds neither releases the lock nor
+    lets another thread take it and hold the cycle up for its switch interval."""
+    data = WALK.read_bytes()
+    compiled = CompiledPolicy(PolicyFile(WALK, model_bytes=data), data)
+    assert isinstance(compiled._lib, ctypes.PyDLL)
+    assert compiled._run._flags_ & ctypes._FUNCFLAG_PYTHONAPI
 
 
 @needs_cc

@@ -5,6 +5,7 @@ never on how long anything took."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import sys
 import threading
@@ -37,6 +38,11 @@ def test_the_timer_never_returns_before_its_time_and_a_later_arm_replaces_an_ear
     timer.wait(1.0, time.monotonic_ns() + 2 * MS)  # expired and read: a new time arms it again
     # a time already past returns at once
     timer.wait(1.0, t0)
+
+
+def test_re_arming_keeps_the_interpreter_lock(timer):
+    """Every cycle re-arms the timer: a non-blocking call, made without releasing the lock."""
+    assert timer._settime._flags_ & ctypes._FUNCFLAG_PYTHONAPI
 
 
 def test_set_ends_a_wait_armed_far_ahead_and_clear_drains_it(timer):

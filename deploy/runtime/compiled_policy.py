@@ -79,7 +79,7 @@ def compiler_command() -> list[str]:
     return [exe, *words[1:]]
 
 
-def build_library(cc: list[str], build_dir: Path, source: str, what: str) -> ctypes.CDLL:
+def build_library(cc: list[str], build_dir: Path, source: str, what: str) -> ctypes.PyDLL:
     """Compile `build_dir`/`source` with `cc` and COMPILE_FLAGS into a shared library there and load
     it; CompiledInferenceError naming `what` when compiling or loading fails. The caller owns
     `build_dir` (a private tempfile.mkdtemp) and deletes it once this returns."""
@@ -96,7 +96,11 @@ def build_library(cc: list[str], build_dir: Path, source: str, what: str) -> cty
             f"{tail}; check the compiler ($CC), or set `inference: {{engine: onnxruntime}}`"
         )
     try:
-        return ctypes.CDLL(str(lib))
+        # PyDLL: the interpreter lock is kept through each call. The calls take microseconds; a
+        # CDLL would release the lock and take it back around every one of them, and another
+        # thread that took it in between would hold the cycle up for up to the interpreter's
+        # switch interval (5 ms).
+        return ctypes.PyDLL(str(lib))
     except OSError as exc:
         raise CompiledInferenceError(f"the compiled code of {what} could not be loaded: {exc}") from exc
 

@@ -69,7 +69,7 @@ class TimerWakeup:
 
     kind = "timerfd"
 
-    def __init__(self, libc: ctypes.CDLL, timer_fd: int, event_fd: int) -> None:
+    def __init__(self, libc: ctypes.PyDLL, timer_fd: int, event_fd: int) -> None:
         self._settime = libc.timerfd_settime
         self._timer_fd, self._event_fd = timer_fd, event_fd
         self._fds: tuple[int, ...] = (timer_fd, event_fd)  # open until close()
@@ -89,7 +89,9 @@ class TimerWakeup:
             return None, f"timerfd needs Linux and os.eventfd (found {sys.platform})"
         name = ctypes.util.find_library("c")
         try:
-            libc = ctypes.CDLL(name, use_errno=True)
+            # PyDLL: neither call blocks, so the interpreter lock is kept (a cycle re-arms the
+            # timer: with a CDLL, another thread could take the lock then and hold the cycle up)
+            libc = ctypes.PyDLL(name, use_errno=True)
             create, settime = libc.timerfd_create, libc.timerfd_settime
         except (OSError, AttributeError, TypeError) as exc:
             return None, f"the C library offers no timerfd ({exc})"
