@@ -108,9 +108,9 @@ class LoopStatsSnapshot:
 
     def to_dict(self) -> dict[str, float | int | str]:
         """The fields by name. Not dataclasses.asdict: the diagnostics thread calls this five times
-        a second beside the loop, and each asdict() left one 240-byte block in a CPython free list
-        (the tuple its fields() builds from a generator, resized), up to the list's cap of 2000:
-        480 KB over the first 400 s, the 1 MiB step of the 10-minute soak."""
+        a second beside the loop, and each asdict() left one 240-byte block behind, up to 2000 of
+        them (the cap of CPython's tuple free lists): 480 KB over the first 400 s, the 1 MiB step
+        of the 10-minute soak."""
         return {name: getattr(self, name) for name in _SNAPSHOT_FIELDS}
 
     def summary(self) -> str:
