@@ -10,6 +10,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from deploy.runtime.config import InferenceOptions, RuntimeConfig
 from deploy.runtime.input_store import Odometry
 from deploy.runtime.limits import tilt_deg
 from deploy.runtime.robot_profile import DEFAULT_PROFILE, RobotProfile
@@ -17,7 +18,8 @@ from deploy.runtime.runtime import ArmingRefusedError
 from deploy.runtime.safety import State
 from deploy.runtime.stamps import StampClock
 from deploy.sim_bridge import make_sim_runtime
-from tests.runtime_helpers import hover_policy
+from sim.tasks.quadrotor_hover import HoverConfig
+from tests.runtime_helpers import hover_policy, write_linear_policy
 
 PROFILE = RobotProfile.from_yaml(DEFAULT_PROFILE)
 FS = PROFILE.quadrotor.failsafe
@@ -36,8 +38,8 @@ def policy(tmp_path_factory):
 class ClosedLoop:
     """The runtime flying the simulated Crazyflie; checks every output it produces."""
 
-    def __init__(self, policy, profile=PROFILE, stamp_clock=None):
-        self.rt, self.bridge = make_sim_runtime(policy, profile, stamp_clock=stamp_clock)
+    def __init__(self, policy, profile=PROFILE, stamp_clock=None, config=None):
+        self.rt, self.bridge = make_sim_runtime(policy, profile, config=config, stamp_clock=stamp_clock)
         self.bridge.reset_to(np.array([0.0, 0.0, START_Z_M]))
         self.k = 0
         self.bridge.publish(0.0)
@@ -95,10 +97,10 @@ class ClosedLoop:
 def loop(policy):
     loops = []
 
-    def make(profile=PROFILE, stamped=False):
+    def make(profile=PROFILE, stamped=False, config=None):
         # stamped: stamps are judged on the simulated time, as a robot judges them on its clock
         clock = StampClock("system", wall=lambda: loops[-1].now) if stamped else None
-        loops.append(ClosedLoop(policy, profile, clock))
+        loops.append(ClosedLoop(policy, profile, clock, config))
         return loops[-1]
 
     yield make
@@ -164,7 +166,12 @@ def test_nonfinite_odometry_is_rejected_and_fails_safe_that_cycle(loop):
 
 
 def test_nonfinite_policy_output_is_replaced_by_the_failsafe_that_cycle(loop, monkeypatch):
-    lp = loop()
+    # the Python cycle (the compiled one calls the policy's C itself, not this method)
+    python_cycle = dataclasses.replace(
+        RuntimeConfig.from_yaml(), inference=InferenceOptions(engine="auto", cycle="python")
+    )
+    lp = loop(config=python_cycle)
+    assert lp.rt.compiled_cycle is None
     lp.fly(50)
     bad = np.array([[0.1, np.nan, np.inf, 0.1]], dtype=np.float32)  # what the engine hands back
     monkeypatch.setattr(lp.rt.runner.bound, "run", lambda: bad)
@@ -172,6 +179,25 @@ def test_nonfinite_policy_output_is_replaced_by_the_failsafe_that_cycle(loop, mo
     assert out.state is State.FAILSAFE and out.source == "failsafe:hold"
     assert any("nonfinite_output: policy action" in str(f) for f in out.faults)
     lp.land()
+
+
+def test_a_nonfinite_action_of_the_compiled_cycle_fails_safe_that_cycle(tmp_path):
+    # finite weights whose products overflow float32 at a finite velocity error: 3e38 · 5 is inf,
+    # −3e38 · 5 is −inf, and their sum NaN, whatever the order of the sum
+    contract = HoverConfig.from_yaml().contract()
+    layout = [(t.name, t.size) for t in contract.observations[:3]]
+    assert layout == [("position_error_m", 3), ("rotation_matrix", 9), ("linear_velocity_error_m_s", 3)]
+    w = np.zeros((contract.observation_size, contract.action_size))
+    w[12], w[13] = 3e38, -3e38
+    policy = write_linear_policy(tmp_path / "overflow.onnx", contract, w, np.zeros(contract.action_size))
+    lp = ClosedLoop(policy)
+    assert lp.rt.compiled_cycle is not None and lp.rt.compiled_cycle.usable(lp.rt)
+    lp.cycle()
+    fast = lambda odo: dataclasses.replace(odo, lin_vel_m_s=np.array([5.0, 5.0, 0.0]))  # noqa: E731
+    out = lp.cycle(transform=fast)
+    assert out.state is State.FAILSAFE and out.source == "failsafe:hold"
+    reason = "nonfinite_output: policy action [nan, nan, nan, nan]"
+    assert any(reason in str(f) for f in out.faults), out.faults
 
 
 def test_a_streak_of_deadline_misses_fails_safe(loop):

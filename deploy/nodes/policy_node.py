@@ -310,6 +310,17 @@ class PolicyNode:
     def _on_odometry_cdr(self, data: bytes) -> None:
         """An odometry sample as its CDR bytes (DDS transport's subscribe_cdr)."""
         now = self.clock()
+        # the compiled cycle's way when it takes the sample; the cycle it starts after the bookkeeping
+        stored = self.runtime.put_cdr("odometry", data, now, notify=False)
+        if stored is not None:
+            stamp = convert.Stamp(*stored)
+            with self._lock:
+                self._odom_stamp = stamp
+            self._note_odometry(stored, now)
+            if stored == (0, 0):
+                self._header_stamp("odometry", stamp)  # logs the first unstamped sample
+            self.runtime.arrived("odometry")
+            return
         decoders = self._decoders
         if decoders is not None and (got := decoders.odometry(data)) is not None:
             self._odometry_arrived(now, convert.Stamp(got[0], got[1]), got[2])
@@ -336,6 +347,11 @@ class PolicyNode:
     def _on_imu_cdr(self, data: bytes) -> None:
         """An IMU sample as its CDR bytes (DDS transport's subscribe_cdr)."""
         now = self.clock()
+        stored = self.runtime.put_cdr("imu", data, now)  # the compiled cycle's way, when it takes it
+        if stored is not None:
+            if stored == (0, 0):
+                self._header_stamp("imu", convert.Stamp(*stored))  # logs the first unstamped sample
+            return
         decoders = self._decoders
         if decoders is not None and (got := decoders.imu(data)) is not None:
             self.runtime.put("imu", got[2], now, self._header_stamp("imu", convert.Stamp(got[0], got[1])))
@@ -588,6 +604,9 @@ class PolicyNode:
             "contract_sha256": d["contract_sha256"],
             "inference_engine": d["inference_engine"],
             "observation_engine": d["observation_engine"],
+            "cycle_engine": d["cycle_engine"],
+            "cycles_compiled": d["cycles_compiled"],
+            "cycles_declined": d["cycles_declined"],
             "input_decoding": self.input_decoding,
             "stamp_clock": d["stamp_clock"],
             "last_arm_refusal": self.arm_refusals[-1] if self.arm_refusals else "",

@@ -49,14 +49,16 @@ class CommandLimiter:
 
     @property
     def previous_view(self) -> np.ndarray:
-        """The previous command itself (read it, do not keep it: the next command replaces it)."""
+        """The previous command itself, one array for the limiter's life, overwritten by every
+        command (read it, do not keep its values)."""
         return self._previous
 
     def reset(self, action: np.ndarray) -> None:
         """Make `action` (sanitized) the previous command, e.g. what the actuators do at arming."""
         a = np.asarray(action, dtype=np.float64).reshape(self.low.shape)
         a = np.where(np.isfinite(a), a, self._previous)
-        self._previous = np.clip(a, self.low, self.high)
+        # in place: the array stays the one previous_view handed out (the compiled cycle writes it)
+        np.copyto(self._previous, np.clip(a, self.low, self.high))
 
     def limit(self, action: np.ndarray) -> np.ndarray:
         """The command to send for the requested `action` (A,): finite, in bounds, rate-limited."""
@@ -74,8 +76,8 @@ class CommandLimiter:
         if big.any():
             np.copyto(a, prev + np.minimum(np.maximum(step, self._neg_max_step), self.max_step), where=big)
             np.minimum(np.maximum(a, low, out=a), high, out=a)
-        self._previous = a
-        return a.copy()
+        self._previous[:] = a
+        return a
 
     def _limit_floats(self, action: np.ndarray) -> np.ndarray:
         values = np.asarray(action, dtype=np.float64).reshape(self.low.shape).tolist()

@@ -292,6 +292,11 @@ class CompiledObservation:
         self._call()
         return out
 
+    def bind(self, state: RobotState, out: np.ndarray) -> None:
+        """Read `state`'s arrays and write `out` from now on (what build() does when handed other
+        arrays), without building: for a caller that runs the C itself (deploy.runtime.compiled_cycle)."""
+        self._bind(state, out)
+
     def _bind(self, state: RobotState, out: np.ndarray) -> None:
         arrays = [getattr(state, f) for f in STATE_FIELDS]
         problem = self._problem(arrays, out)

@@ -132,6 +132,9 @@ class LoopOptions:
 
 #: inference.engine values: compiled C when it can (auto), always ONNX Runtime, compiled C or refuse.
 INFERENCE_ENGINES = ("auto", "onnxruntime", "compiled")
+#: inference.cycle values: the nominal cycle compiled where the observation and policy are (auto), or
+#: always the Python cycle.
+CYCLE_ENGINES = ("auto", "python")
 
 
 @dataclass(frozen=True)
@@ -140,12 +143,15 @@ class InferenceOptions:
     `inference:`."""
 
     engine: str = "auto"
+    cycle: str = "auto"
 
     def __post_init__(self) -> None:
         if self.engine not in INFERENCE_ENGINES:
             raise ValueError(
                 f"inference.engine must be one of {list(INFERENCE_ENGINES)}, found {self.engine!r}"
             )
+        if self.cycle not in CYCLE_ENGINES:
+            raise ValueError(f"inference.cycle must be one of {list(CYCLE_ENGINES)}, found {self.cycle!r}")
 
 
 @dataclass(frozen=True)

@@ -28,12 +28,16 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from deploy.runtime.config import InputSpec
 from deploy.runtime.safety import Fault
 from deploy.runtime.stamps import STAMP_FAULTS, StampClock, StampProblem, judge_stamp, too_old_detail
+
+if TYPE_CHECKING:
+    from deploy.runtime.compiled_cycle import CompiledCycle, InputMirror
 
 
 class InputRejectedError(ValueError):
@@ -293,6 +297,63 @@ class InputStore:
         self._previous_stamp: dict[str, float] = {}
         self._unstamped = dict.fromkeys(self.specs, 0)
         self._stamp_refused = {n: dict.fromkeys((f.value for f in STAMP_FAULTS), 0) for n in self.specs}
+        #: The compiled cycle's view of the inputs (deploy.runtime.compiled_cycle.InputMirror), kept
+        #: in step by every put; None without a compiled cycle.
+        self._mirror: InputMirror | None = None
+        #: Samples the compiled cycle accepted (accept_compiled) that this view has not taken yet:
+        #: taken before anything here is read or changed.
+        self._deferred = False
+
+    def attach_mirror(self, mirror: InputMirror) -> None:
+        """Keep `mirror` in step with this store from now on (the compiled cycle's inputs)."""
+        with self._lock:
+            self._take_deferred()
+            self._mirror = mirror
+            for name in self.specs:
+                self._mirror_write(name)
+
+    def accept_compiled(
+        self, cycle: CompiledCycle, name: str, data: bytes, stamp_s: float
+    ) -> tuple[int, int] | None:
+        """A sample of `name` given as its CDR bytes, arrived at `stamp_s` (runtime clock), stored
+        by the compiled cycle when it accepts it (checked and judged by put()'s rules): its stamp
+        (sec, nanosec), or None, having changed nothing (put() then refuses or stores it)."""
+        clock_now = self.stamp_clock.now_s()
+        with self._lock:
+            got = cycle.arrive(name, data, stamp_s, clock_now)
+            if got is not None:
+                self._deferred = True
+            return got
+
+    def _take_deferred(self) -> None:
+        """Take the samples the compiled cycle accepted into this view (under the lock), with the
+        bookkeeping put() does for a stored sample."""
+        self._deferred = False
+        mirror = self._mirror
+        if mirror is None:
+            return
+        for name in ("odometry", "imu"):
+            got = mirror.taken(name) if name in self.specs else None
+            if got is None:
+                continue
+            payload, arrival, header, n, unstamped = got
+            self._latest[name] = Sample(payload, arrival, header)  # type: ignore[arg-type]
+            self._received[name] += n
+            self._unstamped[name] += unstamped
+            self._invalid.pop(name, None)
+            self._stamp_problem.pop(name, None)
+            previous = mirror.previous_s[mirror.slot(name)]  # type: ignore[index]
+            if not math.isnan(previous):
+                self._previous_stamp[name] = float(previous)
+
+    def _mirror_write(self, name: str) -> None:
+        if self._mirror is not None:
+            self._mirror.write(
+                name,
+                self._latest.get(name),
+                name in self._invalid or name in self._stamp_problem,
+                self._previous_stamp.get(name),
+            )
 
     def put(
         self, name: str, value: Payload, stamp_s: float | None = None, header_stamp_s: float | None = None
@@ -325,9 +386,12 @@ class InputStore:
                     why = f"header stamp {header} is not finite"
         clock_now = None if header is None or why is not None else self.stamp_clock.now_s()
         with self._lock:
+            if self._deferred:
+                self._take_deferred()
             if why is not None:
                 self._invalid[name] = why
                 self._rejected[name] += 1
+                self._mirror_write(name)
                 return False
             problem = None
             if header is not None:
@@ -346,25 +410,34 @@ class InputStore:
             if problem is not None:
                 self._stamp_problem[name] = problem
                 self._stamp_refused[name][problem.fault.value] += 1
+                self._mirror_write(name)
                 return False
             self._latest[name] = Sample(checked, float(stamp), header)
             self._stamp_problem.pop(name, None)
             self._received[name] += 1
             if header is None:
                 self._unstamped[name] += 1
+            self._mirror_write(name)
             return True
 
     def get(self, name: str) -> Sample | None:
         with self._lock:
+            if self._deferred:
+                self._take_deferred()
             return self._latest.get(name)
 
     def latest(self, names: Iterable[str]) -> dict[str, Sample]:
         """The newest good sample of each present input among `names`, read under one lock."""
         with self._lock:
+            if self._deferred:
+                self._take_deferred()
             return {n: self._latest[n] for n in names if n in self._latest}
 
     def age_s(self, name: str, now_s: float) -> float:
         """Seconds since the newest good `name` arrived (inf when none did); status()'s age_s."""
+        if self._deferred:
+            with self._lock:
+                self._take_deferred()
         sample = self._latest.get(name)  # one dict read: atomic, no lock needed
         return float("inf") if sample is None else now_s - sample.stamp_s
 
@@ -372,6 +445,8 @@ class InputStore:
         now = self.clock() if now_s is None else now_s
         spec = self.specs[name]
         with self._lock:
+            if self._deferred:
+                self._take_deferred()
             sample = self._latest.get(name)
             invalid = self._invalid.get(name)
             received, rejected = self._received[name], self._rejected[name]
@@ -388,6 +463,8 @@ class InputStore:
         counters: (present, age_s, stale, invalid, stamp_problem)."""
         spec = self.specs[name]
         with self._lock:
+            if self._deferred:
+                self._take_deferred()
             sample = self._latest.get(name)
             invalid = self._invalid.get(name)
             problem = self._stamp_problem.get(name)
@@ -415,7 +492,10 @@ class InputStore:
     def clear(self) -> None:
         """Forget every value and stamp (e.g. when the robot is re-initialized)."""
         with self._lock:
+            self._take_deferred()
             self._latest.clear()
             self._invalid.clear()
             self._stamp_problem.clear()
             self._previous_stamp.clear()
+            for name in self.specs:
+                self._mirror_write(name)

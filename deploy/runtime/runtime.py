@@ -35,6 +35,8 @@ import numpy as np
 
 from deploy.robot_state import RobotState
 from deploy.runtime.command_limiter import CommandLimiter
+from deploy.runtime.compiled_cycle import DECLINED, GUARD, NOMINAL, CompiledCycle
+from deploy.runtime.compiled_policy import CompiledInferenceError
 from deploy.runtime.config import RuntimeConfig
 from deploy.runtime.failsafe import FailsafeStep, LeggedFailsafe, QuadrotorFailsafe, stop_command
 from deploy.runtime.input_store import InputStore, Payload
@@ -132,9 +134,7 @@ class Runtime:
         self._disarm_requested = False
         self._last_output: RuntimeOutput | None = None
         self.cycles = 0
-        #: Per required input, the oldest sample (s) any cycle ran the policy on: staleness
-        #: handling works when this never exceeds the input's max_age_s (checked in HIL).
-        self.policy_input_age_max_s: dict[str, float] = {}
+        self._policy_input_age_max_s: dict[str, float] = {}
         self.loop: RealtimeLoop | None = None  # set by run(); its stats feed diagnostics
         #: The input whose arrival starts a cycle when the loop is sensor-triggered.
         self.trigger_input = trigger_input(self.contract, profile)
@@ -146,6 +146,39 @@ class Runtime:
         #: The oldest base state the failsafe may fly on (legged: any).
         self._state_max_age_s = q.failsafe.state_max_age_s if q is not None else math.inf
         self._max_miss_streak = self.config.max_deadline_miss_streak
+        #: The nominal cycle as one compiled call (deploy.runtime.compiled_cycle), None: Python only.
+        self.compiled_cycle: CompiledCycle | None = None
+        #: RUNNING cycles the compiled cycle ran, and those it declined to the Python cycle.
+        self.compiled_cycles = 0
+        self.declined_cycles = 0
+        if self.config.inference.cycle == "auto" and self.runner.inference_engine != "onnxruntime":
+            try:
+                self.compiled_cycle = CompiledCycle(self)
+            except CompiledInferenceError as exc:
+                log.warning("the control cycle runs in Python, not compiled (inference.cycle auto): %s", exc)
+            else:
+                self.inputs.attach_mirror(self.compiled_cycle.mirror)
+
+    @property
+    def cycle_engine(self) -> str:
+        """What runs the cycle: "compiled C (nominal cycle), Python otherwise" or "python"."""
+        cycle = self.compiled_cycle
+        if cycle is not None and cycle.usable(self):
+            return "compiled C (nominal cycle), Python otherwise"
+        return "python"
+
+    @property
+    def policy_input_age_max_s(self) -> dict[str, float]:
+        """Per required input, the oldest sample (s) any cycle ran the policy on: staleness
+        handling works when this never exceeds the input's max_age_s (checked in HIL)."""
+        out = dict(self._policy_input_age_max_s)
+        cycle = self.compiled_cycle
+        if cycle is not None:
+            for name, k in cycle.required_slots:
+                age = float(cycle.mirror.age_max_s[k])
+                if age > out.get(name, 0.0):
+                    out[name] = age
+        return out
 
     # -- commands (any thread) ---------------------------------------------------------
 
@@ -223,14 +256,40 @@ class Runtime:
             notify()
         return ok
 
+    def put_cdr(self, name: str, data: bytes, stamp_s: float, notify: bool = True) -> tuple[int, int] | None:
+        """put() of a driving sensor's sample given as its CDR bytes, arrived at `stamp_s`, through
+        the compiled cycle (any thread): its stamp (sec, nanosec) when stored; None, having changed
+        nothing and started no cycle, when there is no compiled cycle or it does not accept the
+        sample: the caller then decodes it and calls put(), which names why it is refused.
+        `notify` False: the caller calls arrived(name) itself, after its own bookkeeping."""
+        cycle = self.compiled_cycle
+        if cycle is None:
+            return None
+        got = self.inputs.accept_compiled(cycle, name, data, stamp_s)
+        if got is not None and notify:
+            self.arrived(name)
+        return got
+
+    def arrived(self, name: str) -> None:
+        """A sample of `name` was stored: on a sensor-triggered loop, the driving input's starts a
+        cycle (put() calls this itself)."""
+        notify = self._on_trigger
+        if notify is not None and name == self.trigger_input:
+            notify()
+
     # -- one cycle --------------------------------------------------------------------------
 
     def step(self, now_s: float | None = None, miss_streak: int = 0) -> RuntimeOutput:
         """One control cycle at time `now_s` (the runtime's clock); never raises for bad data."""
+        now = self.clock() if now_s is None else now_s
+        cycle = self.compiled_cycle
+        if cycle is not None:
+            out = self._compiled_step(cycle, now, miss_streak)
+            if out is not None:
+                return out
         # Huge-but-finite inputs may overflow on the way; the results are checked, not warned about.
         with self._lock, np.errstate(all="ignore"):
             lap = None if self.stage_times is None else self.stage_times.lap
-            now = self.clock() if now_s is None else now_s
             sup = self.supervisor
             if self._estop_requested is not None:
                 sup.handle(Event.ESTOP, now, self._estop_requested)
@@ -244,6 +303,41 @@ class Runtime:
             if lap is not None:
                 lap("safety")
             out = self._output(now, faults, assembled.state, state_ok, lap)
+            self._last_output = out
+            self.cycles += 1
+            return out
+
+    def _compiled_step(self, cycle: CompiledCycle, now: float, miss_streak: int) -> RuntimeOutput | None:
+        """The cycle as one compiled call when it is nominal; None when the compiled cycle declines
+        (nothing changed: the Python cycle runs it)."""
+        with self._lock:
+            if (
+                self.supervisor.state is not State.RUNNING
+                or self._estop_requested is not None
+                or self._disarm_requested
+                or not cycle.usable(self)
+            ):
+                return None
+            code = cycle.step(now, self.stamp_clock.now_s(), miss_streak)
+            if code == DECLINED:
+                self.declined_cycles += 1
+                return None
+            self.compiled_cycles += 1
+            if self.stage_times is not None:
+                self.stage_times.lap("compiled")
+            if code == NOMINAL:
+                out = RuntimeOutput(
+                    State.RUNNING, "policy", cycle.action.copy(), self.profile.actuators,
+                    cycle.actuator.copy(), None, None, (),
+                )  # fmt: skip
+            elif code == GUARD:  # the limited command fails the final test: _guard repairs it
+                out = self._emit(cycle.action.copy(), "policy", [], None, None)
+            else:  # a non-finite policy action: the Python cycle's response, on the same action
+                values = self.runner.bound.action[0].tolist()
+                with np.errstate(all="ignore"):
+                    assembled = self._assemble(now)
+                    state_ok = assembled.finite and assembled.base_age_s <= self._state_max_age_s
+                    out = self._output(now, [], assembled.state, state_ok, policy_values=values)
             self._last_output = out
             self.cycles += 1
             return out
@@ -310,7 +404,10 @@ class Runtime:
         state: RobotState | None,
         state_ok: bool,
         lap: Callable[[str], None] | None = None,
+        policy_values: list[float] | None = None,
     ) -> RuntimeOutput:
+        """The cycle's command by state; `policy_values`: the policy's action, already computed
+        (the compiled cycle's non-finite one), instead of running the policy here."""
         sup = self.supervisor
         if sup.state is State.STARTING:
             if self.startup.done(now):
@@ -319,14 +416,14 @@ class Runtime:
                 action = self.limiter.limit(self.startup.act(now, state))
                 return self._emit(action, "starting", faults, self.startup.kp, self.startup.kd)
         if sup.state is State.RUNNING:
-            ages = self.policy_input_age_max_s
+            ages = self._policy_input_age_max_s
             for name in self.required:
                 age_s = self.inputs.age_s(name, now)
                 if age_s > ages.get(name, 0.0):
                     ages[name] = age_s
             try:
                 # plain floats from here to the output: a handful of values
-                values = self.runner.act_values(state, lap)
+                values = self.runner.act_values(state, lap) if policy_values is None else policy_values
                 finite = all(map(math.isfinite, values))
                 bad_output = None if finite else f"policy action {values}"
             except Exception as exc:  # a failing inference is handled like a non-finite output
@@ -437,6 +534,8 @@ class Runtime:
             "source": None if last is None else last.source,
             "faults": [] if last is None else [str(f) for f in last.faults],
             "cycles": self.cycles,
+            "cycles_compiled": self.compiled_cycles,
+            "cycles_declined": self.declined_cycles,
             "output_guard_trips": self.output_guard_trips,
             "inputs": inputs,
             "transitions": [
@@ -450,6 +549,7 @@ class Runtime:
             "providers": list(self.runner.providers),
             "inference_engine": self.runner.inference_engine,
             "observation_engine": self.runner.observation_engine,
+            "cycle_engine": self.cycle_engine,
             "stamp_clock": self.stamp_clock.kind,
         }
 

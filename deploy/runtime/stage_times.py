@@ -4,6 +4,8 @@ Off by default (Runtime.stage_times is None: the cycle then pays one attribute t
 `tether bench loop` switches it on to report each stage's p50/p99:
 
     input_store   Runtime.put of the cycle's inputs (checks, copies, stamp rules)
+    compiled      the nominal cycle in one compiled call (deploy.runtime.compiled_cycle), from the
+                  input checks to the actuator command: the five stages below it in one
     inputs        staleness / validity of each required input
     state         the newest inputs assembled into the RobotState
     safety        limit checks, faults, the state machine
@@ -23,7 +25,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-STAGES = ("input_store", "inputs", "state", "safety", "observation", "inference", "limiter", "publish")
+STAGES = (
+    "input_store", "compiled", "inputs", "state", "safety", "observation", "inference", "limiter", "publish",
+)  # fmt: skip
 
 
 class StageTimes:
