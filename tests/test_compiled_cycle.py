@@ -22,8 +22,8 @@ from deploy.runtime.runtime import ArmingRefusedError, Runtime
 from deploy.runtime.safety import State
 from deploy.runtime.stamps import StampClock
 from deploy.sim_bridge import airborne_profile
-from deploy.transport import convert
-from deploy.transport.cdr import ImuEncoder, OdometryEncoder, decode_imu, decode_odometry
+from deploy.transport import convert, messages
+from deploy.transport.cdr import ImuEncoder, JointStateDecoder, OdometryEncoder, decode_imu, decode_odometry
 from tests.runtime_helpers import hover_policy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +52,7 @@ class Twins:
         return self.compiled, self.python
 
     def sensor(self, name: str, data: bytes) -> None:
-        """A driving sensor's bytes, as the policy node hands them over: the compiled cycle's way
+        """A sensor sample's bytes, as the policy node hands them over: the compiled cycle's way
         when it takes them, else decoded and put()."""
         for rt in self.both:
             if rt.put_cdr(name, data, self.t) is not None:
@@ -60,6 +60,9 @@ class Twins:
             if name == "odometry":
                 sec, nanosec, pose, twist = decode_odometry(data)
                 value = convert.odometry_from_values(pose, twist)
+            elif name == "joint_states":
+                sec, nanosec, names, position, velocity = JointStateDecoder().decode(data)
+                value = convert.joint_states_from_values(names, position, velocity)
             else:
                 sec, nanosec, orientation, angular, linear = decode_imu(data)
                 value = convert.imu_from_values(orientation, angular, linear)
@@ -216,8 +219,13 @@ def run_walk(twins: Twins, cycles: int, seed: int) -> None:
             elif r < 0.35:
                 pos[rng.integers(len(pos))] = 3.5  # beyond a joint limit
             sec, nanosec = _stamp(rng, twins.t, faulty)
-            stamp = convert.header_stamp_s(convert.Stamp(sec, nanosec))
-            twins.put("joint_states", JointStates(tuple(names), pos, vel), stamp)
+            if rng.random() < 0.5:  # as the DDS transport hands it over: its bytes
+                msg = convert.joint_states_msg(messages.make, 0.0, names, pos, vel)
+                msg.header.stamp.sec, msg.header.stamp.nanosec = sec, nanosec
+                twins.sensor("joint_states", msg.serialize())
+            else:
+                stamp = convert.header_stamp_s(convert.Stamp(sec, nanosec))
+                twins.put("joint_states", JointStates(tuple(names), pos, vel), stamp)
         if not (faulty and rng.random() < 0.1):
             x, y, z, w = _attitude(rng, faulty)
             stamp = _stamp(rng, twins.t, faulty)
@@ -273,7 +281,6 @@ def test_the_policy_node_flies_odometry_bytes_through_the_compiled_cycle(hover: 
     from deploy.nodes.policy_node import PolicyNode
     from deploy.runtime.config import DEFAULT_CONFIG
     from deploy.runtime.rt_loop import CycleInfo
-    from deploy.transport import messages
     from tests.runtime_helpers import NullTransport
 
     class CdrTransport(NullTransport):

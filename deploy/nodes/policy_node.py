@@ -367,6 +367,11 @@ class PolicyNode:
     def _on_joint_states_cdr(self, data: bytes) -> None:
         """A JointState sample as its CDR bytes (DDS transport's subscribe_cdr)."""
         now = self.clock()
+        stored = self.runtime.put_cdr("joint_states", data, now)  # the compiled cycle's way, when it takes it
+        if stored is not None:
+            if stored == (0, 0):
+                self._header_stamp("joint_states", convert.Stamp(*stored))  # logs the first unstamped sample
+            return
         decoders = self._decoders
         if decoders is not None and (got := decoders.joint_states(data)) is not None:
             stamp = self._header_stamp("joint_states", convert.Stamp(got[0], got[1]))

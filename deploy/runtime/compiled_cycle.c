@@ -4,9 +4,11 @@
  *
  * Two entry points, each either does the whole nominal job or declines having changed nothing
  * that the Python path would see:
- *   tether_cycle_arrive  a driving sensor's CDR bytes: decoded and checked (sensor_decode.c), its
- *                        stamp judged (deploy/runtime/stamps.py judge_stamp), stored in the mirror
- *                        of the input store (InputStore keeps the Python view in step);
+ *   tether_cycle_arrive  a sensor's CDR bytes (odometry, IMU; tether_cycle_arrive_joints: a
+ *                        JointState's, its names read by the caller): decoded and checked
+ *                        (sensor_decode.c), its stamp judged (deploy/runtime/stamps.py
+ *                        judge_stamp), stored in the mirror of the input store (InputStore keeps
+ *                        the Python view in step);
  *   tether_cycle_step    a RUNNING cycle: every required input judged (InputStore.judge), the state
  *                        assembled in place (StateAssembler), the limits checked (LimitChecker),
  *                        then the observation and policy (their compiled libraries, through the
@@ -36,6 +38,9 @@ static int32_t *present, *fault;
 static double *arrival_s, *header_s, *previous_s, *max_age_s, *stamp_max_age_s, *age_max_s, *values;
 static int64_t *pending, *pending_unstamped;
 static int32_t value_at[SLOTS];
+/* the newest joint_states sample the C accepted, as the message had it (for the store's view) */
+static double *joints_raw;
+static int32_t joints_raw_cap, *joints_raw_count;
 /* stamp rule and limits */
 static double future_tolerance_s /* +inf: none */, cos_tilt, fence_lo[3], fence_hi[3];
 static double *joint_lo, *joint_hi; /* per contract joint, ±inf where the profile sets none */
@@ -66,6 +71,8 @@ void tether_cycle_bind(void **p, const int32_t *n)
     previous = p[k++]; low = p[k++]; high = p[k++]; max_step = p[k++]; offset = p[k++]; scale = p[k++];
     stop_guard = p[k++]; out_action = p[k++]; out_actuator = p[k++];
     to_profile = p[k++];
+    joints_raw = p[k++]; joints_raw_count = p[k++];
+    joints_raw_cap = n[16];
     observe = (call_t)p[k++]; act = (call_t)p[k++];
 }
 
@@ -108,6 +115,37 @@ int tether_cycle_arrive(int32_t slot, const uint8_t *d, size_t n, double now, do
     fault[slot] = 0;
     pending[slot] += 1;
     if (isnan(header)) pending_unstamped[slot] += 1;
+    return NOMINAL;
+}
+
+/* A JointState's bytes: its names were read by the caller (their count `joints`, where the
+ * position sequence starts `at`, the stamp), and `columns` says where each of the contract's joints
+ * is among them. Values decoded and checked as tether_joint_values does, the stamp judged, then
+ * stored: in the contract's order for the cycle, in the message's for the store. */
+int tether_cycle_arrive_joints(const uint8_t *d, size_t n, size_t at, size_t joints, const int64_t *columns,
+                               double now, double clock_now, int32_t sec, uint32_t nanosec)
+{
+    static double scratch[2 * 1024];
+    if (joints > (size_t)joints_raw_cap || joints > 1024) return DECLINED;
+    if (tether_joint_values(d, n, at, joints, scratch)) return DECLINED;
+    if (!isfinite(now)) return DECLINED;
+    double header = (sec == 0 && nanosec == 0) ? NAN : (double)sec + (double)nanosec * 1e-9;
+    if (!isnan(header) && !stamp_ok(header, previous_s[JOINTS], clock_now, stamp_max_age_s[JOINTS]))
+        return DECLINED;
+    double *v = values + value_at[JOINTS];
+    for (int i = 0; i < J; i++) {
+        v[i] = scratch[columns[i]];
+        v[J + i] = scratch[joints + (size_t)columns[i]];
+    }
+    for (size_t i = 0; i < 2 * joints; i++) joints_raw[i] = scratch[i];
+    *joints_raw_count = (int32_t)joints;
+    if (!isnan(header)) previous_s[JOINTS] = header;
+    arrival_s[JOINTS] = now;
+    header_s[JOINTS] = header;
+    present[JOINTS] = 1;
+    fault[JOINTS] = 0;
+    pending[JOINTS] += 1;
+    if (isnan(header)) pending_unstamped[JOINTS] += 1;
     return NOMINAL;
 }
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 import ctypes
 import math
 import shutil
+import struct
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -54,6 +55,7 @@ from deploy.runtime.compiled_policy import (
     compiler_command,
 )
 from deploy.runtime.input_store import Command, Imu, JointStates, Odometry, read_only_copy
+from deploy.transport.cdr import JointStateDecoder
 
 if TYPE_CHECKING:
     from deploy.runtime.runtime import Runtime
@@ -65,6 +67,8 @@ C_PREFIX = "tether_cycle"
 SLOTS = ("odometry", "imu", "joint_states", "command")
 #: tether_cycle_step's answers.
 NOMINAL, DECLINED, NONFINITE_ACTION, GUARD = 0, 1, 2, 3
+#: The most joints a JointState the C stores may name (a message naming more takes the Python way).
+JOINTS_RAW_CAP = 256
 
 
 class InputMirror:
@@ -97,6 +101,11 @@ class InputMirror:
         self._slot = {name: k for k, name in enumerate(SLOTS)}
         self._layout: tuple[str, ...] | None = None
         self._columns = np.zeros(0, dtype=np.intp)
+        #: The newest JointState the C accepted, in the message's order (positions then velocities),
+        #: its number of joints, and its names (set by the caller with the sample).
+        self.joints_raw = np.zeros(2 * JOINTS_RAW_CAP)
+        self.joints_raw_count = np.zeros(1, dtype=np.int32)
+        self.joint_names: tuple[str, ...] = ()
 
     def slot(self, name: str) -> int | None:
         return self._slot.get(name)
@@ -141,21 +150,29 @@ class InputMirror:
             out[0:4], out[4:7], out[7:10] = value.quat_wxyz, value.ang_vel_rad_s, value.lin_acc_m_s2
             return True
         if isinstance(value, JointStates):
-            if value.names != self._layout:
-                index = {n: k for k, n in enumerate(value.names)}
-                if any(n not in index for n in self.joints):
-                    return False
-                self._layout = value.names
-                self._columns = np.array([index[n] for n in self.joints], dtype=np.intp)
+            columns = self.columns(value.names)
+            if columns is None:
+                return False
             j = len(self.joints)
-            value.pos_rad.take(self._columns, out=out[:j], mode="clip")
-            value.vel_rad_s.take(self._columns, out=out[j:], mode="clip")
+            value.pos_rad.take(columns, out=out[:j], mode="clip")
+            value.vel_rad_s.take(columns, out=out[j:], mode="clip")
             return True
         v = np.asarray(value.value if isinstance(value, Command) else value, dtype=np.float64)
         if v.shape != (self.command_size,):
             return False
         out[:] = v
         return True
+
+    def columns(self, names: tuple[str, ...]) -> np.ndarray | None:
+        """Where each of the contract's joints is among `names` (cached for the last layout seen), or
+        None when one is missing."""
+        if names is not self._layout and names != self._layout:
+            index = {n: k for k, n in enumerate(names)}
+            if any(n not in index for n in self.joints):
+                return None
+            self._layout = names
+            self._columns = np.array([index[n] for n in self.joints], dtype=np.intp)
+        return self._columns
 
     def taken(self, name: str) -> tuple[object, float, float | None, int, int] | None:
         """The newest sample the C accepted for `name` that the store has not taken: (payload,
@@ -167,8 +184,14 @@ class InputMirror:
             return None
         unstamped = int(self.pending_unstamped[k])
         self.pending[k] = self.pending_unstamped[k] = 0
-        values = read_only_copy(self.view(name))
-        payload = Odometry.of_checked_values(values) if name == "odometry" else Imu.of_checked_values(values)
+        payload: Odometry | Imu | JointStates
+        if name == "joint_states":
+            raw = self.joints_raw[: 2 * int(self.joints_raw_count[0])]
+            payload = JointStates.of_checked_values(self.joint_names, read_only_copy(raw))
+        elif name == "odometry":
+            payload = Odometry.of_checked_values(read_only_copy(self.view(name)))
+        else:
+            payload = Imu.of_checked_values(read_only_copy(self.view(name)))
         header = float(self.header_s[k])
         return payload, float(self.arrival_s[k]), None if math.isnan(header) else header, n, unstamped
 
@@ -238,6 +261,7 @@ class CompiledCycle:
             state.last_action, state.command, state.joint_pos_rad, state.joint_vel_rad_s, state.time_s,
             self.policy.action, limiter.previous_view, limiter.low, limiter.high, self._max_step,
             self._offset, self._scale, self._stop_guard, self.action, self.actuator, self._to_profile,
+            mirror.joints_raw, mirror.joints_raw_count,
         ]  # fmt: skip
         for a in keep:
             if not (isinstance(a, np.ndarray) and a.flags.c_contiguous and a.flags.writeable):
@@ -251,7 +275,7 @@ class CompiledCycle:
             [
                 a_size, contract.command_size, len(assembler.joints), int(assembler.attitude_from_imu),
                 int(checker._cos_tilt is not None), int(fence is not None), int(runtime._finite_bounds),
-                runtime._max_miss_streak, *required, *mirror.value_at,
+                runtime._max_miss_streak, *required, *mirror.value_at, JOINTS_RAW_CAP,
             ],
             dtype=np.int32,
         )  # fmt: skip
@@ -268,6 +292,15 @@ class CompiledCycle:
             ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(ctypes.c_uint32),
         ]  # fmt: skip
         self._arrive.restype = ctypes.c_int
+        self._arrive_joints = self._lib[f"{C_PREFIX}_arrive_joints"]
+        self._arrive_joints.argtypes = [
+            ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p,
+            ctypes.c_double, ctypes.c_double, ctypes.c_int32, ctypes.c_uint32,
+        ]  # fmt: skip
+        self._arrive_joints.restype = ctypes.c_int
+        self._joint_names = JointStateDecoder()  # the names, decoded once while their bytes repeat
+        self._columns: np.ndarray | None = None  # the columns the C was last handed, and their address
+        self._columns_at = 0
         self._sec, self._nanosec = ctypes.c_int32(), ctypes.c_uint32()
         self._sec_ref, self._nanosec_ref = ctypes.byref(self._sec), ctypes.byref(self._nanosec)
 
@@ -280,9 +313,28 @@ class CompiledCycle:
         if k is None or type(data) is not bytes:
             return None
         clock = math.nan if clock_now_s is None else clock_now_s
+        if name == "joint_states":
+            return self._arrive_joint_states(data, now_s, clock)
         if self._arrive(k, data, len(data), now_s, clock, self._sec_ref, self._nanosec_ref):
             return None
         return self._sec.value, self._nanosec.value
+
+    def _arrive_joint_states(self, data: bytes, now_s: float, clock: float) -> tuple[int, int] | None:
+        """arrive() of a JointState: the names read here (once while their bytes repeat), the rest in C."""
+        try:
+            sec, nanosec, names, unique, at = self._joint_names.names(data)
+        except (ValueError, struct.error):
+            return None
+        mirror = self.mirror
+        columns = mirror.columns(names) if unique else None
+        if columns is None:  # a name twice, a joint missing: the Python way names it
+            return None
+        if columns is not self._columns:
+            self._columns, self._columns_at = columns, columns.ctypes.data
+        if self._arrive_joints(data, len(data), at, len(names), self._columns_at, now_s, clock, sec, nanosec):
+            return None
+        mirror.joint_names = names
+        return sec, nanosec
 
     def step(self, now_s: float, clock_now_s: float | None, miss_streak: int) -> int:
         """One RUNNING cycle (NOMINAL, DECLINED, NONFINITE_ACTION or GUARD; see the module docstring)."""

@@ -332,7 +332,7 @@ class InputStore:
         mirror = self._mirror
         if mirror is None:
             return
-        for name in ("odometry", "imu"):
+        for name in ("odometry", "imu", "joint_states"):
             got = mirror.taken(name) if name in self.specs else None
             if got is None:
                 continue
