@@ -512,6 +512,7 @@ def _metrics(
         "cycles_by_trigger": (
             None if loop is None else {k: loop.get(k) for k in ("sensor_cycles", "watchdog_cycles")}
         ),
+        "cycle_engine": cycle_engine(policy),
         # which real-time options (SCHED_FIFO, mlockall, GC) took effect in each node
         "realtime": {
             "policy_node": None if policy is None else policy.get("realtime"),
@@ -575,17 +576,37 @@ def _compare_with_eval(
     }
 
 
+def cycle_engine(policy: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What ran the policy node's cycles (deploy/runtime/compiled_cycle.py): the engine, and how many
+    RUNNING cycles the compiled cycle ran and declined to the Python cycle; None when not reported."""
+    diag = (policy or {}).get("diagnostics") or {}
+    if "cycle_engine" not in diag:
+        return None
+    return {k: diag.get(k) for k in ("cycle_engine", "cycles_compiled", "cycles_declined")}
+
+
 def cycle_trigger_line(report: dict[str, Any]) -> str | None:
-    """The summary line saying how the policy node's cycles started (None when not reported)."""
+    """The summary line saying how the policy node's cycles started and what ran them (None when
+    not reported)."""
     trig = report.get("cycle_trigger")
     if not trig:
         return None
     n = report.get("cycles_by_trigger") or {}
-    return f"  cycles: {trig['mode']}-triggered" + (
-        f" on {trig['input']} ({n.get('sensor_cycles')} on arrival, "
-        f"{n.get('watchdog_cycles')} by the watchdog; run in the {trig.get('thread', 'loop')} thread)"
-        if trig["mode"] == "sensor"
-        else " at the contract rate"
+    engine = report.get("cycle_engine")
+    return (
+        f"  cycles: {trig['mode']}-triggered"
+        + (
+            f" on {trig['input']} ({n.get('sensor_cycles')} on arrival, "
+            f"{n.get('watchdog_cycles')} by the watchdog; run in the {trig.get('thread', 'loop')} thread)"
+            if trig["mode"] == "sensor"
+            else " at the contract rate"
+        )
+        + (
+            f"; {engine['cycle_engine']} ({engine['cycles_compiled']} compiled, "
+            f"{engine['cycles_declined']} declined)"
+            if engine
+            else ""
+        )
     )
 
 

@@ -36,7 +36,15 @@ from deploy.transport.names import TOPICS
 from tether.hil.domains import DomainLease
 from tether.hil.faults import Fault
 from tether.hil.processes import NodeFailedError, NodeProcesses
-from tether.hil.run import TRANSPORTS, HilError, _load, _sets, command_keys, cycle_trigger_line
+from tether.hil.run import (
+    TRANSPORTS,
+    HilError,
+    _load,
+    _sets,
+    command_keys,
+    cycle_engine,
+    cycle_trigger_line,
+)
 from tether.hil.walk import WalkScenario, episode_commands
 from tether.hil.walk_faults import DISRUPTIVE, bridge_overrides, outcome
 
@@ -509,6 +517,7 @@ def _metrics(
         "cycles_by_trigger": (
             None if loop is None else {k: loop.get(k) for k in ("sensor_cycles", "watchdog_cycles")}
         ),
+        "cycle_engine": cycle_engine(policy),
         "bridge": {
             "loop": bridge["loop"],
             "watchdog": bridge.get("watchdog"),
