@@ -9,10 +9,11 @@ observation, policy) already cost a few µs each; what is left is the Python bet
 whole nominal path is one C call per arrival and one per cycle (compiled_cycle.c).
 
 What it does, and when it declines:
-- arrive(): a driving sensor's sample (odometry, IMU) as its CDR bytes: decoded and checked as
-  deploy/transport/compiled_decode.py does, its stamp judged by judge_stamp's rules, stored. A
-  sample it does not accept (any check, any stamp rule) changes nothing: the caller takes the
-  Python way, which refuses it with its named reason.
+- arrive(): a sensor's sample (odometry, IMU, joint states) as its CDR bytes: decoded and checked
+  as deploy/transport/compiled_decode.py does (a JointState's names in Python, once while their
+  bytes repeat), its stamp judged by judge_stamp's rules, stored. A sample it does not accept (any
+  check, any stamp rule, a name twice, a contract joint missing) changes nothing: the caller takes
+  the Python way, which refuses or stores it with its named reason.
 - step(): a RUNNING cycle when every required input is present, accepted and fresh by arrival and
   by stamp, the assembled state is within every limit and the deadline-miss streak is under its
   limit: the observation, the policy, the rate limiter, the final guard and the actuator map. In
@@ -307,8 +308,8 @@ class CompiledCycle:
     def arrive(
         self, name: str, data: bytes, now_s: float, clock_now_s: float | None
     ) -> tuple[int, int] | None:
-        """Store a driving sensor's sample from its CDR bytes: its stamp (sec, nanosec), or None
-        when the C does not accept it (nothing changed: the Python way refuses or stores it)."""
+        """Store a sensor's sample from its CDR bytes: its stamp (sec, nanosec), or None when the C
+        does not accept it (nothing changed: the Python way refuses or stores it)."""
         k = self.mirror.slot(name)
         if k is None or type(data) is not bytes:
             return None

@@ -325,6 +325,13 @@ class InputStore:
                 self._deferred = True
             return got
 
+    def step_compiled(self, cycle: CompiledCycle, now_s: float, miss_streak: int) -> int:
+        """The compiled cycle's step (CompiledCycle.step) with this store's lock held, so it reads
+        the mirror as one put left it, never halfway through another thread's put."""
+        clock_now = self.stamp_clock.now_s()
+        with self._lock:
+            return cycle.step(now_s, clock_now, miss_streak)
+
     def _take_deferred(self) -> None:
         """Take the samples the compiled cycle accepted into this view (under the lock), with the
         bookkeeping put() does for a stored sample."""

@@ -13,6 +13,12 @@ contract's first sensor) with the fixed-rate timer as watchdog; a simulator brid
 calls it on simulated time.
 It never imports sim/ or training/, and never raises for bad inputs or a bad
 policy output: those are faults with bounded responses (deploy.runtime.safety).
+
+Where the observation and policy run compiled, a RUNNING cycle with nothing wrong runs as one
+compiled call (deploy.runtime.compiled_cycle: the same operations in the same order, tested bit
+for bit against this module's cycle), and put_cdr() stores a sensor sample from its bytes the
+same way; anything else (any fault, any other state) they decline, having changed nothing, and
+the Python code below runs it and names every fault.
 arm(), disarm(), estop() and reset_estop() may be called from any thread.
 
 Outputs are in the robot profile's actuator order (joint/motor names matched
@@ -257,7 +263,8 @@ class Runtime:
         return ok
 
     def put_cdr(self, name: str, data: bytes, stamp_s: float, notify: bool = True) -> tuple[int, int] | None:
-        """put() of a driving sensor's sample given as its CDR bytes, arrived at `stamp_s`, through
+        """put() of a sensor's sample (odometry, IMU, joint states) given as its CDR bytes, arrived at
+        `stamp_s`, through
         the compiled cycle (any thread): its stamp (sec, nanosec) when stored; None, having changed
         nothing and started no cycle, when there is no compiled cycle or it does not accept the
         sample: the caller then decodes it and calls put(), which names why it is refused.
@@ -318,7 +325,7 @@ class Runtime:
                 or not cycle.usable(self)
             ):
                 return None
-            code = cycle.step(now, self.stamp_clock.now_s(), miss_streak)
+            code = self.inputs.step_compiled(cycle, now, miss_streak)
             if code == DECLINED:
                 self.declined_cycles += 1
                 return None
