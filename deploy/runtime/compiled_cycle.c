@@ -48,7 +48,7 @@ static double *joint_lo, *joint_hi; /* per contract joint, ±inf where the profi
 static double *pos, *quat, *vel, *omega, *last_action, *command, *jpos, *jvel, *time_s;
 /* policy output and the command's way out */
 static const float *policy_action;
-static double *previous, *low, *high, *max_step, *offset, *scale, *stop_guard, *out_action, *out_actuator;
+static double *previous, *low, *high, *max_step, *offset, *scale, *out_action, *out_actuator;
 static int32_t *to_profile;
 static call_t observe, act;
 
@@ -69,7 +69,7 @@ void tether_cycle_bind(void **p, const int32_t *n)
     jpos = p[k++]; jvel = p[k++]; time_s = p[k++];
     policy_action = p[k++];
     previous = p[k++]; low = p[k++]; high = p[k++]; max_step = p[k++]; offset = p[k++]; scale = p[k++];
-    stop_guard = p[k++]; out_action = p[k++]; out_actuator = p[k++];
+    out_action = p[k++]; out_actuator = p[k++];
     to_profile = p[k++];
     joints_raw = p[k++]; joints_raw_count = p[k++];
     joints_raw_cap = n[16];
@@ -88,6 +88,31 @@ static int stamp_ok(double stamp, double prev, double clock_now, double max_age)
     return 1;
 }
 
+/* a message's stamp in seconds, as convert.header_stamp_s: NaN for the zero stamp (none) */
+static double stamp_s(int32_t sec, uint32_t nanosec)
+{
+    return (sec == 0 && nanosec == 0) ? NAN : (double)sec + (double)nanosec * 1e-9;
+}
+
+/* InputStore.put's checks of a sample's arrival time and own stamp: 1 when it may be stored */
+static int admissible(int slot, double now, double header, double clock_now)
+{
+    if (!isfinite(now)) return 0;
+    return isnan(header) || stamp_ok(header, previous_s[slot], clock_now, stamp_max_age_s[slot]);
+}
+
+/* InputStore.put's bookkeeping of a stored sample (its values are in place) */
+static void stored(int slot, double now, double header)
+{
+    if (!isnan(header)) previous_s[slot] = header;
+    arrival_s[slot] = now;
+    header_s[slot] = header;
+    present[slot] = 1;
+    fault[slot] = 0;
+    pending[slot] += 1;
+    if (isnan(header)) pending_unstamped[slot] += 1;
+}
+
 int tether_cycle_arrive(int32_t slot, const uint8_t *d, size_t n, double now, double clock_now,
                         int32_t *sec, uint32_t *nanosec)
 {
@@ -102,19 +127,11 @@ int tether_cycle_arrive(int32_t slot, const uint8_t *d, size_t n, double now, do
     } else {
         return DECLINED;
     }
-    if (!isfinite(now)) return DECLINED;
-    double header = (*sec == 0 && *nanosec == 0) ? NAN : (double)*sec + (double)*nanosec * 1e-9;
-    if (!isnan(header) && !stamp_ok(header, previous_s[slot], clock_now, stamp_max_age_s[slot]))
-        return DECLINED;
+    double header = stamp_s(*sec, *nanosec);
+    if (!admissible(slot, now, header, clock_now)) return DECLINED;
     double *v = values + value_at[slot];
     for (int i = 0; i < size; i++) v[i] = scratch[i];
-    if (!isnan(header)) previous_s[slot] = header;
-    arrival_s[slot] = now;
-    header_s[slot] = header;
-    present[slot] = 1;
-    fault[slot] = 0;
-    pending[slot] += 1;
-    if (isnan(header)) pending_unstamped[slot] += 1;
+    stored(slot, now, header);
     return NOMINAL;
 }
 
@@ -128,10 +145,8 @@ int tether_cycle_arrive_joints(const uint8_t *d, size_t n, size_t at, size_t joi
     static double scratch[2 * 1024];
     if (joints > (size_t)joints_raw_cap || joints > 1024) return DECLINED;
     if (tether_joint_values(d, n, at, joints, scratch)) return DECLINED;
-    if (!isfinite(now)) return DECLINED;
-    double header = (sec == 0 && nanosec == 0) ? NAN : (double)sec + (double)nanosec * 1e-9;
-    if (!isnan(header) && !stamp_ok(header, previous_s[JOINTS], clock_now, stamp_max_age_s[JOINTS]))
-        return DECLINED;
+    double header = stamp_s(sec, nanosec);
+    if (!admissible(JOINTS, now, header, clock_now)) return DECLINED;
     double *v = values + value_at[JOINTS];
     for (int i = 0; i < J; i++) {
         v[i] = scratch[columns[i]];
@@ -139,13 +154,7 @@ int tether_cycle_arrive_joints(const uint8_t *d, size_t n, size_t at, size_t joi
     }
     for (size_t i = 0; i < 2 * joints; i++) joints_raw[i] = scratch[i];
     *joints_raw_count = (int32_t)joints;
-    if (!isnan(header)) previous_s[JOINTS] = header;
-    arrival_s[JOINTS] = now;
-    header_s[JOINTS] = header;
-    present[JOINTS] = 1;
-    fault[JOINTS] = 0;
-    pending[JOINTS] += 1;
-    if (isnan(header)) pending_unstamped[JOINTS] += 1;
+    stored(JOINTS, now, header);
     return NOMINAL;
 }
 

@@ -96,12 +96,12 @@ class InputMirror:
         self.age_max_s = np.zeros(n)  # the oldest sample a policy cycle ran on, per required slot
         self.pending = np.zeros(n, dtype=np.int64)
         self.pending_unstamped = np.zeros(n, dtype=np.int64)
-        sizes = (13, 10, 2 * len(joints), command_size)
+        self._sizes = sizes = (13, 10, 2 * len(joints), command_size)
         self.value_at = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int32)
         self.values = np.zeros(int(sum(sizes)))
         self._slot = {name: k for k, name in enumerate(SLOTS)}
         self._layout: tuple[str, ...] | None = None
-        self._columns = np.zeros(0, dtype=np.intp)
+        self._columns = np.zeros(0, dtype=np.int64)  # int64: the C reads them as int64_t
         #: The newest JointState the C accepted, in the message's order (positions then velocities),
         #: its number of joints, and its names (set by the caller with the sample).
         self.joints_raw = np.zeros(2 * JOINTS_RAW_CAP)
@@ -113,8 +113,7 @@ class InputMirror:
 
     def view(self, name: str) -> np.ndarray:
         k = self._slot[name]
-        size = (13, 10, 2 * len(self.joints), self.command_size)[k]
-        return self.values[self.value_at[k] : self.value_at[k] + size]
+        return self.values[self.value_at[k] : self.value_at[k] + self._sizes[k]]
 
     def write(
         self,
@@ -172,7 +171,7 @@ class InputMirror:
             if any(n not in index for n in self.joints):
                 return None
             self._layout = names
-            self._columns = np.array([index[n] for n in self.joints], dtype=np.intp)
+            self._columns = np.array([index[n] for n in self.joints], dtype=np.int64)
         return self._columns
 
     def taken(self, name: str) -> tuple[object, float, float | None, int, int] | None:
@@ -210,7 +209,7 @@ class CompiledCycle:
                 f"the observation ({runner.observation_engine}) and the policy ({runner.inference_engine}) "
                 "must both run compiled"
             )
-        self.observation, self.policy = runner.builder, runner.bound
+        self.observation, self.policy = observation, policy
         contract, assembler, limiter = runtime.contract, runtime.assembler, runtime.limiter
         self.mirror = mirror = InputMirror(assembler.joints, contract.command_size)
         for name, spec in runtime.inputs.specs.items():
@@ -248,29 +247,35 @@ class CompiledCycle:
         self._joint_lo = np.array([joint_limits.get(n, (-math.inf, math.inf))[0] for n in assembler.joints])
         self._joint_hi = np.array([joint_limits.get(n, (-math.inf, math.inf))[1] for n in assembler.joints])
         self._max_step = limiter.max_step.astype(np.float64)
-        self._stop_guard = np.asarray(runtime._stop_action_guard, dtype=np.float64)
         self.action = np.zeros(contract.action_size)  # the command, action units, contract order
         self.actuator = np.zeros(contract.action_size)  # the command, actuator units, profile order
         self._to_profile = np.asarray(runtime._to_profile, dtype=np.int32)
         self._offset = np.ascontiguousarray(runtime._offset, dtype=np.float64)
         self._scale = np.ascontiguousarray(runtime._scale, dtype=np.float64)
-        keep = [
-            mirror.present, mirror.fault, mirror.arrival_s, mirror.header_s, mirror.previous_s,
-            mirror.max_age_s, mirror.stamp_max_age_s, mirror.age_max_s, mirror.values,
-            mirror.pending, mirror.pending_unstamped, self._limits, self._joint_lo, self._joint_hi,
-            state.base_pos_m, state.base_quat_wxyz, state.base_lin_vel_m_s, state.base_ang_vel_rad_s,
-            state.last_action, state.command, state.joint_pos_rad, state.joint_vel_rad_s, state.time_s,
-            self.policy.action, limiter.previous_view, limiter.low, limiter.high, self._max_step,
-            self._offset, self._scale, self._stop_guard, self.action, self.actuator, self._to_profile,
-            mirror.joints_raw, mirror.joints_raw_count,
+        i32, i64, f32, f64 = np.int32, np.int64, np.float32, np.float64
+        keep = [  # in tether_cycle_bind's order, each with the element type the C reads
+            (mirror.present, i32), (mirror.fault, i32), (mirror.arrival_s, f64), (mirror.header_s, f64),
+            (mirror.previous_s, f64), (mirror.max_age_s, f64), (mirror.stamp_max_age_s, f64),
+            (mirror.age_max_s, f64), (mirror.values, f64), (mirror.pending, i64),
+            (mirror.pending_unstamped, i64), (self._limits, f64), (self._joint_lo, f64),
+            (self._joint_hi, f64), (state.base_pos_m, f64), (state.base_quat_wxyz, f64),
+            (state.base_lin_vel_m_s, f64), (state.base_ang_vel_rad_s, f64), (state.last_action, f64),
+            (state.command, f64), (state.joint_pos_rad, f64), (state.joint_vel_rad_s, f64),
+            (state.time_s, f64), (self.policy.action, f32), (limiter.previous_view, f64),
+            (limiter.low, f64), (limiter.high, f64), (self._max_step, f64), (self._offset, f64),
+            (self._scale, f64), (self.action, f64), (self.actuator, f64), (self._to_profile, i32),
+            (mirror.joints_raw, f64), (mirror.joints_raw_count, i32),
         ]  # fmt: skip
-        for a in keep:
-            if not (isinstance(a, np.ndarray) and a.flags.c_contiguous and a.flags.writeable):
-                raise CompiledInferenceError("a buffer of the cycle is not a writable C-contiguous array")
-        self._keep = keep  # the C holds their addresses
+        for k, (a, dtype) in enumerate(keep):
+            if not (a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable):
+                raise CompiledInferenceError(
+                    f"buffer {k} of the cycle must be a writable C-contiguous {np.dtype(dtype).name} array, "
+                    f"found {a.dtype.name} (contiguous {a.flags.c_contiguous}, writable {a.flags.writeable})"
+                )
+        self._keep = [a for a, _ in keep]  # the C holds their addresses
         obs_fn = ctypes.cast(self.observation._call, ctypes.c_void_p).value
         act_fn = ctypes.cast(self.policy._run, ctypes.c_void_p).value
-        pointers = (ctypes.c_void_p * (len(keep) + 2))(*[a.ctypes.data for a in keep], obs_fn, act_fn)
+        pointers = (ctypes.c_void_p * (len(keep) + 2))(*[a.ctypes.data for a in self._keep], obs_fn, act_fn)
         a_size = contract.action_size
         ints = np.array(
             [

@@ -15,6 +15,11 @@ like a malformed one, counted per reason, and the stored value's stamp age is ch
 A message without a stamp (None; the transports pass a zero header stamp as None) is judged by
 arrival only and counted as unstamped.
 
+With a compiled cycle (deploy/runtime/compiled_cycle.py), the store also keeps the C's view of the
+inputs (its InputMirror) in step on every put, and a sample the C stored from its bytes
+(accept_compiled) is taken into the Python view, with put()'s bookkeeping, before anything here
+reads or changes it; what every reader sees is the same as if put() had stored it.
+
 Payloads are in Tether's frames (REP-103, quaternions w, x, y, z); converting
 from a message's frames (PX4 NED/FRD, ROS Odometry's body-frame twist)
 happens in the transport, once. Timestamps are seconds on the runtime's
