@@ -313,12 +313,8 @@ class PolicyNode:
         # the compiled cycle's way when it takes the sample; the cycle it starts after the bookkeeping
         stored = self.runtime.put_cdr("odometry", data, now, notify=False)
         if stored is not None:
-            stamp = convert.Stamp(*stored)
-            with self._lock:
-                self._odom_stamp = stamp
-            self._note_odometry(stored, now)
-            if stored == (0, 0):
-                self._header_stamp("odometry", stamp)  # logs the first unstamped sample
+            self._odometry_received(now, convert.Stamp(*stored))
+            self._compiled_stored("odometry", stored)
             self.runtime.arrived("odometry")
             return
         decoders = self._decoders
@@ -349,8 +345,7 @@ class PolicyNode:
         now = self.clock()
         stored = self.runtime.put_cdr("imu", data, now)  # the compiled cycle's way, when it takes it
         if stored is not None:
-            if stored == (0, 0):
-                self._header_stamp("imu", convert.Stamp(*stored))  # logs the first unstamped sample
+            self._compiled_stored("imu", stored)
             return
         decoders = self._decoders
         if decoders is not None and (got := decoders.imu(data)) is not None:
@@ -369,8 +364,7 @@ class PolicyNode:
         now = self.clock()
         stored = self.runtime.put_cdr("joint_states", data, now)  # the compiled cycle's way, when it takes it
         if stored is not None:
-            if stored == (0, 0):
-                self._header_stamp("joint_states", convert.Stamp(*stored))  # logs the first unstamped sample
+            self._compiled_stored("joint_states", stored)
             return
         decoders = self._decoders
         if decoders is not None and (got := decoders.joint_states(data)) is not None:
@@ -392,12 +386,22 @@ class PolicyNode:
         return msg.header.stamp, convert.odometry_from_msg(msg)
 
     def _odometry_arrived(self, now: float, stamp: Any, odometry: Odometry) -> None:
-        key = convert.stamp_key(stamp)
-        with self._lock:
-            self._odom_stamp = stamp
-        self._note_odometry(key, now)
+        self._odometry_received(now, stamp)
         # after the bookkeeping: on a sensor-triggered loop the put starts the cycle that answers it
         self.runtime.put("odometry", odometry, now, self._header_stamp("odometry", stamp))
+
+    def _odometry_received(self, now: float, stamp: Any) -> None:
+        """The node's bookkeeping of an odometry sample that arrived at `now` with `stamp`: the
+        stamp the next command carries, and the HIL latency records."""
+        with self._lock:
+            self._odom_stamp = stamp
+        self._note_odometry(convert.stamp_key(stamp), now)
+
+    def _compiled_stored(self, name: str, stamp: tuple[int, int]) -> None:
+        """A sample of `name` the compiled cycle stored (runtime.put_cdr), stamped (sec, nanosec):
+        the first unstamped one is logged, as _header_stamp does for the Python way."""
+        if stamp == (0, 0):
+            self._header_stamp(name, convert.Stamp(*stamp))
 
     def _note_odometry(self, key: tuple[int, int], now: float) -> None:
         """Bookkeeping of an odometry (stamp as (s, ns)) received at `now`, for the HIL report; a

@@ -30,7 +30,7 @@ enum { NOMINAL = 0, DECLINED = 1, NONFINITE_ACTION = 2, GUARD = 3 };
 typedef void (*call_t)(void);
 
 /* sizes and flags (bind's ints) */
-static int32_t A, C, J, attitude_from_imu, has_tilt, has_fence, finite_bounds, max_miss_streak;
+static int32_t A, C, J, attitude_from_imu, finite_bounds, max_miss_streak;
 static int32_t required[SLOTS];
 /* the mirror of the input store (one entry per slot; present/fault as 0/1; NaN stamps: none;
  * +inf limits: none) */
@@ -42,7 +42,8 @@ static int32_t value_at[SLOTS];
 static double *joints_raw;
 static int32_t joints_raw_cap, *joints_raw_count;
 /* stamp rule and limits */
-static double future_tolerance_s /* +inf: none */, cos_tilt, fence_lo[3], fence_hi[3];
+static double future_tolerance_s /* +inf: none */, cos_tilt, fence_lo[3], fence_hi[3]; /* NaN: none */
+static int has_tilt, has_fence;
 static double *joint_lo, *joint_hi; /* per contract joint, ±inf where the profile sets none */
 /* the assembled state (the StateAssembler's arrays, read by the compiled observation) */
 static double *pos, *quat, *vel, *omega, *last_action, *command, *jpos, *jvel, *time_s;
@@ -54,9 +55,9 @@ static call_t observe, act;
 
 void tether_cycle_bind(void **p, const int32_t *n)
 {
-    A = n[0]; C = n[1]; J = n[2]; attitude_from_imu = n[3]; has_tilt = n[4]; has_fence = n[5];
-    finite_bounds = n[6]; max_miss_streak = n[7];
-    for (int i = 0; i < SLOTS; i++) { required[i] = n[8 + i]; value_at[i] = n[12 + i]; }
+    A = n[0]; C = n[1]; J = n[2]; attitude_from_imu = n[3]; finite_bounds = n[4]; max_miss_streak = n[5];
+    for (int i = 0; i < SLOTS; i++) { required[i] = n[6 + i]; value_at[i] = n[10 + i]; }
+    joints_raw_cap = n[14];
     int k = 0;
     present = p[k++]; fault = p[k++]; arrival_s = p[k++]; header_s = p[k++]; previous_s = p[k++];
     max_age_s = p[k++]; stamp_max_age_s = p[k++]; age_max_s = p[k++]; values = p[k++];
@@ -64,6 +65,8 @@ void tether_cycle_bind(void **p, const int32_t *n)
     const double *limits = p[k++];
     future_tolerance_s = limits[0]; cos_tilt = limits[1];
     for (int i = 0; i < 3; i++) { fence_lo[i] = limits[2 + i]; fence_hi[i] = limits[5 + i]; }
+    has_tilt = !isnan(cos_tilt);
+    has_fence = !isnan(fence_lo[0]);
     joint_lo = p[k++]; joint_hi = p[k++];
     pos = p[k++]; quat = p[k++]; vel = p[k++]; omega = p[k++]; last_action = p[k++]; command = p[k++];
     jpos = p[k++]; jvel = p[k++]; time_s = p[k++];
@@ -72,7 +75,6 @@ void tether_cycle_bind(void **p, const int32_t *n)
     out_action = p[k++]; out_actuator = p[k++];
     to_profile = p[k++];
     joints_raw = p[k++]; joints_raw_count = p[k++];
-    joints_raw_cap = n[16];
     observe = (call_t)p[k++]; act = (call_t)p[k++];
 }
 

@@ -235,7 +235,7 @@ class CompiledCycle:
         checker = runtime.limit_checker
         fence = checker._fence
         tol = runtime.inputs.future_tolerance_s
-        self._limits = np.array(
+        self._limits = np.array(  # NaN: no tilt limit, no geofence
             [
                 math.inf if tol is None else tol,
                 math.nan if checker._cos_tilt is None else checker._cos_tilt,
@@ -280,8 +280,8 @@ class CompiledCycle:
         ints = np.array(
             [
                 a_size, contract.command_size, len(assembler.joints), int(assembler.attitude_from_imu),
-                int(checker._cos_tilt is not None), int(fence is not None), int(runtime._finite_bounds),
-                runtime._max_miss_streak, *required, *mirror.value_at, JOINTS_RAW_CAP,
+                int(runtime._finite_bounds), runtime._max_miss_streak, *required, *mirror.value_at,
+                JOINTS_RAW_CAP,
             ],
             dtype=np.int32,
         )  # fmt: skip

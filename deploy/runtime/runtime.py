@@ -257,9 +257,7 @@ class Runtime:
         sensor-triggered loop, the driving input's arrival (accepted or refused: a refused one is
         a fault to act on) starts a cycle."""
         ok = self.inputs.put(name, value, stamp_s, header_stamp_s)
-        notify = self._on_trigger
-        if notify is not None and name == self.trigger_input:
-            notify()
+        self.arrived(name)
         return ok
 
     def put_cdr(self, name: str, data: bytes, stamp_s: float, notify: bool = True) -> tuple[int, int] | None:
