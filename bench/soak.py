@@ -33,6 +33,7 @@ import gc
 import json
 import logging
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -91,21 +92,89 @@ class _Records:
         return self.n
 
 
+def _thread_usage() -> tuple[int, int, int]:
+    """The calling thread's voluntary and involuntary context switches and CPU time (ns) so far."""
+    u = resource.getrusage(resource.RUSAGE_THREAD)
+    return u.ru_nvcsw, u.ru_nivcsw, int((u.ru_utime + u.ru_stime) * 1e9)
+
+
+#: What held up a late cycle, from the context switches of the thread that ran it since its
+#: previous cycle (which include one voluntary switch: that thread's wait for this cycle), and from
+#: which part of the cycle was late (start or step).
+LATE_CAUSES = {
+    "preempted": "the kernel ran another task on the thread's CPU while the thread was running "
+    "(involuntary switch): a real-time task, a kernel thread or an interrupt",
+    "blocked": "the thread waited again after its usual wait (voluntary switch): for the interpreter "
+    "lock or another lock held by a thread that was not running",
+    "woke late": "started late with no switch since its wait: its wake-up (a watchdog cycle's timer) "
+    "came late, the CPUs being busy, or the hypervisor stole the CPU",
+    "long step": "the step itself ran long with no switch (or the hypervisor stole the CPU)",
+}
+_TRIGGER_CODES = {"timer": 0, "sensor": 1, "watchdog": 2}
+
+
+def late_cause(voluntary: int, involuntary: int, jitter_ns: int, compute_ns: int) -> str:
+    """One of LATE_CAUSES for a late cycle."""
+    if involuntary > 0:
+        return "preempted"
+    if voluntary > 1:
+        return "blocked"
+    return "woke late" if jitter_ns >= compute_ns else "long step"
+
+
 class _LateCounter(CycleStats):
     """The loop's statistics, plus the cycles that ended more than `late_ns` after their deadline
-    (the first LATE_RECORDS kept as (end on the monotonic clock, ns; jitter ns; compute ns))."""
+    (the first LATE_RECORDS kept as (end on the monotonic clock, ns; jitter ns; compute ns; the
+    running thread's voluntary and involuntary context switches and CPU time (ns) since its
+    previous cycle; what started the cycle, _TRIGGER_CODES))."""
 
     def __init__(self, window: int, trigger: str, late_ns: int) -> None:
         self.late_ns = late_ns
         self.late = 0
-        self.late_records = _Records(LATE_RECORDS, 3)
+        self.late_records = _Records(LATE_RECORDS, 7)
+        self._usage: dict[int, tuple[int, int, int]] = {}  # thread → its usage after its last cycle
         super().__init__(window, trigger)
 
     def record(self, jitter_ns: int, compute_ns: int, missed: int, trigger: str = "timer") -> None:
+        now = _thread_usage()  # (~2 µs, after the cycle's end was taken: not in its figures)
+        thread = threading.get_ident()
+        before = self._usage.get(thread, now)
+        self._usage[thread] = now
         if jitter_ns + compute_ns > self.late_ns:
             self.late += 1
-            self.late_records.append(time.monotonic_ns(), jitter_ns, compute_ns)
+            self.late_records.append(
+                time.monotonic_ns(),
+                jitter_ns,
+                compute_ns,
+                *(a - b for a, b in zip(now, before, strict=True)),
+                _TRIGGER_CODES[trigger],
+            )
         super().record(jitter_ns, compute_ns, missed, trigger)
+
+
+def realtime_tasks_elsewhere() -> list[str]:
+    """User-space threads of other processes under a real-time policy, as "comm (pid/tid) FIFO 50":
+    at the soak's priority or above they can hold its cycles up (Linux /proc; [] elsewhere)."""
+    own = str(os.getpid())
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/task/*/stat"):
+        pid = stat.parts[2]
+        if pid == own:
+            continue
+        try:
+            text = stat.read_text()
+        except OSError:  # ended while listed
+            continue
+        comm, rest = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :].split()
+        # fields 9 (flags), 40 (rt_priority), 41 (policy) of proc_pid_stat(5), counted from field 3
+        flags, priority, policy = int(rest[6]), int(rest[37]), int(rest[38])
+        if policy in _RT_POLICIES and not flags & _PF_KTHREAD:
+            found.append(f"{comm} ({pid}/{stat.parts[4]}) {_RT_POLICIES[policy]} {priority}")
+    return sorted(found)
+
+
+_RT_POLICIES = {1: "FIFO", 2: "RR"}
+_PF_KTHREAD = 0x00200000
 
 
 def steal_s() -> float | None:
@@ -268,6 +337,7 @@ def _soak(
 
     node.publish_diagnostics = timed_diagnostics  # type: ignore[method-assign]
 
+    rt_elsewhere_before = realtime_tasks_elsewhere()
     steal0, wall0 = steal_s(), time.monotonic()
 
     def sender() -> None:
@@ -304,7 +374,10 @@ def _soak(
         stop.set()
         thread.join(timeout=2.0)
     steal1, wall = steal_s(), time.monotonic() - wall0
-    late_cycles = stats.late_records.rows()
+    rt_elsewhere_after = realtime_tasks_elsewhere()
+    late_rows = stats.late_records.rows()
+    late_cycles = [row[:3] for row in late_rows]  # (end, jitter, compute), ns
+    triggers = {code: name for name, code in _TRIGGER_CODES.items()}
     steal_samples = steal_records.rows()
     diagnostics = diagnostic_records.rows()
     stolen = None if steal0 is None or steal1 is None else steal1 - steal0
@@ -332,9 +405,25 @@ def _soak(
             "late_recorded": len(late_cycles),
             "late_during_diagnostics": _attribute(late_cycles, diagnostics, 500_000),
             "late_cycles_s": [
-                {"t_s": round((e - int(wall0 * 1e9)) * 1e-9, 4), "late_us": round((j + c) / 1e3, 1)}
-                for e, j, c in late_cycles[:100]
+                {
+                    "t_s": round((e - int(wall0 * 1e9)) * 1e-9, 4),
+                    "late_us": round((j + c) / 1e3, 1),
+                    "jitter_us": round(j / 1e3, 1),
+                    "compute_us": round(c / 1e3, 1),
+                    "trigger": triggers[k],
+                    # the running thread since its previous cycle: what held this one up
+                    "cause": late_cause(v, iv, j, c),
+                    "voluntary_switches": v,
+                    "involuntary_switches": iv,
+                    "thread_cpu_us": round(cpu / 1e3, 1),
+                }
+                for e, j, c, v, iv, cpu, k in late_rows[:100]
             ],
+            # of the late cycles kept: how many by cause (LATE_CAUSES)
+            "late_by_cause": {
+                cause: sum(late_cause(*row[3:5], *row[1:3]) == cause for row in late_rows)
+                for cause in LATE_CAUSES
+            },
             # of the late cycles kept: how many fell in a second when the hypervisor stole time
             "late_in_a_window_with_steal": _late_with_steal(late_cycles, steal_samples, wall0),
             "windows_with_steal": sum(
@@ -343,6 +432,8 @@ def _soak(
             "windows_observed": max(len(steal_samples) - 1, 0),
             "window_s": STEAL_PERIOD_S,
         },
+        # other processes' threads under a real-time policy when the soak started and ended
+        "realtime_tasks_elsewhere": {"start": rt_elsewhere_before, "end": rt_elsewhere_after},
         "diagnostics_publications": len(diagnostics),
         "diagnostics_us_max": max(((b - a) / 1e3 for a, b in diagnostics), default=0.0),
         # the hypervisor's steal time over the run, summed over the CPUs (None: not reported)
@@ -379,6 +470,26 @@ def _steal(r: dict[str, Any]) -> str:
     return f"{r['host_steal_s']:.2f} s ({r['host_steal_percent']:.2f} % of the CPUs' time)"
 
 
+def _late_lines(r: dict[str, Any]) -> list[str]:
+    """What held the late cycles up, and the real-time tasks of other processes, where there are any."""
+    lines = []
+    m = r["misses"]
+    if m["late_recorded"]:
+        causes = ", ".join(f"{n} {cause}" for cause, n in m["late_by_cause"].items() if n)
+        first = "; ".join(
+            f"{c['t_s']:.2f} s: {c['late_us']:.0f} µs late ({c['trigger']}, {c['cause']})"
+            for c in m["late_cycles_s"][:5]
+        )
+        lines.append(f"  late cycles by cause: {causes}; the first: {first}")
+    elsewhere = r["realtime_tasks_elsewhere"]
+    if elsewhere["start"] or elsewhere["end"]:
+        seen = sorted(set(elsewhere["start"]) | set(elsewhere["end"]))
+        more = f" and {len(seen) - 8} more" if len(seen) > 8 else ""
+        listed = ", ".join(seen[:8]) + more
+        lines.append(f"  real-time threads of other processes (they can hold cycles up): {listed}")
+    return lines
+
+
 def summary(r: dict[str, Any]) -> str:
     m, j, mem = r["misses"], r["jitter_us"], r["rss_kib"]
     rt = r["realtime"] or {"applied": {}, "skipped": {}}
@@ -393,6 +504,7 @@ def summary(r: dict[str, Any]) -> str:
             f"{r['diagnostics_publications']} publications, the longest "
             f"{r['diagnostics_us_max']:.0f} µs); {m['deadline_misses']} deadline misses (longest streak "
             f"{m['max_miss_streak']}); host steal {_steal(r)}",
+            *_late_lines(r),
             f"  jitter p50 {j['p50']:.1f} µs, p99 {j['p99']:.1f} µs, max {j['max']:.1f} µs; compute p50 "
             f"{r['compute_us']['p50']:.1f} µs, p99 {r['compute_us']['p99']:.1f} µs; "
             f"CPU {r['cpu_percent']:.1f} %",

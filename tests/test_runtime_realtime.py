@@ -5,10 +5,12 @@ benchmark's output. Nothing here changes this process's scheduling or locks its 
 nothing is timed."""
 
 import ctypes
+import dataclasses
 import errno
 import gc
 import json
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import deploy.runtime.rt_loop as rt_loop
+from bench.soak import LATE_CAUSES, late_cause, realtime_tasks_elsewhere
 from deploy.runtime.config import DEFAULT_CONFIG, LoopOptions, RuntimeConfig
 from deploy.runtime.rt_loop import RealtimeLoop, apply_realtime_options
 from tests.runtime_helpers import hover_policy
@@ -79,7 +82,7 @@ def test_eperm_falls_back_with_one_warning_naming_what_and_how_to_grant_it(monke
             assert words in line, (words, line)
         status = restore.status
         assert set(status.skipped) == {"sched_fifo", "lock_memory"}
-        assert set(status.applied) == {"timer_slack", "gc"}
+        assert set(status.applied) == {"timer_slack", "switch_interval", "gc"}
         assert status.requested["sched_fifo_priority"] == 50 and status.requested["lock_memory"] is True
         values = status.diagnostic_values()
         assert values["realtime.sched_fifo"].startswith("not applied: SCHED_FIFO priority 50 not permitted")
@@ -163,9 +166,38 @@ def test_the_gc_is_frozen_and_off_during_the_loop_and_collected_between_cycles_w
     assert off.realtime_status is None and off.stats.snapshot().gc_collections == 0
 
 
+def test_the_switch_interval_is_short_while_the_loop_runs_and_restored_after(monkeypatch):
+    """A thread holding the interpreter lock hands it to a waiting cycle after switch_interval_s, not
+    after Python's 5 ms; null leaves Python's own."""
+    monkeypatch.setattr(rt_loop, "_libc", lambda: None)
+    before = sys.getswitchinterval()
+    seen = []
+    opts = LoopOptions(
+        sched_fifo_priority=None, lock_memory=False, disable_gc=False, switch_interval_s=0.0003
+    )
+    loop = RealtimeLoop(100.0, opts, clock_ns=iter(range(0, 10**12, 10**6)).__next__, sleep_s=lambda s: None)
+    loop.run(lambda info: seen.append(sys.getswitchinterval()), cycles=3)
+    assert seen == [pytest.approx(0.0003)] * 3
+    assert sys.getswitchinterval() == before
+    status = loop.realtime_status
+    assert status.applied["switch_interval"] == "interpreter switch interval 300 µs"
+    assert status.requested["switch_interval_s"] == 0.0003
+    assert status.diagnostic_values()["realtime.switch_interval"] == "interpreter switch interval 300 µs"
+    off = apply_realtime_options(dataclasses.replace(opts, switch_interval_s=None))
+    try:
+        assert sys.getswitchinterval() == before and "switch_interval" not in off.status.applied
+        assert off.status.diagnostic_values()["realtime.switch_interval"] == "off"
+    finally:
+        off()
+
+
 @pytest.mark.parametrize(
     ("loop", "match"),
     [
+        ({"switch_interval_s": 0}, "switch_interval_s must be a number of seconds in \\(0, 0.1\\]"),
+        ({"switch_interval_s": 0.5}, "switch_interval_s must be a number of seconds"),
+        ({"switch_interval_s": float("nan")}, "switch_interval_s must be a number of seconds"),
+        ({"switch_interval_s": "fast"}, "switch_interval_s must be a number of seconds"),
         ({"sched_fifo_priority": 0}, "sched_fifo_priority must be an integer 1..99"),
         ({"sched_fifo_priority": 100}, "sched_fifo_priority must be an integer 1..99"),
         ({"sched_fifo_priority": "high"}, "sched_fifo_priority must be an integer 1..99"),
@@ -231,8 +263,43 @@ def test_soak_reports_misses_jitter_memory_and_what_took_effect(tmp_path):
     assert r["bounds"] == {"misses_over_ms": 0, "rss_growth_kib_below": 1024}
     assert isinstance(r["within_bounds"], bool) and isinstance(r["gc"]["unreachable_after_run"], int)
     assert set(r["realtime"]["requested"]) >= {"sched_fifo_priority", "lock_memory", "disable_gc"}
-    assert "gc" in r["realtime"]["applied"]
+    assert "gc" in r["realtime"]["applied"] and "switch_interval" in r["realtime"]["applied"]
+    assert set(r["misses"]["late_by_cause"]) == set(LATE_CAUSES)
+    assert sum(r["misses"]["late_by_cause"].values()) == r["misses"]["late_recorded"]
+    assert set(r["realtime_tasks_elsewhere"]) == {"start", "end"}
     assert "soak: " in proc.stdout and "RSS" in proc.stdout
+
+
+def test_a_late_cycle_is_put_down_to_what_held_it_up():
+    ms = 1_000_000
+    # (voluntary, involuntary switches since the thread's last cycle; jitter, compute ns)
+    assert late_cause(1, 1, 3 * ms, ms // 10) == "preempted"  # the kernel took the CPU away
+    assert late_cause(4, 0, 3 * ms, ms // 10) == "blocked"  # waited on a lock after its own wait
+    assert late_cause(1, 0, 3 * ms, ms // 10) == "woke late"  # only its wait: it started late
+    assert late_cause(0, 0, 0, 3 * ms) == "long step"
+    assert set(LATE_CAUSES) == {"preempted", "blocked", "woke late", "long step"}
+
+
+def test_the_soak_names_real_time_threads_of_other_processes():
+    """A child that makes itself SCHED_FIFO is listed (by the soak, before and after its run, as
+    what can hold its cycles up); this process's own threads are not."""
+    code = (
+        "import os, sys, time\n"
+        "try:\n    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(7))\n"
+        "except PermissionError:\n    print('refused', flush=True); sys.exit(0)\n"
+        "print('fifo', flush=True); time.sleep(30)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        if child.stdout.readline().strip() != "fifo":
+            pytest.skip("SCHED_FIFO not permitted here (CAP_SYS_NICE or an rtprio limit needed)")
+        found = realtime_tasks_elsewhere()
+        assert f"python ({child.pid}/{child.pid}) FIFO 7" in [f.replace("python3", "python") for f in found]
+        assert not any(f"({os.getpid()}/" in f for f in found)
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+    assert not any(f"({child.pid}/" in f for f in realtime_tasks_elsewhere())
 
 
 @pytest.mark.slow

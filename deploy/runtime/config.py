@@ -73,6 +73,7 @@ class LoopOptions:
     disable_gc: bool = True
     gc_collect_period_s: float | None = None
     timer_slack_ns: int | None = 1000
+    switch_interval_s: float | None = 0.0002
     trigger_min_spacing_periods: float = 0.75
     watchdog_periods: float = 1.5
     sensor_cycle_thread: str = "receive"
@@ -110,6 +111,15 @@ class LoopOptions:
         t = self.timer_slack_ns
         if t is not None and (isinstance(t, bool) or not isinstance(t, int) or t < 1):
             raise ValueError(f"loop.timer_slack_ns must be an integer ≥ 1 ns or null, found {t!r}")
+        w = self.switch_interval_s
+        if w is not None and (
+            isinstance(w, bool) or not isinstance(w, (int, float)) or not (math.isfinite(w) and 0 < w <= 0.1)
+        ):
+            raise ValueError(
+                "loop.switch_interval_s must be a number of seconds in (0, 0.1] (how long the interpreter "
+                "lets one thread run while another waits for it; Python's default is 0.005) or null, found "
+                f"{w!r}"
+            )
         if not 0.0 <= self.trigger_min_spacing_periods < 1.0:
             raise ValueError(
                 "loop.trigger_min_spacing_periods must be in [0, 1) periods, found "

@@ -34,9 +34,11 @@ Two ways to start a cycle (`trigger`):
 Optional, from LoopOptions (runtime.yaml `loop:`): SCHED_FIFO at a configurable priority for
 every thread of the process (the transport's receive threads deliver the sensor the cycle waits
 for; threads started later inherit it), CPU affinity, mlockall(MCL_CURRENT | MCL_FUTURE), timer
-slack, and the cyclic garbage collector kept out of the cycle (collect and gc.freeze() the
-start-up heap, automatic collection off while the loop runs; with gc_collect_period_s, the
-youngest generation is collected right after a cycle, between cycles, at most that often). Each is
+slack, a short interpreter switch interval (a cycle waits at most that long for the interpreter
+lock another thread holds), and the cyclic garbage collector kept out of the cycle (collect and
+gc.freeze() the start-up heap, automatic collection off while the loop runs; with
+gc_collect_period_s, the youngest generation is collected right after a cycle, between cycles, at
+most that often). Each is
 tried where configured; what the process is not permitted to do is skipped with one warning that
 names it and how to grant it (CAP_SYS_NICE or an rtprio limit; the memlock limit or
 CAP_IPC_LOCK), and the loop runs regardless. Which took effect is RealtimeStatus
@@ -51,6 +53,7 @@ import ctypes.util
 import gc
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -533,7 +536,7 @@ class RealtimeStatus:
     """Which real-time options were asked for, which took effect, and why the others did not.
 
     `applied`: option → what took effect; `skipped`: option → the reason and how to grant it.
-    Options: sched_fifo, cpu_affinity, lock_memory, timer_slack, gc."""
+    Options: sched_fifo, cpu_affinity, lock_memory, timer_slack, switch_interval, gc."""
 
     requested: dict[str, Any]
     applied: dict[str, str]
@@ -558,7 +561,7 @@ class RealtimeStatus:
         """Flat key → value pairs for ROS diagnostics: realtime.<option> = what took effect, or
         "not applied: <reason>"; options not asked for are "off"."""
         out = {}
-        for key in ("sched_fifo", "cpu_affinity", "lock_memory", "timer_slack", "gc"):
+        for key in ("sched_fifo", "cpu_affinity", "lock_memory", "timer_slack", "switch_interval", "gc"):
             if key in self.applied:
                 out[f"realtime.{key}"] = self.applied[key]
             elif key in self.skipped:
@@ -672,6 +675,7 @@ def apply_realtime_options(options: LoopOptions) -> _Applied:
         "timer_slack_ns": options.timer_slack_ns,
         "disable_gc": options.disable_gc,
         "gc_collect_period_s": options.gc_collect_period_s,
+        "switch_interval_s": options.switch_interval_s,
     }
 
     if options.cpu_affinity is not None:
@@ -719,6 +723,14 @@ def apply_realtime_options(options: LoopOptions) -> _Applied:
                 skipped["timer_slack"] = f"timer slack ({os.strerror(ctypes.get_errno())})"
         else:
             skipped["timer_slack"] = "timer slack (prctl not available)"
+    if options.switch_interval_s is not None:
+        # The interpreter lets the thread holding its lock run this long before it must hand the
+        # lock to a thread waiting for it: the longest a cycle waits for the lock that a diagnostics
+        # or discovery thread holds (Python's default, 5 ms, is 2.5 periods at 500 Hz).
+        before_interval = sys.getswitchinterval()
+        sys.setswitchinterval(options.switch_interval_s)
+        undo.append(lambda: sys.setswitchinterval(before_interval))
+        applied["switch_interval"] = f"interpreter switch interval {options.switch_interval_s * 1e6:g} µs"
     if options.disable_gc:
         was_enabled = gc.isenabled()
         gc.collect()
