@@ -230,15 +230,15 @@ class CompiledCycle:
         finally:
             shutil.rmtree(build_dir, ignore_errors=True)
         # the state the observation reads: bound to the assembler's arrays, written in place by the C
-        state = assembler._state
+        state = assembler.state
         self.observation.bind(state, self.policy.obs)
         checker = runtime.limit_checker
-        fence = checker._fence
+        fence = checker.geofence_m
         tol = runtime.inputs.future_tolerance_s
         self._limits = np.array(  # NaN: no tilt limit, no geofence
             [
                 math.inf if tol is None else tol,
-                math.nan if checker._cos_tilt is None else checker._cos_tilt,
+                math.nan if checker.cos_tilt_limit is None else checker.cos_tilt_limit,
                 *([lo for lo, _ in fence] if fence else [math.nan] * 3),
                 *([hi for _, hi in fence] if fence else [math.nan] * 3),
             ]
@@ -249,9 +249,9 @@ class CompiledCycle:
         self._max_step = limiter.max_step.astype(np.float64)
         self.action = np.zeros(contract.action_size)  # the command, action units, contract order
         self.actuator = np.zeros(contract.action_size)  # the command, actuator units, profile order
-        self._to_profile = np.asarray(runtime._to_profile, dtype=np.int32)
-        self._offset = np.ascontiguousarray(runtime._offset, dtype=np.float64)
-        self._scale = np.ascontiguousarray(runtime._scale, dtype=np.float64)
+        self._to_profile = np.asarray(runtime.actuator_map.to_profile, dtype=np.int32)
+        self._offset = np.ascontiguousarray(runtime.actuator_map.offset, dtype=np.float64)
+        self._scale = np.ascontiguousarray(runtime.actuator_map.scale, dtype=np.float64)
         i32, i64, f32, f64 = np.int32, np.int64, np.float32, np.float64
         keep = [  # in tether_cycle_bind's order, each with the element type the C reads
             (mirror.present, i32), (mirror.fault, i32), (mirror.arrival_s, f64), (mirror.header_s, f64),
@@ -273,14 +273,13 @@ class CompiledCycle:
                     f"found {a.dtype.name} (contiguous {a.flags.c_contiguous}, writable {a.flags.writeable})"
                 )
         self._keep = [a for a, _ in keep]  # the C holds their addresses
-        obs_fn = ctypes.cast(self.observation._call, ctypes.c_void_p).value
-        act_fn = ctypes.cast(self.policy._run, ctypes.c_void_p).value
+        obs_fn, act_fn = self.observation.build_address, self.policy.run_address
         pointers = (ctypes.c_void_p * (len(keep) + 2))(*[a.ctypes.data for a in self._keep], obs_fn, act_fn)
         a_size = contract.action_size
         ints = np.array(
             [
                 a_size, contract.command_size, len(assembler.joints), int(assembler.attitude_from_imu),
-                int(runtime._finite_bounds), runtime._max_miss_streak, *required, *mirror.value_at,
+                int(runtime.action_bounds_finite), runtime.max_miss_streak, *required, *mirror.value_at,
                 JOINTS_RAW_CAP,
             ],
             dtype=np.int32,

@@ -264,6 +264,12 @@ class CompiledObservation:
         self._reads = fields_read(contract)
         self.verify()
 
+    @property
+    def build_address(self) -> int:
+        """The address of the C function build() calls (void (*)(void)), on the state and output last
+        bound (bind()): a caller in C builds the observation through it."""
+        return ctypes.cast(self._call, ctypes.c_void_p).value
+
     def reset(self) -> None:
         """Forget history and integrals (the next build fills every history slot)."""
         self._reset()

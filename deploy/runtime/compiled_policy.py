@@ -158,6 +158,12 @@ class CompiledPolicy:
             self._reset.argtypes, self._reset.restype = [ctypes.c_void_p], None
         self.verify()
 
+    @property
+    def run_address(self) -> int:
+        """The address of the C function run() calls (void (*)(void)): a caller in C runs the policy
+        on the same bound buffers through it."""
+        return ctypes.cast(self._run, ctypes.c_void_p).value
+
     def reset(self) -> None:
         """Zero the recurrent state (call on every (re)start of the controlled system)."""
         if self.recurrent:

@@ -75,6 +75,17 @@ class LimitChecker:
         self._joint_names: tuple[str, ...] | None = None
         self._joints: list[tuple[int, str, float, float]] = []
 
+    @property
+    def cos_tilt_limit(self) -> float | None:
+        """The cosine below which the tilt is past its limit (with a margin, so that a cycle close to
+        it computes the angle itself); None: no tilt limit."""
+        return self._cos_tilt
+
+    @property
+    def geofence_m(self) -> tuple[tuple[float, float], ...] | None:
+        """(min, max) of x, y, z in metres; None: no geofence."""
+        return None if self._fence is None else tuple(self._fence)
+
     def faults(self, state: RobotState) -> list[FaultReport]:
         """The limits a batch-of-one state exceeds (empty when within all of them), as limit_faults."""
         out: list[FaultReport] = []

@@ -78,6 +78,16 @@ class RuntimeOutput:
     faults: tuple[FaultReport, ...]
 
 
+@dataclass(frozen=True)
+class ActuatorMap:
+    """How an action in the contract's order becomes the command in the profile's actuator order:
+    actuator[i] = offset[k] + scale[k] * action[k], k = to_profile[i]."""
+
+    to_profile: np.ndarray  # (A,) int
+    offset: np.ndarray  # (A,) actuator units, contract order
+    scale: np.ndarray  # (A,)
+
+
 class Runtime:
     def __init__(
         self,
@@ -164,6 +174,21 @@ class Runtime:
                 log.warning("the control cycle runs in Python, not compiled (inference.cycle auto): %s", exc)
             else:
                 self.inputs.attach_mirror(self.compiled_cycle.mirror)
+
+    @property
+    def actuator_map(self) -> ActuatorMap:
+        return ActuatorMap(self._to_profile, self._offset, self._scale)
+
+    @property
+    def action_bounds_finite(self) -> bool:
+        """Every action bound of the contract is finite (the final guard's clip alone keeps a
+        command finite)."""
+        return self._finite_bounds
+
+    @property
+    def max_miss_streak(self) -> int:
+        """Deadline misses in a row that fail safe (safety.max_deadline_miss_streak)."""
+        return self._max_miss_streak
 
     @property
     def cycle_engine(self) -> str:

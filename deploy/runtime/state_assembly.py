@@ -74,6 +74,11 @@ class StateAssembler:
         self._assembled = Assembled(self._state, 0.0, None, False)
         self._no_state = Assembled(None, float("inf"), None)
 
+    @property
+    def state(self) -> RobotState:
+        """The state that assemble() writes in place with `reuse` (its arrays stay the same)."""
+        return self._state
+
     def assemble(self, samples: dict[str, Sample], now_s: float, last_action: np.ndarray) -> Assembled:
         """The state from the newest `samples` at `now_s`, with `last_action` (A,) the command
         sent last; with reuse, the state and the returned Assembled are this assembler's, valid
