@@ -152,6 +152,11 @@ class _LateCounter(CycleStats):
         super().record(jitter_ns, compute_ns, missed, trigger)
 
 
+#: sched_setscheduler policies of real-time threads; the flag of kernel threads (proc_pid_stat(5))
+_RT_POLICIES = {1: "FIFO", 2: "RR"}
+_PF_KTHREAD = 0x00200000
+
+
 def realtime_tasks_elsewhere() -> list[str]:
     """User-space threads of other processes under a real-time policy, as "comm (pid/tid) FIFO 50":
     at the soak's priority or above they can hold its cycles up (Linux /proc; [] elsewhere)."""
@@ -171,10 +176,6 @@ def realtime_tasks_elsewhere() -> list[str]:
         if policy in _RT_POLICIES and not flags & _PF_KTHREAD:
             found.append(f"{comm} ({pid}/{stat.parts[4]}) {_RT_POLICIES[policy]} {priority}")
     return sorted(found)
-
-
-_RT_POLICIES = {1: "FIFO", 2: "RR"}
-_PF_KTHREAD = 0x00200000
 
 
 def steal_s() -> float | None:

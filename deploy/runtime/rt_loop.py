@@ -34,14 +34,13 @@ Two ways to start a cycle (`trigger`):
 Optional, from LoopOptions (runtime.yaml `loop:`): SCHED_FIFO at a configurable priority for
 every thread of the process (the transport's receive threads deliver the sensor the cycle waits
 for; threads started later inherit it), CPU affinity, mlockall(MCL_CURRENT | MCL_FUTURE), timer
-slack, a short interpreter switch interval (a cycle waits at most that long for the interpreter
-lock another thread holds), and the cyclic garbage collector kept out of the cycle (collect and
-gc.freeze() the start-up heap, automatic collection off while the loop runs; with
-gc_collect_period_s, the youngest generation is collected right after a cycle, between cycles, at
-most that often). Each is
-tried where configured; what the process is not permitted to do is skipped with one warning that
-names it and how to grant it (CAP_SYS_NICE or an rtprio limit; the memlock limit or
-CAP_IPC_LOCK), and the loop runs regardless. Which took effect is RealtimeStatus
+slack, a short interpreter switch interval (a thread running Python code hands the interpreter
+lock to a waiting cycle within it), and the cyclic garbage collector kept out of the cycle
+(collect and gc.freeze() the start-up heap, automatic collection off while the loop runs; with
+gc_collect_period_s, the youngest generation is collected right after a cycle, between cycles,
+at most that often). Each is tried where configured; what the process is not permitted to do is
+skipped with one warning that names it and how to grant it (CAP_SYS_NICE or an rtprio limit; the
+memlock limit or CAP_IPC_LOCK), and the loop runs regardless. Which took effect is RealtimeStatus
 (RealtimeLoop.realtime_status: the nodes' diagnostics and reports). Everything is restored when
 the loop ends.
 """
@@ -725,8 +724,9 @@ def apply_realtime_options(options: LoopOptions) -> _Applied:
             skipped["timer_slack"] = "timer slack (prctl not available)"
     if options.switch_interval_s is not None:
         # The interpreter lets the thread holding its lock run this long before it must hand the
-        # lock to a thread waiting for it: the longest a cycle waits for the lock that a diagnostics
-        # or discovery thread holds (Python's default, 5 ms, is 2.5 periods at 500 Hz).
+        # lock to a thread waiting for it: how long a cycle waits for the lock while a diagnostics
+        # or discovery thread runs Python code (Python's default, 5 ms, is 2.5 periods at 500 Hz;
+        # a C call that keeps the lock is not cut short).
         before_interval = sys.getswitchinterval()
         sys.setswitchinterval(options.switch_interval_s)
         undo.append(lambda: sys.setswitchinterval(before_interval))
