@@ -172,7 +172,9 @@ class PolicyNode:
             _flag(p, "require_signature"),
         )  # the verified bytes are what ONNX Runtime loads: the file is not read twice
         runner = PolicyRunner(
-            policy_file, profile, providers=providers,
+            policy_file,
+            profile,
+            providers=providers,
             expected_contract_sha256=str(p["expected_contract_sha256"] or "") or None,
             model_bytes=model_bytes,
         )
@@ -771,7 +773,9 @@ def node_main(node_cls: Callable[..., Any], node_name: str, argv: list[str] | No
     ap.add_argument("--report", help="write the node's run report (JSON) here at exit")
     ap.add_argument("--seconds", type=float, help="run this long, then exit (default: until signalled)")
     ap.add_argument(
-        "--transport", choices=["dds", "rclpy"], default="dds",
+        "--transport",
+        choices=["dds", "rclpy"],
+        default="dds",
         help="dds: Cyclone DDS in the ROS 2 wire format (no ROS 2 needed); rclpy: ROS 2 (default: dds)",
     )
     args = ap.parse_args(argv)
