@@ -19,6 +19,7 @@ compiled call (deploy.runtime.compiled_cycle: the same operations in the same or
 for bit against this module's cycle), and put_cdr() stores a sensor sample from its bytes the
 same way; anything else (any fault, any other state) they decline, having changed nothing, and
 the Python code below runs it and names every fault.
+
 arm(), disarm(), estop() and reset_estop() may be called from any thread.
 
 Outputs are in the robot profile's actuator order (joint/motor names matched
@@ -286,11 +287,11 @@ class Runtime:
         return ok
 
     def put_cdr(self, name: str, data: bytes, stamp_s: float, notify: bool = True) -> tuple[int, int] | None:
-        """put() of a sensor's sample (odometry, IMU, joint states) given as its CDR bytes, arrived at
-        `stamp_s`, through
-        the compiled cycle (any thread): its stamp (sec, nanosec) when stored; None, having changed
-        nothing and started no cycle, when there is no compiled cycle or it does not accept the
-        sample: the caller then decodes it and calls put(), which names why it is refused.
+        """put() of a sensor's sample (odometry, IMU, joint states) given as its CDR bytes, arrived
+        at `stamp_s`, through the compiled cycle (any thread): its stamp (sec, nanosec) when stored;
+        None, having changed nothing and started no cycle, when there is no compiled cycle or it
+        does not accept the sample: the caller then decodes it and calls put(), which names why it
+        is refused.
         `notify` False: the caller calls arrived(name) itself, after its own bookkeeping."""
         cycle = self.compiled_cycle
         if cycle is None:
